@@ -1,0 +1,186 @@
+"""MLflow: the only module that imports it. Experiments, study parent runs, trial runs.
+
+Everything goes through an explicit `MlflowClient` and run ids, never MLflow's global "active
+run", so several trials in one process (Hydra's basic launcher) cannot tangle their runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import keras
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # telemetry must be off before this import
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+from freezesweep.spec import TrackingSpec
+
+STATE_TAG = "freezesweep.state"
+STUDY_TAG = "freezesweep.study"
+ROLE_TAG = "freezesweep.role"
+TRIAL_TAG = "freezesweep.trial"
+_SECRET_IN_URL = re.compile(r"(?P<prefix>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)@")
+_SECRET_KEYS = re.compile(r"password|passwd|secret|token|api_key", re.IGNORECASE)
+_MAX_PARAM_LENGTH = 6000
+
+
+def redact(text: str) -> str:
+    """Replace the password of any `scheme://user:password@host` in `text` with `***`."""
+    return _SECRET_IN_URL.sub(r"\g<prefix>***@", text)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested dicts and lists to dotted keys (`schedule.stages.1.epochs`), redacted.
+
+    Args:
+        config: the resolved configuration. No default.
+        prefix: key prefix. Defaults to `""`.
+    """
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value):
+            flat.update(flatten({str(i): v for i, v in enumerate(value)}, f"{name}."))
+        elif _SECRET_KEYS.search(str(key)) and value is not None:
+            flat[name] = "***"
+        else:
+            flat[name] = redact(str(value))[:_MAX_PARAM_LENGTH]
+    return flat
+
+
+def _ensure_local_store(uri: str) -> None:
+    # SQLite cannot create the folder of its database file.
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
+
+
+def client_for(spec: TrackingSpec) -> MlflowClient:
+    """An MLflow client on the configured tracking URI (creating a local store's folder)."""
+    _ensure_local_store(spec.uri)
+    return MlflowClient(tracking_uri=spec.uri)
+
+
+def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:
+    """Get or create an experiment; local artifact roots become absolute `file://` URIs."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    root = spec.artifact_root
+    location = root if "://" in root else (Path(root).resolve() / name).as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except mlflow.exceptions.MlflowException:
+        # Another worker created it between our lookup and our create.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+def study_run_id(client: MlflowClient, experiment: str, study_name: str) -> str:
+    """The parent run of a study (created on first use, then reused by every invocation)."""
+    runs = client.search_runs(
+        [experiment],
+        filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )
+    if runs:
+        return str(runs[0].info.run_id)
+    run = client.create_run(
+        experiment, run_name=study_name, tags={ROLE_TAG: "study", STUDY_TAG: study_name}
+    )
+    return str(run.info.run_id)
+
+
+class TrialRun:
+    """One MLflow run: params, metrics and artifacts of a trial, ended exactly once."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        items = [Param(key, value) for key, value in params.items()]
+        for start in range(0, len(items), 100):  # MLflow's batch limit for params
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, redact(value))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, redact(text), artifact_file)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextmanager
+def trial_run(
+    spec: TrackingSpec,
+    *,
+    run_name: str,
+    experiment: str,
+    tags: Mapping[str, str] | None = None,
+    study_name: str | None = None,
+) -> Iterator[TrialRun]:
+    """Start a run; end it FINISHED, or FAILED/KILLED when the body raises. Never left RUNNING.
+
+    Args:
+        spec: tracking settings. No default.
+        run_name: the run's name (`trial-0007` in a sweep). No default.
+        experiment: experiment name. No default.
+        tags: extra tags. Defaults to `None`.
+        study_name: nest the run under this study's parent run. Defaults to `None`.
+    """
+    client = client_for(spec)
+    experiment_key = experiment_id(client, spec, experiment)
+    run_tags = dict(tags or {})
+    if study_name is not None:
+        run_tags["mlflow.parentRunId"] = study_run_id(client, experiment_key, study_name)
+        run_tags[STUDY_TAG] = study_name
+    run = client.create_run(experiment_key, run_name=run_name, tags=run_tags)
+    handle = TrialRun(client, run.info.run_id)
+    try:
+        yield handle
+    except BaseException as error:
+        pruned = type(error).__name__ == "TrialPruned"
+        state = "PRUNED" if pruned else "FAIL"
+        handle.set_tags({STATE_TAG: state, "freezesweep.error": f"{type(error).__name__}: {error}"})
+        status = (
+            RunStatus.KILLED if pruned or isinstance(error, KeyboardInterrupt) else RunStatus.FAILED
+        )
+        client.set_terminated(handle.run_id, RunStatus.to_string(status))
+        raise
+    handle.set_tags({STATE_TAG: "COMPLETE"})
+    client.set_terminated(handle.run_id, "FINISHED")
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs Keras's per-epoch logs with step = cumulative epoch (Keras's own epoch index)."""
+
+    def __init__(self, run: TrialRun) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        metrics = {key: float(value) for key, value in (logs or {}).items()}
+        self.run.log_metrics(metrics, step=epoch)
