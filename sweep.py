@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from freezesweep.objective import run_trial
+from freezesweep.spec import ConfigError
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
-    return run_trial(cfg)
+    try:
+        return run_trial(cfg)
+    except ConfigError as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweeper records it as the trial's failure reason
+        # A single run: one clear line naming the key, not a traceback.
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

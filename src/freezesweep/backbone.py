@@ -14,6 +14,8 @@ from pathlib import Path
 
 import keras
 
+from freezesweep.spec import ConfigError
+
 DEFAULT_BACKBONE_FILE = "digits_backbone.keras"
 BLOCK_FILTERS = (16, 32, 64, 64)
 
@@ -66,21 +68,21 @@ def check_backbone_file(path: Path, expected_sha256: str | None) -> None:
         ValueError: naming `backbone.path` or `backbone.sha256`.
     """
     if not path.is_file():
-        raise ValueError(f"backbone.path: file not found: {path}.")
+        raise ConfigError(f"backbone.path: file not found: {path}.")
     if path.suffix != ".keras":
-        raise ValueError(
+        raise ConfigError(
             f"backbone.path must be a .keras file (legacy .h5 files are refused: they cannot be "
             f"loaded in safe mode); got {path}."
         )
     if expected_sha256 is not None:
         actual = file_sha256(path)
         if actual != expected_sha256.lower():
-            raise ValueError(
+            raise ConfigError(
                 f"backbone.sha256 does not match {path}: expected {expected_sha256}, "
                 f"file has {actual}."
             )
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"backbone.path: {path} is not a valid .keras archive (corrupt file?).")
+        raise ConfigError(f"backbone.path: {path} is not a valid .keras archive (corrupt file?).")
 
 
 def load_backbone(path: Path, expected_sha256: str | None = None) -> keras.Model:
@@ -97,9 +99,9 @@ def load_backbone(path: Path, expected_sha256: str | None = None) -> keras.Model
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for damaged or unsafe archives.
-        raise ValueError(f"backbone.path: cannot load {path} in safe mode: {error}") from error
+        raise ConfigError(f"backbone.path: cannot load {path} in safe mode: {error}") from error
     if not isinstance(model, keras.Model):
-        raise ValueError(f"backbone.path: {path} does not hold a Keras model.")
+        raise ConfigError(f"backbone.path: {path} does not hold a Keras model.")
     return model
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import keras
 
-from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.spec import ConfigError, ScheduleSpec, StageSpec
 from freezesweep.units import Unit, find_units, layers_matching
 
 
@@ -45,7 +45,7 @@ def _selected_units(stage: StageSpec, units: Sequence[Unit], kind: str) -> list[
         return []
     if isinstance(stage.unfreeze, int):
         if stage.unfreeze > len(units):
-            raise ValueError(
+            raise ConfigError(
                 f"{stage.unfreeze_key} must be between 0 and {len(units)} (the backbone has "
                 f"{len(units)} {kind} units); got {stage.unfreeze}."
             )
@@ -90,7 +90,7 @@ def plan_schedule(
         if isinstance(stage.unfreeze, str) and stage.unfreeze not in ("all", "none"):
             matched = layers_matching(backbone, stage.unfreeze)
             if not matched:
-                raise ValueError(
+                raise ConfigError(
                     f"{stage.unfreeze_key}: pattern {stage.unfreeze!r} matches no weight-bearing "
                     f"layer of backbone {backbone.name!r}."
                 )

@@ -24,7 +24,7 @@ from freezesweep.audit import write_audit
 from freezesweep.freezing import StagePlan, count_params, plan_schedule
 from freezesweep.report_text import stage_table
 from freezesweep.spec import TrialSpec, trial_spec
-from freezesweep.training import ScheduleResult, StageResult, run_schedule
+from freezesweep.training import ScheduleResult, StageResult, build_optimizer, run_schedule
 
 
 def seed_everything(seed: int) -> None:
@@ -110,6 +110,8 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
     data = load_data(spec)
     model, backbone = build_model(spec, data.num_classes)
     plans = plan_schedule(model, backbone, spec.schedule)
+    for stage in spec.schedule.stages:
+        build_optimizer(stage)  # a bad optimizer fails now, not after the first stage trained
     # Known before any training: the most parameters any stage trains.
     trainable_params = max(plan.trainable_params for plan in plans)
     total_params = count_params(model.weights)
@@ -183,7 +185,6 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
             run.log_metrics(
                 {
                     "val_accuracy": result.val_accuracy,
-                    "val_loss": result.val_loss,
                     "trainable_params": trainable_params,
                     "non_trainable_params": total_params - trainable_params,
                     "trainable_fraction": trainable_params / total_params,

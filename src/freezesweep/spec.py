@@ -23,6 +23,10 @@ DEFAULT_OPTIMIZER = "keras.optimizers.Adam"
 Unfreeze = int | Literal["all", "none"] | str
 
 
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key to fix."""
+
+
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
     monitor: str = "val_loss"
@@ -111,7 +115,7 @@ class TrialSpec:
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ValueError(message)
+        raise ConfigError(message)
 
 
 def _positive_number(value: Any, key: str) -> float:
@@ -140,7 +144,7 @@ def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> Any:
 
 def _unfreeze(value: Any, key: str) -> Unfreeze:
     if isinstance(value, bool) or value is None:
-        raise ValueError(
+        raise ConfigError(
             f"{key} must be a unit count, 'all', 'none' or a layer-name pattern; got {value!r}."
         )
     if isinstance(value, int):

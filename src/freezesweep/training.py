@@ -18,7 +18,7 @@ import keras
 from freezesweep.audit import StageAudit, StageAuditor
 from freezesweep.data import Dataset
 from freezesweep.freezing import StagePlan, apply_plan, trainable_fingerprint
-from freezesweep.spec import StageSpec
+from freezesweep.spec import ConfigError, StageSpec
 
 
 class RecompileGuardError(RuntimeError):
@@ -59,12 +59,12 @@ def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
     try:
         optimizer_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError) as error:
-        raise ValueError(
+        raise ConfigError(
             f"stage {stage.name!r}: optimizer._target_ {stage.optimizer!r} cannot be imported."
         ) from error
     optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
     if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise ValueError(
+        raise ConfigError(
             f"stage {stage.name!r}: optimizer._target_ {stage.optimizer!r} is not a Keras "
             "optimizer."
         )
