@@ -1,4 +1,4 @@
-"""Compose the real config tree once, then shrink it: one epoch per stage, tiny data, temp stores."""
+"""Compose the real config tree, then shrink it: one epoch per stage, tiny data, temp stores."""
 
 from __future__ import annotations
 

@@ -78,8 +78,11 @@ def plan_schedule(
     ]
     # Which variables are trainable by nature (kernels, gammas) as opposed to always
     # non-trainable (BN moving statistics): read with everything unfrozen, then restore.
+    # Every layer is set one by one: on the TensorFlow backend `model.trainable = True` is a
+    # no-op when the model's own flag is already True, even if its layers are frozen.
     previous = [(layer, layer.trainable) for layer in _all_layers(model)]
-    model.trainable = True
+    for layer, _ in previous:
+        layer.trainable = True
     trainable_kind = {id(weight) for weight in model.trainable_weights}
     for layer, flag in previous:
         layer.trainable = flag
@@ -135,15 +138,17 @@ def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: s
         plan: the stage's plan. No default.
         bn: BatchNormalization policy, `frozen` or `train`. No default.
     """
-    model.trainable = True
     chosen = {id(layer) for layer in plan.layers}
-    for layer in backbone._flatten_layers(include_self=False, recursive=True):
+    in_backbone = {id(layer) for layer in backbone._flatten_layers(include_self=False)}
+    # Containers come before their layers here, so each layer's own setting is the last word.
+    for layer in _all_layers(model):
         if isinstance(layer, keras.Model):
-            continue  # containers stay trainable so their chosen sublayers can train
-        trains = id(layer) in chosen
-        if _is_batch_norm(layer) and bn == "frozen":
-            trains = False
-        layer.trainable = trains
+            layer.trainable = True  # containers stay trainable so chosen sublayers can train
+        elif id(layer) in in_backbone:
+            frozen_bn = _is_batch_norm(layer) and bn == "frozen"
+            layer.trainable = id(layer) in chosen and not frozen_bn
+        else:
+            layer.trainable = True  # the head always trains
 
 
 def trainable_fingerprint(model: keras.Model) -> str:
