@@ -251,7 +251,19 @@ def _data(cfg: DictConfig) -> DataSpec:
     )
 
 
-def _tracking(cfg: DictConfig, environment: Mapping[str, str]) -> TrackingSpec:
+def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> TrackingSpec:
+    """The tracking slice of a config (for the sweeper's hooks and `freezesweep report`).
+
+    Args:
+        cfg: a config with a `tracking` section. No default.
+        environment: environment variables. Defaults to `None` (use `os.environ`).
+    """
+    import os
+
+    return _tracking(cfg, os.environ if environment is None else environment)
+
+
+def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     tracking = cfg.tracking
     uri = tracking.get("uri") or environment.get("MLFLOW_TRACKING_URI") or tracking.default_uri
     return TrackingSpec(

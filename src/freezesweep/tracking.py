@@ -28,6 +28,7 @@ STATE_TAG = "freezesweep.state"
 STUDY_TAG = "freezesweep.study"
 ROLE_TAG = "freezesweep.role"
 TRIAL_TAG = "freezesweep.trial"
+PARETO_TAG = "freezesweep.pareto"
 _SECRET_IN_URL = re.compile(r"(?P<prefix>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)@")
 _SECRET_KEYS = re.compile(r"password|passwd|secret|token|api_key", re.IGNORECASE)
 _MAX_PARAM_LENGTH = 6000
@@ -103,6 +104,39 @@ def study_run_id(client: MlflowClient, experiment: str, study_name: str) -> str:
         experiment, run_name=study_name, tags={ROLE_TAG: "study", STUDY_TAG: study_name}
     )
     return str(run.info.run_id)
+
+
+def study_parent_run(spec: TrackingSpec, study_name: str) -> str:
+    """The study's parent run id in experiment `study_name` (created on first use)."""
+    client = client_for(spec)
+    return study_run_id(client, experiment_id(client, spec, study_name), study_name)
+
+
+def publish_study_report(
+    spec: TrackingSpec, study_name: str, files: list[Path], pareto_numbers: list[int]
+) -> None:
+    """Attach report files to the study's parent run and tag its trial runs on the front.
+
+    Args:
+        spec: tracking settings. No default.
+        study_name: the study (= experiment). No default.
+        files: files to log on the parent run. No default.
+        pareto_numbers: trial numbers on the Pareto front. No default.
+    """
+    client = client_for(spec)
+    experiment = experiment_id(client, spec, study_name)
+    parent = study_run_id(client, experiment, study_name)
+    for path in files:
+        client.log_artifact(parent, str(path))
+    children = client.search_runs(
+        [experiment], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'", max_results=50000
+    )
+    on_front = {str(number) for number in pareto_numbers}
+    for run in children:
+        flag = run.data.tags.get(TRIAL_TAG) in on_front
+        client.set_tag(run.info.run_id, PARETO_TAG, "true" if flag else "false")
+    # Ended after every invocation; a later invocation logs to it again.
+    client.set_terminated(parent, "FINISHED")
 
 
 class TrialRun:

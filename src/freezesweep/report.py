@@ -1,0 +1,157 @@
+"""Sweep reports: the trial table, the accuracy/trainable-params Pareto set, and its plot.
+
+Used by the sweeper's end-of-sweep hook and by `freezesweep report`, so both always produce the
+same files. Reads only the Optuna study (which the sweeper and the jobs both write).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+ACCURACY = "val_accuracy"
+PARAMS = "trainable_params"
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, params, val_accuracy, trainable_params, seconds.
+
+    Args:
+        study: the study. No default.
+    """
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+        row.update(trial.params)
+        accuracy = trial.values[0] if trial.values and trial.state == TrialState.COMPLETE else None
+        row[ACCURACY] = accuracy
+        row[PARAMS] = trial.user_attrs.get(PARAMS)
+        row["seconds"] = trial.duration.total_seconds() if trial.duration else None
+        if "fail_reason" in trial.user_attrs:
+            row["fail_reason"] = trial.user_attrs["fail_reason"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_mask(accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Non-dominated points: higher accuracy and fewer trainable parameters are better.
+
+    A point is dominated when another is at least as good on both axes and better on one.
+
+    Args:
+        accuracy: validation accuracies. No default.
+        params: trainable-parameter counts, same length. No default.
+    """
+    keep = np.ones(len(accuracy), dtype=bool)
+    for index in range(len(accuracy)):
+        at_least = (accuracy >= accuracy[index]) & (params <= params[index])
+        better = (accuracy > accuracy[index]) | (params < params[index])
+        keep[index] = not np.any(at_least & better)
+    return keep
+
+
+def pareto_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The completed trials on the accuracy/trainable-params front, fewest parameters first."""
+    done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna() & table[PARAMS].notna()]
+    mask = pareto_mask(done[ACCURACY].to_numpy(float), done[PARAMS].to_numpy(float))
+    return done[mask].sort_values([PARAMS, ACCURACY], ascending=[True, False])
+
+
+def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str) -> None:
+    """Accuracy against trainable params, every trial a dot labelled with its depth, front drawn.
+
+    Args:
+        table: all trials. No default.
+        pareto: the front, from `pareto_table`. No default.
+        path: PNG file to write. No default.
+        title: plot title. No default.
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna()]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.scatter(done[PARAMS], done[ACCURACY], color="tab:gray", alpha=0.7, label="trial")
+    if len(pareto):
+        axes.step(
+            pareto[PARAMS], pareto[ACCURACY], where="post", color="tab:red", label="Pareto front"
+        )
+        axes.scatter(pareto[PARAMS], pareto[ACCURACY], color="tab:red", zorder=3)
+    depth = "finetune.top_k"
+    for _, row in done.iterrows():
+        label = (
+            f"k={int(row[depth])}" if depth in row and pd.notna(row[depth]) else f"#{row.number}"
+        )
+        axes.annotate(
+            label,
+            (row[PARAMS], row[ACCURACY]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    axes.set_xlabel("trainable parameters")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
+    """Write `trials.csv`, `pareto.csv` and `pareto.png` for a study.
+
+    Args:
+        study: the study. No default.
+        directory: where the files go (created). No default.
+
+    Returns:
+        The written files by name (`pareto.png` only when the study has trials).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    table = trials_table(study)
+    files = {"trials.csv": directory / "trials.csv", "pareto.csv": directory / "pareto.csv"}
+    table.to_csv(files["trials.csv"], index=False)
+    pareto = pareto_table(table) if len(table) else table
+    pareto.to_csv(files["pareto.csv"], index=False)
+    if len(table):
+        files["pareto.png"] = directory / "pareto.png"
+        plot_front(table, pareto, files["pareto.png"], f"study {study.study_name}")
+    return files
+
+
+def _tracking_spec(config: Mapping[str, Any]) -> Any:
+    from freezesweep.spec import tracking_spec
+
+    return tracking_spec(config)
+
+
+def on_sweep_start(study: optuna.Study, config: Any) -> None:
+    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs."""
+    from freezesweep import tracking
+
+    spec = _tracking_spec(config)
+    if spec.enabled:
+        tracking.study_parent_run(spec, study.study_name)
+
+
+def on_sweep_end(study: optuna.Study, config: Any) -> None:
+    """Sweeper hook: write the report next to the jobs and attach it to the parent run."""
+    from freezesweep import tracking
+
+    directory = Path(str(config.hydra.sweep.dir)) / "report"
+    files = write_report(study, directory)
+    print(f"report: {directory}", flush=True)
+    spec = _tracking_spec(config)
+    if spec.enabled:
+        pareto = pd.read_csv(files["pareto.csv"]) if files["pareto.csv"].stat().st_size else None
+        numbers = [] if pareto is None or pareto.empty else [int(n) for n in pareto["number"]]
+        tracking.publish_study_report(spec, study.study_name, list(files.values()), numbers)

@@ -1,0 +1,1 @@
+"""Hydra Sweeper plugin `hydra/sweeper: freezesweep`: Optuna 5 ask/tell, pruning, shared studies."""

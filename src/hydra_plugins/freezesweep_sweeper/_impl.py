@@ -1,0 +1,220 @@
+"""The sweep loop: ask a batch of trials, launch their jobs, tell the results, watch the budget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, configure_log
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from freezesweep.pruning import PRUNER_ATTR
+
+from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
+from ._report import progress_line, summary
+from ._results import fail_unfinished, outcome, tell
+from ._settings import Settings, read_settings
+from ._study import count_trials, enqueue_once, open_study, redacted
+
+log = logging.getLogger(__name__)
+
+# One failure in the first trial or two is not yet a rate; the budget is judged from this many
+# finished trials of the invocation on (and always once more at the end).
+_BUDGET_MIN_TRIALS = 3
+
+
+class FailureBudgetExceeded(RuntimeError):
+    """More trials of this invocation failed than `max_failure_rate` allows."""
+
+
+@dataclass
+class _Tally:
+    """This invocation's finished trials, for the failure budget."""
+
+    finished: int = 0
+    failed: int = 0
+    last_reason: str = ""
+
+    def add(self, trial: FrozenTrial) -> None:
+        self.finished += 1
+        if trial.state == TrialState.FAIL:
+            self.failed += 1
+            self.last_reason = str(trial.user_attrs.get("fail_reason", ""))
+
+    def over(self, rate: float) -> bool:
+        return self.failed > rate * self.finished
+
+
+class FreezesweepSweeperImpl(Sweeper):
+    """See `FreezesweepSweeperConf` for the keys and `ARCHITECTURE.md` section 5 for the rules."""
+
+    def __init__(self, conf: Mapping[str, Any]) -> None:
+        self._conf = dict(conf)
+        self.settings: Settings | None = None
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+        self._job_index = 0
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.settings = read_settings(self._conf)
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        settings, config = self._ready()
+        assert self.hydra_context is not None
+        space = parse_search_space(
+            settings.params,
+            arguments,
+            job_config=config,
+            config_loader=self.hydra_context.config_loader,
+        )
+        check_enqueued(
+            settings.enqueue,
+            space.distributions,
+            custom_keys_allowed=settings.custom_search_space is not None,
+        )
+        # Compose one job now: a key the config lacks fails before the study storage exists.
+        sample = {key: _some_value(d) for key, d in space.distributions.items()}
+        self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+
+        opened = open_study(settings)
+        study = opened.study
+        n_enqueued = enqueue_once(study, settings.enqueue)
+        counts = count_trials(study)
+        log.info(
+            f"study '{study.study_name}' in {redacted(settings.storage)}: {counts.finished} of "
+            f"{settings.n_trials} trials finished, {counts.running} running; worker "
+            f"{opened.worker}, sampler {settings.sampler['_target_']} seed {opened.sampler_seed}; "
+            f"{n_enqueued} parameter set(s) newly enqueued"
+        )
+        if settings.on_sweep_start is not None:
+            settings.on_sweep_start(study=study, config=config)
+
+        tally = _Tally()
+        returns: list[Sequence[JobReturn]] = []
+        while batch := self._ask(study, space):
+            returns.append(self._run(study, batch, space, tally))
+            if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
+                break
+
+        counts = count_trials(study)
+        if counts.finished < settings.n_trials and counts.running:
+            log.info(
+                f"{counts.running} trial(s) still running in other workers; they finish the "
+                f"study's {settings.n_trials} trials"
+            )
+        log.info(
+            summary(
+                study,
+                settings.objectives,
+                storage=redacted(settings.storage),
+                sweep_dir=str(sweep_dir),
+            )
+        )
+        if settings.on_sweep_end is not None:
+            settings.on_sweep_end(study=study, config=config)
+        if tally.over(settings.max_failure_rate):
+            raise FailureBudgetExceeded(
+                f"{tally.failed} of the {tally.finished} trials of this invocation failed, more "
+                f"than hydra.sweeper.max_failure_rate={settings.max_failure_rate} allows; "
+                f"stopped. Last reason: {tally.last_reason}"
+            )
+        return returns
+
+    def _ask(self, study: optuna.Study, space: SearchSpace) -> list[optuna.Trial]:
+        settings, config = self._ready()
+        batch: list[optuna.Trial] = []
+        try:
+            while len(batch) < settings.n_jobs:
+                # RUNNING counts, this batch's trials and other workers' alike, so that the
+                # study total is not overshot by workers asking at the same time.
+                counts = count_trials(study)
+                if counts.finished + counts.running >= settings.n_trials:
+                    break
+                trial = study.ask(space.distributions)
+                batch.append(trial)
+                if settings.custom_search_space is not None:
+                    settings.custom_search_space(config, trial)
+                # The job's own study object decides pruning, so it needs the pruner's spec.
+                trial.storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, settings.pruner)
+        except BaseException as error:
+            fail_unfinished(study, batch, error)
+            raise
+        return batch
+
+    def _run(
+        self, study: optuna.Study, batch: list[optuna.Trial], space: SearchSpace, tally: _Tally
+    ) -> Sequence[JobReturn]:
+        settings, config = self._ready()
+        assert self.launcher is not None
+        overrides = [self._job_overrides(t.params, t.number, space) for t in batch]
+        try:
+            self.validate_batch_is_legal(overrides)
+            results = self.launcher.launch(overrides, initial_job_idx=self._job_index)
+        except BaseException as error:
+            fail_unfinished(study, batch, error)
+            raise
+        finally:
+            # Each job configured logging into its own directory; the sweeper logs to the console.
+            configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        self._job_index += len(batch)
+        for trial, result in zip(batch, results, strict=True):
+            frozen = tell(study, trial, outcome(result, settings.objectives))
+            tally.add(frozen)
+            log.info(progress_line(frozen, study, settings.objectives))
+        return results
+
+    def _job_overrides(
+        self, params: Mapping[str, Any], number: int, space: SearchSpace
+    ) -> list[str]:
+        """The trial's values, the fixed overrides, and what the job needs to find its trial.
+
+        `++` adds the `trial.*` keys when the job config has no `trial:` section; the job
+        directory is named by trial number so no invocation or worker overwrites another's.
+        """
+        settings, _ = self._ready()
+        return [
+            *space.fixed_overrides,
+            *(format_override(key, value) for key, value in params.items()),
+            f"++trial.number={number}",
+            format_override("++trial.study_name", settings.study_name),
+            format_override("++trial.storage", settings.storage),
+            f"hydra.sweep.subdir=trial-{number:04d}",
+        ]
+
+    def _ready(self) -> tuple[Settings, DictConfig]:
+        assert self.settings is not None and self.config is not None, "setup() was not called"
+        return self.settings, self.config
+
+
+def _some_value(distribution: BaseDistribution) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices[0]
+    assert isinstance(distribution, IntDistribution | FloatDistribution)
+    return distribution.low

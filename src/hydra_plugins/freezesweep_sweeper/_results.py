@@ -1,0 +1,79 @@
+"""A job's return value (or exception) -> the state, values and failure reason told to Optuna."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import FrozenTrial, TrialState
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the sweeper tells Optuna about one job."""
+
+    state: TrialState
+    values: list[float] | None = None
+    fail_reason: str | None = None
+
+
+def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
+    """COMPLETE with finite values, PRUNED for `optuna.TrialPruned`, FAIL (with a reason) else.
+
+    Args:
+        result: what the launcher returned for the job.
+        objectives: the objective names; the job must return this many numbers.
+    """
+    if result.status != JobStatus.COMPLETED:
+        # `result.return_value` would re-raise the job's exception; the sweep must go on.
+        error = result._return_value
+        if isinstance(error, optuna.TrialPruned):
+            return Outcome(TrialState.PRUNED)
+        return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")
+
+    returned: Any = result.return_value
+    values = (
+        list(returned)
+        if isinstance(returned, Sequence) and not isinstance(returned, str)
+        else [returned]
+    )
+    if len(values) != len(objectives):
+        return Outcome(
+            TrialState.FAIL,
+            fail_reason=f"returned {returned!r}; expected {len(objectives)} number(s) "
+            f"({', '.join(objectives)})",
+        )
+    for name, value in zip(objectives, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return Outcome(
+                TrialState.FAIL, fail_reason=f"returned {value!r} for {name}; expected a number"
+            )
+        if not math.isfinite(value):
+            return Outcome(TrialState.FAIL, fail_reason=f"returned {value} for {name}")
+    return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial:
+    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`)."""
+    if told.fail_reason is not None:
+        trial.set_user_attr("fail_reason", told.fail_reason)
+    return study.tell(trial, told.values, state=told.state)
+
+
+def fail_unfinished(
+    study: optuna.Study, trials: Sequence[optuna.Trial], error: BaseException
+) -> None:
+    """Fails the batch's trials that are still RUNNING when the sweeper itself stops on `error`,
+    so no RUNNING trial is left behind to block the study total."""
+    reason = f"sweeper stopped: {type(error).__name__}: {error}"
+    for trial in trials:
+        try:
+            if study.get_trials(deepcopy=False)[trial.number].state == TrialState.RUNNING:
+                tell(study, trial, Outcome(TrialState.FAIL, fail_reason=reason))
+        except Exception:  # The storage itself may be what failed; the original error matters.
+            continue

@@ -1,0 +1,213 @@
+"""The one reader of `hydra.sweeper.*`: validated, typed settings, or a ValueError naming the key.
+
+Everything here runs in `setup()`, before any study storage exists, so a bad sweep file fails
+without leaving a database or a trial behind.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.samplers import BaseSampler
+from sqlalchemy.engine import make_url
+
+from freezesweep.pruning import pruner_from_spec
+
+Direction = Literal["maximize", "minimize"]
+_DIRECTIONS = ("maximize", "minimize")
+# Objective names when `objectives` is not set: the project's single and Pareto sweeps.
+_DEFAULT_OBJECTIVES = {1: ["val_accuracy"], 2: ["val_accuracy", "trainable_params"]}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`hydra.sweeper.*` after validation (see `FreezesweepSweeperConf` for each key)."""
+
+    sampler: dict[str, Any]
+    directions: list[Direction]
+    objectives: list[str]
+    storage: str  # Absolute: jobs may run in another working directory.
+    study_name: str
+    n_trials: int
+    n_jobs: int
+    max_failure_rate: float
+    params: dict[str, str]
+    custom_search_space: Callable[..., Any] | None
+    pruner: dict[str, Any] | None
+    enqueue: list[dict[str, Any]]
+    seed: int | None
+    on_sweep_start: Callable[..., Any] | None
+    on_sweep_end: Callable[..., Any] | None
+
+
+def read_settings(conf: Mapping[str, Any]) -> Settings:
+    """Validates the sweeper's keyword arguments (as Hydra instantiated them) into `Settings`."""
+    raw = {key: _plain(value) for key, value in conf.items()}
+    directions = _directions(raw.get("direction"))
+    pruner = raw.get("pruner")
+    if pruner is not None:
+        _check_pruner(pruner, directions)
+    sampler_spec = raw.get("sampler") or {"_target_": "optuna.samplers.TPESampler"}
+    if not isinstance(sampler_spec, dict) or "_target_" not in sampler_spec:
+        raise ValueError(f"hydra.sweeper.sampler must be a _target_ mapping; got {sampler_spec!r}.")
+    sampler = dict(sampler_spec)
+    # A seed in the sampler spec (the form existing sweep files use) is the base seed too; the
+    # sampler itself gets a per-worker seed derived from it (see `_study.derive_seed`).
+    sampler_seed = sampler.pop("seed", None)
+    _check_sampler(sampler)
+    return Settings(
+        sampler=sampler,
+        directions=directions,
+        objectives=_objectives(raw.get("objectives"), directions),
+        storage=absolute_storage_url(raw.get("storage")),
+        study_name=_non_empty_str("study_name", raw.get("study_name")),
+        n_trials=_int_at_least("n_trials", raw.get("n_trials"), 1),
+        n_jobs=_int_at_least("n_jobs", raw.get("n_jobs"), 1),
+        max_failure_rate=_rate(raw.get("max_failure_rate")),
+        params={str(key): str(value) for key, value in (raw.get("params") or {}).items()},
+        custom_search_space=_callable("custom_search_space", raw.get("custom_search_space")),
+        pruner=pruner,
+        enqueue=_enqueue(raw.get("enqueue")),
+        seed=_seed("sampler.seed", sampler_seed)
+        if sampler_seed is not None
+        else _seed("seed", raw.get("seed")),
+        on_sweep_start=_callable("on_sweep_start", raw.get("on_sweep_start")),
+        on_sweep_end=_callable("on_sweep_end", raw.get("on_sweep_end")),
+    )
+
+
+def build_sampler(spec: Mapping[str, Any], seed: int | None) -> BaseSampler:
+    """Instantiates the sampler `_target_` spec, with `seed` when one is given."""
+    overrides = {} if seed is None else {"seed": seed}
+    sampler = instantiate(dict(spec), **overrides)
+    if not isinstance(sampler, BaseSampler):
+        raise ValueError(f"hydra.sweeper.sampler: {spec.get('_target_')} is not an optuna sampler.")
+    return sampler
+
+
+def absolute_storage_url(url: Any) -> str:
+    """The storage URL with a relative SQLite path made absolute (jobs may `chdir`)."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"hydra.sweeper.storage must be an Optuna RDB URL; got {url!r}.")
+    try:
+        parsed = make_url(url)
+    except Exception as error:
+        raise ValueError(f"hydra.sweeper.storage: {url!r} is not a database URL.") from error
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError(
+            "hydra.sweeper.storage: an in-memory SQLite database cannot be shared with the jobs; "
+            "use a file, e.g. sqlite:///sweeps/optuna.db."
+        )
+    assert parsed.database is not None
+    return parsed.set(database=os.path.abspath(parsed.database)).render_as_string(
+        hide_password=False
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _directions(value: Any) -> list[Direction]:
+    directions = value if isinstance(value, list) else [value]
+    if not directions or any(d not in _DIRECTIONS for d in directions):
+        raise ValueError(
+            "hydra.sweeper.direction must be 'maximize' or 'minimize', or a list of them; "
+            f"got {value!r}."
+        )
+    return [cast(Direction, d) for d in directions]
+
+
+def _objectives(value: Any, directions: list[Direction]) -> list[str]:
+    if value is None:
+        if len(directions) not in _DEFAULT_OBJECTIVES:
+            raise ValueError(
+                f"hydra.sweeper.objectives: name each of the {len(directions)} objectives."
+            )
+        return list(_DEFAULT_OBJECTIVES[len(directions)])
+    names = [str(name) for name in value] if isinstance(value, list) else [str(value)]
+    if len(names) != len(directions) or len(set(names)) != len(names):
+        raise ValueError(
+            f"hydra.sweeper.objectives must give {len(directions)} distinct name(s), one per "
+            f"direction {directions}; got {value!r}."
+        )
+    return names
+
+
+def _check_pruner(spec: Any, directions: list[Direction]) -> None:
+    if len(directions) > 1:
+        raise ValueError(
+            f"hydra.sweeper.pruner: Optuna prunes single-objective studies only, and this sweep "
+            f"has {len(directions)} directions {directions}; set hydra.sweeper.pruner to null."
+        )
+    if not isinstance(spec, dict):
+        raise ValueError(f"hydra.sweeper.pruner must be a _target_ mapping or null; got {spec!r}.")
+    try:
+        pruner_from_spec(spec)
+    except ValueError as error:
+        raise ValueError(f"hydra.sweeper.pruner: {error}") from error
+
+
+def _check_sampler(spec: dict[str, Any]) -> None:
+    try:
+        with warnings.catch_warnings():  # The real build warns once; this is only a check.
+            warnings.simplefilter("ignore")
+            build_sampler(spec, seed=None)
+    except ValueError:
+        raise
+    except Exception as error:  # Hydra wraps import and argument errors in its own type.
+        raise ValueError(f"hydra.sweeper.sampler: {error}") from error
+
+
+def _callable(key: str, path: Any) -> Callable[..., Any] | None:
+    if path is None:
+        return None
+    if not isinstance(path, str) or "." not in path:
+        raise ValueError(f"hydra.sweeper.{key} must be a 'module.function' path; got {path!r}.")
+    try:
+        return get_method(path)
+    except Exception as error:
+        raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {error}") from error
+
+
+def _enqueue(value: Any) -> list[dict[str, Any]]:
+    sets = value or []
+    if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
+        raise ValueError(
+            f"hydra.sweeper.enqueue must be a list of {{param: value}} mappings; got {value!r}."
+        )
+    return [{str(key): v for key, v in s.items()} for s in sets]
+
+
+def _non_empty_str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"hydra.sweeper.{key} must be a non-empty string; got {value!r}.")
+    return value
+
+
+def _int_at_least(key: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"hydra.sweeper.{key} must be an integer >= {minimum}; got {value!r}.")
+    return value
+
+
+def _rate(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise ValueError(f"hydra.sweeper.max_failure_rate must be in [0, 1]; got {value!r}.")
+    return float(value)
+
+
+def _seed(key: str, value: Any) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ValueError(f"hydra.sweeper.{key} must be an integer or null; got {value!r}.")
+    return value

@@ -1,0 +1,106 @@
+"""`hydra/sweeper: freezesweep`: the public Sweeper class and its configuration.
+
+The implementation is imported when the sweeper is created, not when Hydra scans its plugins, so
+every Hydra start-up (a plain single run included) stays free of Optuna's import time.
+"""
+
+# No `from __future__ import annotations` here: Hydra's plugin scanner executes this module
+# before registering it in sys.modules, and dataclasses then fail to resolve string annotations.
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class FreezesweepSweeperConf:
+    """The keys of `hydra.sweeper` (the names of Hydra's Optuna sweeper, plus a few)."""
+
+    _target_: str = "hydra_plugins.freezesweep_sweeper.sweeper.FreezesweepSweeper"
+    # The sampler and pruner specs reach the sweeper as mappings: it seeds the sampler per worker
+    # and hands the pruner's spec to every job, so Hydra must not instantiate them first.
+    _recursive_: bool = False
+
+    # Any optuna.samplers.* as a `_target_` mapping. A `seed` here is the base seed (see `seed`).
+    sampler: dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "optuna.samplers.TPESampler"}
+    )
+
+    # 'maximize' or 'minimize', or a list of them for a multi-objective (Pareto) study.
+    direction: Any = "maximize"
+
+    # A name per direction for the job's return values, used in logs and the study's metric names.
+    # null: [val_accuracy] for one direction, [val_accuracy, trainable_params] for two.
+    objectives: list[str] | None = None
+
+    # Optuna RDB URL that every invocation and worker shares. A relative SQLite path is made
+    # absolute (jobs may change directory) and its folder is created.
+    storage: str = "sqlite:///sweeps/optuna.db"
+
+    # Study name in the storage; an existing study of that name is continued.
+    study_name: str = "freezesweep"
+
+    # The study's TOTAL of finished trials (COMPLETE + PRUNED + FAIL) across invocations and
+    # workers: an invocation runs only what is missing.
+    n_trials: int = 20
+
+    # Trials handed to the launcher at once (parallel with a parallel launcher).
+    n_jobs: int = 1
+
+    # The sweep stops, exiting non-zero, once more than this fraction of its finished trials
+    # failed (an exception, NaN/Inf, or a malformed return value).
+    max_failure_rate: float = 0.5
+
+    # Search space: key -> Hydra override grammar (choice, range (end excluded), interval,
+    # int(interval), tag(log, ...)). A plain value is a fixed override for every job.
+    params: dict[str, str] = field(default_factory=dict)
+
+    # 'module.function' called as fn(cfg, trial) after each ask, to suggest further parameters.
+    custom_search_space: str | None = None
+
+    # Any optuna.pruners.* as a `_target_` mapping, or null. Single-objective studies only.
+    # (Typed Any: OmegaConf cannot merge a command-line mapping into a null typed dict.)
+    pruner: Any = None
+
+    # Parameter sets ({key: value}) run first, once per study (remembered in a study user attr).
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+
+    # Base seed. Each invocation seeds its sampler from it, the worker (SLURM_ARRAY_TASK_ID, else
+    # SLURM_PROCID, else host and pid) and the study's trial count: no two workers replay the
+    # same suggestions. null: unseeded.
+    seed: int | None = None
+
+    # 'module.function' called as fn(study=..., config=...) before the first batch / after the
+    # last (also when the failure budget stops the sweep).
+    on_sweep_start: str | None = None
+    on_sweep_end: str | None = None
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="freezesweep", node=FreezesweepSweeperConf, provider="freezesweep"
+)
+
+
+class FreezesweepSweeper(Sweeper):
+    """Optuna 5 ask/tell over Hydra jobs; configured by `FreezesweepSweeperConf`."""
+
+    def __init__(self, **conf: Any) -> None:
+        from ._impl import FreezesweepSweeperImpl
+
+        self.sweeper = FreezesweepSweeperImpl(conf)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> list[Any]:
+        returns: list[Any] = self.sweeper.sweep(arguments)
+        return returns
+
+
+__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf"]
