@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,36 @@ def _pretrain(arguments: argparse.Namespace) -> int:
     print(f"task A (digits 0-4) val_accuracy={accuracy:.4f}")
     print(f"wrote {path}")
     print(f"sha256 {sha256}")
+    return 0
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    import optuna
+    import pandas as pd
+
+    from freezesweep.report import publish, trials_table
+    from freezesweep.spec import TrackingSpec
+
+    try:
+        study = optuna.load_study(study_name=arguments.study, storage=arguments.storage)
+    except KeyError:
+        print(f"error: no study {arguments.study!r} in {arguments.storage}", file=sys.stderr)
+        return 2
+    tracking = None
+    uri = arguments.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None and Path("mlruns/mlflow.db").exists():
+        uri = "sqlite:///mlruns/mlflow.db"
+    if uri is not None:
+        tracking = TrackingSpec(
+            enabled=True, uri=uri, artifact_root="mlruns/artifacts", experiment=arguments.study
+        )
+    directory = Path(arguments.output or f"sweeps/{arguments.study}/report")
+    # A report taken while a sweep runs must not end the study's parent run.
+    pareto = publish(study, directory, tracking, end_parent=False)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(trials_table(study).to_string(index=False))
+        print(f"Pareto set (val_accuracy vs trainable_params), {len(pareto)} trials:")
+        print(pareto.to_string(index=False) if len(pareto) else "(no completed trials yet)")
     return 0
 
 
@@ -35,6 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     pretrain.add_argument("--epochs", type=int, default=6)
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.set_defaults(handler=_pretrain)
+    report = commands.add_parser(
+        "report", help="rebuild a study's trial table, Pareto set and plot from its storage"
+    )
+    report.add_argument("--study", required=True, help="study name (= MLflow experiment)")
+    report.add_argument("--storage", default="sqlite:///sweeps/optuna.db")
+    report.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store to update (default: $MLFLOW_TRACKING_URI, else ./mlruns if present)",
+    )
+    report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
+    report.set_defaults(handler=_report)
     arguments = parser.parse_args(argv)
     return int(arguments.handler(arguments))
 

@@ -27,6 +27,17 @@ from freezesweep.spec import TrialSpec, trial_spec
 from freezesweep.training import ScheduleResult, StageResult, build_optimizer, run_schedule
 
 
+class EpochLogger(keras.callbacks.Callback):
+    """Logs Keras's per-epoch logs with step = cumulative epoch (Keras's own epoch index)."""
+
+    def __init__(self, run: Any) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.run.log_metrics({key: float(value) for key, value in (logs or {}).items()}, step=epoch)
+
+
 def seed_everything(seed: int) -> None:
     """Fresh Keras state and deterministic ops, so one seed gives one result."""
     keras.backend.clear_session()
@@ -145,7 +156,7 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
             run.log_params({**tracking.flatten(spec.resolved), **stage_params(plans)})
             run.log_text(tracking.redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
             run.log_text(model_summary(model), "model_summary.txt")
-            callbacks.append(tracking.EpochLogger(run))
+            callbacks.append(EpochLogger(run))
         if pruning_callback is not None:
             callbacks.append(pruning_callback)
 

@@ -96,7 +96,8 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
             xytext=(4, 4),
             fontsize=8,
         )
-    axes.set_xlabel("trainable parameters")
+    axes.set_xscale("log")  # depths span orders of magnitude (head only vs full)
+    axes.set_xlabel("trainable parameters (log scale)")
     axes.set_ylabel("validation accuracy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
@@ -145,13 +146,34 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
 
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: write the report next to the jobs and attach it to the parent run."""
-    from freezesweep import tracking
-
     directory = Path(str(config.hydra.sweep.dir)) / "report"
+    spec = _tracking_spec(config)
+    publish(study, directory, spec if spec.enabled else None)
+
+
+def publish(
+    study: optuna.Study, directory: Path, tracking_spec: Any | None, *, end_parent: bool = True
+) -> pd.DataFrame:
+    """Write the report files and, with tracking, put them on the study's MLflow parent run.
+
+    Args:
+        study: the study. No default.
+        directory: where the files go. No default.
+        tracking_spec: a `TrackingSpec`, or `None` to skip MLflow. No default.
+        end_parent: mark the parent run FINISHED afterwards. Defaults to `True`.
+
+    Returns:
+        The Pareto table.
+    """
     files = write_report(study, directory)
     print(f"report: {directory}", flush=True)
-    spec = _tracking_spec(config)
-    if spec.enabled:
-        pareto = pd.read_csv(files["pareto.csv"]) if files["pareto.csv"].stat().st_size else None
-        numbers = [] if pareto is None or pareto.empty else [int(n) for n in pareto["number"]]
-        tracking.publish_study_report(spec, study.study_name, list(files.values()), numbers)
+    table = trials_table(study)
+    pareto = pareto_table(table) if len(table) else table
+    if tracking_spec is not None:
+        from freezesweep import tracking
+
+        numbers = [int(number) for number in pareto.get("number", [])]
+        tracking.publish_study_report(
+            tracking_spec, study.study_name, list(files.values()), numbers, end_parent=end_parent
+        )
+    return pareto

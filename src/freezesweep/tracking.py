@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import keras
-
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # telemetry must be off before this import
@@ -113,7 +111,12 @@ def study_parent_run(spec: TrackingSpec, study_name: str) -> str:
 
 
 def publish_study_report(
-    spec: TrackingSpec, study_name: str, files: list[Path], pareto_numbers: list[int]
+    spec: TrackingSpec,
+    study_name: str,
+    files: list[Path],
+    pareto_numbers: list[int],
+    *,
+    end_parent: bool = True,
 ) -> None:
     """Attach report files to the study's parent run and tag its trial runs on the front.
 
@@ -122,6 +125,8 @@ def publish_study_report(
         study_name: the study (= experiment). No default.
         files: files to log on the parent run. No default.
         pareto_numbers: trial numbers on the Pareto front. No default.
+        end_parent: mark the parent run FINISHED (after a sweep invocation; not from a report
+            taken while a sweep runs). Defaults to `True`.
     """
     client = client_for(spec)
     experiment = experiment_id(client, spec, study_name)
@@ -135,8 +140,9 @@ def publish_study_report(
     for run in children:
         flag = run.data.tags.get(TRIAL_TAG) in on_front
         client.set_tag(run.info.run_id, PARETO_TAG, "true" if flag else "false")
-    # Ended after every invocation; a later invocation logs to it again.
-    client.set_terminated(parent, "FINISHED")
+    if end_parent:
+        # Ended after every invocation; a later invocation logs to it again.
+        client.set_terminated(parent, "FINISHED")
 
 
 class TrialRun:
@@ -206,15 +212,3 @@ def trial_run(
         raise
     handle.set_tags({STATE_TAG: "COMPLETE"})
     client.set_terminated(handle.run_id, "FINISHED")
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Logs Keras's per-epoch logs with step = cumulative epoch (Keras's own epoch index)."""
-
-    def __init__(self, run: TrialRun) -> None:
-        super().__init__()
-        self.run = run
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        metrics = {key: float(value) for key, value in (logs or {}).items()}
-        self.run.log_metrics(metrics, step=epoch)
