@@ -1,0 +1,61 @@
+"""The embedded backbone: shipped file matches its pinned hash, loads safely, reproduces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import pytest
+import yaml
+
+from freezesweep.backbone import (
+    check_backbone_file,
+    default_backbone_path,
+    file_sha256,
+    load_backbone,
+)
+from freezesweep.pretrain import pretrain_backbone
+from freezesweep.spec import ConfigError
+from freezesweep.units import find_units
+from tests.shrink import CONF
+
+
+def test_shipped_backbone_matches_the_pinned_hash() -> None:
+    pinned = yaml.safe_load((CONF / "backbone" / "digits.yaml").read_text())["sha256"]
+    # The file that ships with the package is the one the config pins.
+    assert file_sha256(default_backbone_path()) == pinned
+    backbone = load_backbone(default_backbone_path(), pinned)
+    # Four blocks, each with BatchNormalization.
+    blocks = find_units(backbone, "block")
+    assert [unit.name for unit in blocks] == ["block1", "block2", "block3", "block4"]
+    assert all(
+        any(isinstance(layer, keras.layers.BatchNormalization) for layer in unit.layers)
+        for unit in blocks
+    )
+
+
+def test_hash_mismatch_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^backbone\.sha256 does not match .*: expected 00, file has [0-9a-f]{64}\.$",
+    ):
+        check_backbone_file(default_backbone_path(), "00")
+
+
+def test_unsafe_models_are_refused(tmp_path: Path) -> None:
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    # A Python lambda needs unsafe deserialization: refused, naming the key.
+    with pytest.raises(ConfigError, match=r"^backbone\.path: cannot load .* in safe mode"):
+        load_backbone(path)
+
+
+def test_pretrain_is_byte_reproducible(tmp_path: Path) -> None:
+    first, first_hash, _ = pretrain_backbone(tmp_path / "a.keras", epochs=1, verbose=0)
+    second, second_hash, _ = pretrain_backbone(tmp_path / "b.keras", epochs=1, verbose=0)
+    # Same command, same bytes: the shipped hash can be reproduced.
+    assert first_hash == second_hash == file_sha256(first) == file_sha256(second)
+    # The result loads in safe mode as a 4-block backbone.
+    assert len(find_units(load_backbone(first, first_hash), "block")) == 4

@@ -1,0 +1,53 @@
+"""Sweep reports: the Pareto set, the trial table and the files written from a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from freezesweep.report import pareto_mask, trials_table, write_report
+
+
+def test_pareto_mask_keeps_only_non_dominated_points() -> None:
+    accuracy = np.array([0.70, 0.83, 0.80, 0.85, 0.85, 0.60])
+    params = np.array([325, 74_053, 129_349, 145_621, 150_000, 325])
+    # Dominated: 0.80 (fewer params and more accuracy exist), the 150k tie, and 0.60 at 325.
+    assert pareto_mask(accuracy, params).tolist() == [True, True, False, True, False, False]
+
+
+def test_identical_points_are_both_kept() -> None:
+    # Neither of two identical trials dominates the other.
+    assert pareto_mask(np.array([0.9, 0.9]), np.array([10, 10])).tolist() == [True, True]
+
+
+def _study() -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for top_k, accuracy, params in [(0, 0.70, 325), (1, 0.83, 74_053), (2, 0.80, 129_349)]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"finetune.top_k": top_k},
+                distributions={"finetune.top_k": optuna.distributions.IntDistribution(0, 4)},
+                value=accuracy,
+                user_attrs={"trainable_params": params},
+            )
+        )
+    failed = study.ask()
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    return study
+
+
+def test_report_files_from_a_study(tmp_path: Path) -> None:
+    study = _study()
+    files = write_report(study, tmp_path)
+    table = pd.read_csv(files["trials.csv"])
+    # Every trial is a row, failed ones included, with its trainable params.
+    assert table["state"].tolist() == ["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"]
+    assert table["trainable_params"].tolist()[:3] == [325, 74_053, 129_349]
+    # The Pareto CSV holds the non-dominated completed trials, fewest parameters first.
+    assert pd.read_csv(files["pareto.csv"])["number"].tolist() == [0, 1]
+    # The plot is a real PNG.
+    assert files["pareto.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(trials_table(study)) == 4
