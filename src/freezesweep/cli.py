@@ -43,11 +43,9 @@ def _report(arguments: argparse.Namespace) -> int:
         )
     directory = Path(arguments.output or f"sweeps/{arguments.study}/report")
     # A report taken while a sweep runs must not end the study's parent run.
-    pareto = publish(study, directory, tracking, end_parent=False)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(trials_table(study).to_string(index=False))
-        print(f"Pareto set (val_accuracy vs trainable_params), {len(pareto)} trials:")
-        print(pareto.to_string(index=False) if len(pareto) else "(no completed trials yet)")
+    publish(study, directory, tracking, end_parent=False)
     return 0
 
 

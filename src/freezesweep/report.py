@@ -166,9 +166,14 @@ def publish(
         The Pareto table.
     """
     files = write_report(study, directory)
-    print(f"report: {directory}", flush=True)
     table = trials_table(study)
     pareto = pareto_table(table) if len(table) else table
+    columns = [
+        c for c in ("number", "finetune.top_k", "finetune.lr", ACCURACY, PARAMS) if c in pareto
+    ]
+    print(f"Pareto set, val_accuracy vs trainable_params ({len(pareto)} trials):", flush=True)
+    print(pareto[columns].to_string(index=False) if len(pareto) else "(none yet)", flush=True)
+    print(f"report: {', '.join(str(path) for path in files.values())}", flush=True)
     if tracking_spec is not None:
         from freezesweep import tracking
 
