@@ -210,9 +210,10 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
             import optuna
 
             raise optuna.TrialPruned(f"pruned at epoch {pruning_callback.pruned_at_epoch}")
+        # Inside the run's context, so a NaN trial's run ends FAILED, as Optuna will record it.
+        if not math.isfinite(result.val_accuracy):
+            raise FloatingPointError(f"val_accuracy is {result.val_accuracy}")
 
-    if not math.isfinite(result.val_accuracy):
-        raise FloatingPointError(f"val_accuracy is {result.val_accuracy}")
     values = {"val_accuracy": result.val_accuracy, "trainable_params": float(trainable_params)}
     chosen = tuple(values[name] for name in spec.objectives)
     return chosen[0] if len(chosen) == 1 else chosen
