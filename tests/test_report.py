@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 
 from freezesweep.report import pareto_mask, trials_table, write_report
 
@@ -51,3 +52,24 @@ def test_report_files_from_a_study(tmp_path: Path) -> None:
     # The plot is a real PNG.
     assert files["pareto.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(trials_table(study)) == 4
+
+
+def test_report_command_rebuilds_files_from_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from freezesweep.cli import main
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    source = _study()
+    stored = optuna.create_study(study_name="demo", storage=storage, direction="maximize")
+    stored.add_trials(source.get_trials())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # `freezesweep report` needs only the storage: table, Pareto set and plot, no MLflow store.
+    assert main(["report", "--study", "demo", "--storage", storage]) == 0
+    output = capsys.readouterr().out
+    assert "Pareto set, val_accuracy vs trainable_params (2 trials):" in output
+    assert (tmp_path / "sweeps" / "demo" / "report" / "pareto.png").is_file()
+    assert not (tmp_path / "mlruns").exists()
+    # An unknown study is one clear error, exit code 2.
+    assert main(["report", "--study", "nope", "--storage", storage]) == 2
