@@ -64,9 +64,10 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
     )
     if frame.empty:
         return "(no trials)"
-    names = short_names(c.removeprefix("params_") for c in frame if c.startswith("params_"))
+    columns = [str(column) for column in frame.columns]
+    names = short_names(c.removeprefix("params_") for c in columns if c.startswith("params_"))
     renamed: dict[str, str] = {"duration": "seconds", "user_attrs_fail_reason": "fail_reason"}
-    for column in frame.columns:
+    for column in columns:
         for prefix in ("values_", "value_"):
             if column.startswith(prefix):
                 renamed[column] = column.removeprefix(prefix)
