@@ -455,6 +455,9 @@ def test_pruner_on_a_pareto_sweep_is_a_config_error_before_any_store_exists(
     # A pruner on a multi-objective study: non-zero exit, a message naming the key.
     assert process.returncode != 0
     assert "hydra.sweeper.pruner" in process.stderr
+    # One clear line, not a traceback.
+    assert "Traceback" not in process.stderr
+    assert any(line.startswith("hydra.sweeper.pruner: ") for line in process.stderr.splitlines())
     # Rejected before anything was created: no study database, no MLflow store.
     assert not (tmp_path / "sweeps" / "optuna.db").exists()
     assert not (tmp_path / "mlruns").exists()

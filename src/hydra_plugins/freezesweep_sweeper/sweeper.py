@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
@@ -85,6 +86,10 @@ ConfigStore.instance().store(
 )
 
 
+class SweepConfigError(CompactHydraException, ValueError):
+    """A bad `hydra.sweeper.*` setting: Hydra prints compact exceptions as one line."""
+
+
 class FreezesweepSweeper(Sweeper):
     """Optuna 5 ask/tell over Hydra jobs; configured by `FreezesweepSweeperConf`."""
 
@@ -96,11 +101,21 @@ class FreezesweepSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        try:
+            self.sweeper.setup(
+                hydra_context=hydra_context, task_function=task_function, config=config
+            )
+        except ValueError as error:
+            raise SweepConfigError(str(error)) from None
 
     def sweep(self, arguments: list[str]) -> list[Any]:
-        returns: list[Any] = self.sweeper.sweep(arguments)
+        try:
+            returns: list[Any] = self.sweeper.sweep(arguments)
+        except ValueError as error:
+            # Job errors never get here (Hydra keeps them in each JobReturn): this is the search
+            # space, the enqueued sets or the composed sample job, all checked before the study.
+            raise SweepConfigError(str(error)) from None
         return returns
 
 
-__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf"]
+__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf", "SweepConfigError"]
