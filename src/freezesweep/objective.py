@@ -23,7 +23,7 @@ from freezesweep import data as datasets
 from freezesweep.audit import write_audit
 from freezesweep.freezing import StagePlan, count_params, plan_schedule
 from freezesweep.report_text import stage_table
-from freezesweep.spec import TrialSpec, trial_spec
+from freezesweep.spec import ConfigError, TrialSpec, trial_spec
 from freezesweep.training import ScheduleResult, StageResult, build_optimizer, run_schedule
 
 
@@ -56,14 +56,21 @@ def load_data(spec: TrialSpec) -> datasets.Dataset:
     return datasets.target_task(spec.data.train_per_class, spec.data.split_seed)
 
 
-def build_model(spec: TrialSpec, num_classes: int) -> tuple[keras.Model, keras.Model]:
-    """Load the backbone (checked, safe mode) and put the head on it."""
+def build_model(
+    spec: TrialSpec, num_classes: int, image_shape: tuple[int, ...]
+) -> tuple[keras.Model, keras.Model]:
+    """Load the backbone (checked, safe mode), check it fits the images, put the head on it."""
     if spec.backbone.source == "embedded":
         path = backbones.default_backbone_path()
     else:
         assert spec.backbone.path is not None
         path = spec.backbone.path
     backbone = backbones.load_backbone(path, spec.backbone.sha256)
+    if tuple(backbone.input_shape[1:]) != tuple(image_shape):
+        raise ConfigError(
+            f"data: images are {tuple(image_shape)} but the backbone expects "
+            f"{tuple(backbone.input_shape[1:])}."
+        )
     model = backbones.attach_head(
         backbone,
         num_classes,
@@ -119,7 +126,7 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
     spec = trial_spec(cfg)
     seed_everything(spec.seed)
     data = load_data(spec)
-    model, backbone = build_model(spec, data.num_classes)
+    model, backbone = build_model(spec, data.num_classes, data.x_train.shape[1:])
     plans = plan_schedule(model, backbone, spec.schedule)
     for stage in spec.schedule.stages:
         build_optimizer(stage)  # a bad optimizer fails now, not after the first stage trained
