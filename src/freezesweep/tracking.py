@@ -88,20 +88,31 @@ def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:
         return str(experiment.experiment_id)
 
 
-def study_run_id(client: MlflowClient, experiment: str, study_name: str) -> str:
-    """The parent run of a study (created on first use, then reused by every invocation)."""
+def _study_runs(client: MlflowClient, experiment: str, study_name: str) -> list[str]:
     runs = client.search_runs(
         [experiment],
         filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=1,
+        order_by=["attributes.start_time ASC", "attributes.run_id ASC"],
     )
-    if runs:
-        return str(runs[0].info.run_id)
-    run = client.create_run(
+    return [str(run.info.run_id) for run in runs]
+
+
+def study_run_id(client: MlflowClient, experiment: str, study_name: str) -> str:
+    """The parent run of a study (created on first use, then reused by every invocation).
+
+    Workers that start together may each create one; the earliest (then the smallest run id)
+    wins and the others delete theirs, so every worker ends up under the same parent.
+    """
+    found = _study_runs(client, experiment, study_name)
+    if found:
+        return found[0]
+    created = client.create_run(
         experiment, run_name=study_name, tags={ROLE_TAG: "study", STUDY_TAG: study_name}
     )
-    return str(run.info.run_id)
+    winner = _study_runs(client, experiment, study_name)[0]
+    if winner != created.info.run_id:
+        client.delete_run(created.info.run_id)
+    return winner
 
 
 def study_parent_run(spec: TrackingSpec, study_name: str) -> str:
