@@ -94,18 +94,15 @@ class StageAuditor:
     def check_counts(self) -> None:
         """Raise before training if Keras's counts differ from the plan."""
         audit = self.audit
-        if audit.actual_trainable != audit.planned_trainable:
-            raise FreezeAuditError(
-                f"Freeze audit failed before stage {audit.stage!r}: planned "
-                f"{audit.planned_trainable} trainable parameters, Keras reports "
-                f"{audit.actual_trainable}."
-            )
-        if audit.actual_non_trainable != audit.planned_non_trainable:
-            raise FreezeAuditError(
-                f"Freeze audit failed before stage {audit.stage!r}: planned "
-                f"{audit.planned_non_trainable} non-trainable parameters, Keras reports "
-                f"{audit.actual_non_trainable}."
-            )
+        for kind, planned, actual in (
+            ("trainable", audit.planned_trainable, audit.actual_trainable),
+            ("non-trainable", audit.planned_non_trainable, audit.actual_non_trainable),
+        ):
+            if planned != actual:
+                raise FreezeAuditError(
+                    f"Freeze audit failed before stage {audit.stage!r}: planned {planned} "
+                    f"{kind} parameters, Keras reports {actual}."
+                )
 
     def finish(self) -> StageAudit:
         """Digest the frozen weights again; raise naming the layer if any of them moved."""

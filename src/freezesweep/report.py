@@ -7,7 +7,6 @@ same files. Reads only the Optuna study (which the sweeper and the jobs both wri
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
+
+from freezesweep.spec import tracking_spec
 
 ACCURACY = "val_accuracy"
 PARAMS = "trainable_params"
@@ -117,29 +118,32 @@ def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
     Returns:
         The written files by name (`pareto.png` only when the study has trials).
     """
-    directory.mkdir(parents=True, exist_ok=True)
     table = trials_table(study)
+    return _write(table, _pareto_or_empty(table), directory, study.study_name)
+
+
+def _pareto_or_empty(table: pd.DataFrame) -> pd.DataFrame:
+    return pareto_table(table) if len(table) else table
+
+
+def _write(
+    table: pd.DataFrame, pareto: pd.DataFrame, directory: Path, study_name: str
+) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
     files = {"trials.csv": directory / "trials.csv", "pareto.csv": directory / "pareto.csv"}
     table.to_csv(files["trials.csv"], index=False)
-    pareto = pareto_table(table) if len(table) else table
     pareto.to_csv(files["pareto.csv"], index=False)
     if len(table):
         files["pareto.png"] = directory / "pareto.png"
-        plot_front(table, pareto, files["pareto.png"], f"study {study.study_name}")
+        plot_front(table, pareto, files["pareto.png"], f"study {study_name}")
     return files
-
-
-def _tracking_spec(config: Mapping[str, Any]) -> Any:
-    from freezesweep.spec import tracking_spec
-
-    return tracking_spec(config)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs."""
     from freezesweep import tracking
 
-    spec = _tracking_spec(config)
+    spec = tracking_spec(config)
     if spec.enabled:
         tracking.study_parent_run(spec, study.study_name)
 
@@ -147,7 +151,7 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: write the report next to the jobs and attach it to the parent run."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
-    spec = _tracking_spec(config)
+    spec = tracking_spec(config)
     publish(study, directory, spec if spec.enabled else None)
 
 
@@ -165,9 +169,9 @@ def publish(
     Returns:
         The Pareto table.
     """
-    files = write_report(study, directory)
     table = trials_table(study)
-    pareto = pareto_table(table) if len(table) else table
+    pareto = _pareto_or_empty(table)
+    files = _write(table, pareto, directory, study.study_name)
     columns = [
         c for c in ("number", "finetune.top_k", "finetune.lr", ACCURACY, PARAMS) if c in pareto
     ]

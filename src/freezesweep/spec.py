@@ -8,6 +8,7 @@ happen in `freezing.plan_schedule`, still before training or tracking starts.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,8 +259,6 @@ def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> Tra
         cfg: a config with a `tracking` section. No default.
         environment: environment variables. Defaults to `None` (use `os.environ`).
     """
-    import os
-
     return _tracking(cfg, os.environ if environment is None else environment)
 
 
@@ -288,8 +287,6 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     Raises:
         ValueError: with a message naming the offending key.
     """
-    import os
-
     environment = os.environ if environment is None else environment
     finetune = cfg.get("finetune") or {}
     top_k = _integer(finetune.get("top_k"), "finetune.top_k", 0)
