@@ -96,11 +96,21 @@ def test_worker_identity_prefers_the_array_task(monkeypatch: pytest.MonkeyPatch)
 def test_enqueue_once_remembers_what_the_study_already_had() -> None:
     # A repeated set is not enqueued again; a new one is.
     study = optuna.create_study()
-    assert enqueue_once(study, [{"x": 1}, {"x": 2}]) == 2
-    assert enqueue_once(study, [{"x": 1}, {"x": 2}]) == 0
-    assert enqueue_once(study, [{"x": 2}, {"x": 3}]) == 1
+    assert enqueue_once(study, [{"x": 1}, {"x": 2}], created=True) == 2
+    assert enqueue_once(study, [{"x": 1}, {"x": 2}], created=False) == 0
+    assert enqueue_once(study, [{"x": 2}, {"x": 3}], created=False) == 1
     assert len(study.user_attrs[ENQUEUED_ATTR]) == 3
     assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 3
+
+
+def test_only_the_creator_enqueues_into_a_fresh_study() -> None:
+    # A worker that loaded a study its creator has not finished enqueueing adds nothing, so two
+    # workers started together never enqueue the baselines twice.
+    study = optuna.create_study()
+    assert enqueue_once(study, [{"x": 1}], created=False) == 0
+    assert study.trials == []
+    assert enqueue_once(study, [], created=True) == 0
+    assert study.user_attrs[ENQUEUED_ATTR] == []
 
 
 def test_counts_include_running_trials_but_not_waiting_ones() -> None:

@@ -27,11 +27,16 @@ def _report(arguments: argparse.Namespace) -> int:
 
     from freezesweep.report import publish, trials_table
     from freezesweep.spec import TrackingSpec
+    from freezesweep.storage import normalize_storage_url, open_storage, redacted
 
     try:
-        study = optuna.load_study(study_name=arguments.study, storage=arguments.storage)
+        url = normalize_storage_url(arguments.storage, key="--storage")
+        study = optuna.load_study(study_name=arguments.study, storage=open_storage(url))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyError:
-        print(f"error: no study {arguments.study!r} in {arguments.storage}", file=sys.stderr)
+        print(f"error: no study {arguments.study!r} in {redacted(url)}", file=sys.stderr)
         return 2
     tracking = None
     uri = arguments.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
+from freezesweep.storage import open_storage, redacted
+
 __all__ = [
     "PRUNER_ATTR",
     "PruningCallback",
@@ -65,7 +67,8 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
 
     Args:
         study_name: the study's name (`trial.study_name` in the job config).
-        storage: the study's RDB URL (`trial.storage`), absolute so it works from any directory.
+        storage: the study's storage URL (`trial.storage`: a database URL or `journal:PATH`),
+            absolute so it works from any directory.
         number: the trial's number in the study (`trial.number`).
 
     Returns:
@@ -76,22 +79,22 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
         KeyError: no such study or trial in the storage.
         RuntimeError: the trial is not RUNNING (it was already told, or never started).
     """
-    rdb = optuna.storages.RDBStorage(storage)
+    backend = open_storage(storage)
     try:
-        study_id = rdb.get_study_id_from_name(study_name)
-        trial_id = rdb.get_trial_id_from_study_id_trial_number(study_id, number)
+        study_id = backend.get_study_id_from_name(study_name)
+        trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, number)
     except KeyError as error:
         raise KeyError(
-            f"no trial {number} of study '{study_name}' in {_redacted(storage)}."
+            f"no trial {number} of study '{study_name}' in {redacted(storage)}."
         ) from error
-    frozen = rdb.get_trial(trial_id)
+    frozen = backend.get_trial(trial_id)
     if frozen.state != TrialState.RUNNING:
         raise RuntimeError(
             f"trial {number} of study '{study_name}' is {frozen.state.name}, not RUNNING; "
             "only the sweeper that created it can launch a job for it."
         )
     pruner = pruner_from_spec(frozen.system_attrs.get(PRUNER_ATTR))
-    study = optuna.load_study(study_name=study_name, storage=rdb, pruner=pruner)
+    study = optuna.load_study(study_name=study_name, storage=backend, pruner=pruner)
     return optuna.Trial(study, trial_id)
 
 
@@ -200,13 +203,3 @@ def _build(spec: Mapping[str, Any]) -> Any:
         return target(**kwargs)
     except TypeError as error:  # Unknown or missing keyword: name the target it belongs to.
         raise ValueError(f"{spec['_target_']}: {error}") from error
-
-
-def _redacted(url: str) -> str:
-    # Storage URLs may carry a database password; error messages end up in logs.
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "the given storage"

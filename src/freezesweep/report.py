@@ -139,20 +139,44 @@ def _write(
     return files
 
 
+def preflight(config: Any) -> None:
+    """Sweeper hook, before the study exists: an MLflow tracking server must answer."""
+    from freezesweep import tracking
+
+    spec = tracking_spec(config)
+    if spec.enabled:
+        tracking.check_reachable(spec)
+
+
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs."""
+    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, and
+    end the runs of trials that died with their worker."""
     from freezesweep import tracking
 
     spec = tracking_spec(config)
     if spec.enabled:
         tracking.study_parent_run(spec, study.study_name)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
 
 
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: write the report next to the jobs and attach it to the parent run."""
+    """Sweeper hook: end dead workers' runs, write the report next to the jobs and attach it to
+    the parent run."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
+    if spec.enabled:
+        from freezesweep import tracking
+
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
     publish(study, directory, spec if spec.enabled else None)
+
+
+def _finished_states(study: optuna.Study) -> dict[int, str]:
+    return {
+        trial.number: trial.state.name
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state.is_finished()
+    }
 
 
 def publish(

@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow retries an unreachable server 7 times with exponential backoff (minutes) by default; a
+# worker should fail fast instead, and a short outage still gets a few seconds of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 import mlflow  # telemetry must be off before this import
 from mlflow.entities import Metric, Param, RunStatus
@@ -69,6 +75,69 @@ def client_for(spec: TrackingSpec) -> MlflowClient:
     """An MLflow client on the configured tracking URI (creating a local store's folder)."""
     _ensure_local_store(spec.uri)
     return MlflowClient(tracking_uri=spec.uri)
+
+
+def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
+    """Fail within seconds, naming the URI, when an HTTP tracking server does not answer.
+
+    Args:
+        spec: tracking settings. No default.
+        timeout_s: how long to wait for the server's `/health`. Defaults to `5.0`.
+
+    Raises:
+        ValueError: the server is unreachable or unhealthy.
+    """
+    if not spec.uri.startswith(("http://", "https://")):
+        return
+    url = spec.uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            if response.status == 200:
+                return
+            reason = f"HTTP {response.status}"
+    except (OSError, ValueError) as error:
+        reason = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    raise ValueError(
+        f"tracking.uri: no MLflow tracking server answers at {redact(spec.uri)} ({reason}); "
+        "start it (mlflow server ...) or fix tracking.uri / MLFLOW_TRACKING_URI."
+    )
+
+
+def end_orphan_runs(spec: TrackingSpec, study_name: str, finished: Mapping[int, str]) -> int:
+    """End trial runs still RUNNING whose Optuna trial is over (a killed worker's trials).
+
+    Args:
+        spec: tracking settings. No default.
+        study_name: the study (= experiment). No default.
+        finished: Optuna state name of each finished trial, by trial number. No default.
+
+    Returns:
+        How many runs were ended (KILLED, tagged with the trial's state).
+    """
+    client = client_for(spec)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return 0
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.status = 'RUNNING'",
+        max_results=50000,
+    )
+    ended = 0
+    for run in runs:
+        number = run.data.tags.get(TRIAL_TAG)
+        if number is None or not number.isdigit() or int(number) not in finished:
+            continue
+        handle = TrialRun(client, run.info.run_id)
+        handle.set_tags(
+            {
+                STATE_TAG: finished[int(number)],
+                "freezesweep.error": "its worker died while the trial ran (stale trial)",
+            }
+        )
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        ended += 1
+    return ended
 
 
 def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:

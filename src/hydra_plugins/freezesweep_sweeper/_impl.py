@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, configure_log
 from hydra.plugins.launcher import Launcher
@@ -21,15 +23,20 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.pruning import PRUNER_ATTR
+from freezesweep.storage import redacted
 
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
+from ._liveness import Heartbeat, fail_stale, silent_others
 from ._report import progress_line, summary
 from ._results import fail_unfinished, outcome, tell
+from ._secrets import hide, scrub
 from ._settings import Settings, read_settings
-from ._study import count_trials, enqueue_once, open_study, redacted
+from ._signals import Interrupted, signals_raise
+from ._study import claim_place, count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,11 @@ class FreezesweepSweeperImpl(Sweeper):
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         self.settings = read_settings(self._conf)
+        hidden = scrub(config)
+        if hidden:
+            # Hydra's singleton holds its own copy of the hydra node, which submitit pickles.
+            HydraConfig.instance().set_config(config)
+            log.info(f"password(s) in {', '.join(hidden)} reach jobs through the environment")
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -99,13 +111,16 @@ class FreezesweepSweeperImpl(Sweeper):
         sample = {key: _some_value(d) for key, d in space.distributions.items()}
         self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
 
+        if settings.preflight is not None:
+            settings.preflight(config=config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
         opened = open_study(settings)
         study = opened.study
-        n_enqueued = enqueue_once(study, settings.enqueue)
+        n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
+        fail_stale(study, settings.grace_period)
         counts = count_trials(study)
         log.info(
             f"study '{study.study_name}' in {redacted(settings.storage)}: {counts.finished} of "
@@ -118,10 +133,14 @@ class FreezesweepSweeperImpl(Sweeper):
 
         tally = _Tally()
         returns: list[Sequence[JobReturn]] = []
-        while batch := self._ask(study, space):
-            returns.append(self._run(study, batch, space, tally))
-            if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
-                break
+        try:
+            with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
+                self._loop(study, space, tally, returns, beat)
+        except Interrupted as stop:
+            log.warning(f"{stop}: the current trial(s) failed and re-queued; exiting")
+            if settings.on_sweep_end is not None:
+                settings.on_sweep_end(study=study, config=config)
+            raise SystemExit(stop.exit_code) from None
 
         counts = count_trials(study)
         if counts.finished < settings.n_trials and counts.running:
@@ -147,6 +166,35 @@ class FreezesweepSweeperImpl(Sweeper):
             )
         return returns
 
+    def _loop(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        tally: _Tally,
+        returns: list[Sequence[JobReturn]],
+        beat: Heartbeat,
+    ) -> None:
+        """Batches until the study total is reached, then linger for silent workers' trials.
+
+        Out of places, a worker still waits while another worker's trial is late with its
+        heartbeat: if that worker died, the trial turns stale after the grace period and this
+        worker runs its retry, so the study reaches its total without another invocation.
+        """
+        settings, _ = self._ready()
+        while True:
+            fail_stale(study, settings.grace_period)
+            batch = self._ask(study, space)
+            if batch:
+                returns.append(self._run(study, batch, space, tally, beat))
+                if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
+                    return
+                continue
+            silent = silent_others(study, settings.heartbeat_interval)
+            if not silent:
+                return
+            log.info(f"waiting for trial(s) {silent}: their workers are late with heartbeats")
+            time.sleep(settings.heartbeat_interval)
+
     def _ask(self, study: optuna.Study, space: SearchSpace) -> list[optuna.Trial]:
         settings, config = self._ready()
         batch: list[optuna.Trial] = []
@@ -158,6 +206,8 @@ class FreezesweepSweeperImpl(Sweeper):
                 if counts.finished + counts.running >= settings.n_trials:
                     break
                 trial = study.ask(space.distributions)
+                if not claim_place(study, trial, settings.n_trials):
+                    break  # Another worker asked for the last place(s) first.
                 batch.append(trial)
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
@@ -169,11 +219,18 @@ class FreezesweepSweeperImpl(Sweeper):
         return batch
 
     def _run(
-        self, study: optuna.Study, batch: list[optuna.Trial], space: SearchSpace, tally: _Tally
+        self,
+        study: optuna.Study,
+        batch: list[optuna.Trial],
+        space: SearchSpace,
+        tally: _Tally,
+        beat: Heartbeat,
     ) -> Sequence[JobReturn]:
         settings, config = self._ready()
         assert self.launcher is not None
         overrides = [self._job_overrides(t.params, t.number, space) for t in batch]
+        ids = [trial._trial_id for trial in batch]
+        beat.track(ids)
         try:
             self.validate_batch_is_legal(overrides)
             results = self.launcher.launch(overrides, initial_job_idx=self._job_index)
@@ -181,11 +238,19 @@ class FreezesweepSweeperImpl(Sweeper):
             fail_unfinished(study, batch, error)
             raise
         finally:
+            beat.untrack(ids)
             # Each job configured logging into its own directory; the sweeper logs to the console.
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
         self._job_index += len(batch)
         for trial, result in zip(batch, results, strict=True):
-            frozen = tell(study, trial, outcome(result, settings.objectives))
+            try:
+                frozen = tell(study, trial, outcome(result, settings.objectives))
+            except UpdateFinishedTrialError:
+                log.warning(
+                    f"trial {trial.number} was failed as stale by another worker while it ran "
+                    f"(this worker paused longer than hydra.sweeper.grace_period); result dropped"
+                )
+                continue
             tally.add(frozen)
             log.info(progress_line(frozen, study, settings.objectives))
         return results
@@ -199,12 +264,16 @@ class FreezesweepSweeperImpl(Sweeper):
         directory is named by trial number so no invocation or worker overwrites another's.
         """
         settings, _ = self._ready()
+        storage = hide(settings.storage)
         return [
             *space.fixed_overrides,
             *(format_override(key, value) for key, value in params.items()),
             f"++trial.number={number}",
             format_override("++trial.study_name", settings.study_name),
-            format_override("++trial.storage", settings.storage),
+            # An `${oc.env:...}` reference when the URL has a password (see `_secrets`).
+            f"++trial.storage={storage}"
+            if storage != settings.storage
+            else format_override("++trial.storage", settings.storage),
             f"hydra.sweep.subdir=trial-{number:04d}",
         ]
 

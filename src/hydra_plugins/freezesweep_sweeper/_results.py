@@ -12,6 +12,9 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
+from ._liveness import retire
+from ._signals import Interrupted
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -69,11 +72,13 @@ def fail_unfinished(
     study: optuna.Study, trials: Sequence[optuna.Trial], error: BaseException
 ) -> None:
     """Fails the batch's trials that are still RUNNING when the sweeper itself stops on `error`,
-    so no RUNNING trial is left behind to block the study total."""
+    so no RUNNING trial is left behind to block the study total. Trials stopped by SIGTERM or
+    SIGINT are re-queued once: nothing was wrong with their parameters."""
     reason = f"sweeper stopped: {type(error).__name__}: {error}"
     for trial in trials:
         try:
-            if study.get_trials(deepcopy=False)[trial.number].state == TrialState.RUNNING:
-                tell(study, trial, Outcome(TrialState.FAIL, fail_reason=reason))
+            frozen = study._storage.get_trial(trial._trial_id)
+            if frozen.state == TrialState.RUNNING:
+                retire(study, frozen, reason, requeue=isinstance(error, Interrupted))
         except Exception:  # The storage itself may be what failed; the original error matters.
             continue

@@ -6,7 +6,6 @@ without leaving a database or a trial behind.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from typing import Any, Literal, cast
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.samplers import BaseSampler
-from sqlalchemy.engine import make_url
 
 from freezesweep.pruning import pruner_from_spec
+from freezesweep.storage import normalize_storage_url
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
@@ -32,7 +31,7 @@ class Settings:
     sampler: dict[str, Any]
     directions: list[Direction]
     objectives: list[str]
-    storage: str  # Absolute: jobs may run in another working directory.
+    storage: str  # journal:PATH or a database URL; paths absolute (jobs may change directory).
     study_name: str
     n_trials: int
     n_jobs: int
@@ -44,6 +43,9 @@ class Settings:
     seed: int | None
     on_sweep_start: Callable[..., Any] | None
     on_sweep_end: Callable[..., Any] | None
+    preflight: Callable[..., Any] | None
+    heartbeat_interval: float
+    grace_period: float
 
 
 def read_settings(conf: Mapping[str, Any]) -> Settings:
@@ -65,7 +67,7 @@ def read_settings(conf: Mapping[str, Any]) -> Settings:
         sampler=sampler,
         directions=directions,
         objectives=_objectives(raw.get("objectives"), directions),
-        storage=absolute_storage_url(raw.get("storage")),
+        storage=normalize_storage_url(raw.get("storage")),
         study_name=_non_empty_str("study_name", raw.get("study_name")),
         n_trials=_int_at_least("n_trials", raw.get("n_trials"), 1),
         n_jobs=_int_at_least("n_jobs", raw.get("n_jobs"), 1),
@@ -79,6 +81,8 @@ def read_settings(conf: Mapping[str, Any]) -> Settings:
         else _seed("seed", raw.get("seed")),
         on_sweep_start=_callable("on_sweep_start", raw.get("on_sweep_start")),
         on_sweep_end=_callable("on_sweep_end", raw.get("on_sweep_end")),
+        preflight=_callable("preflight", raw.get("preflight")),
+        **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
     )
 
 
@@ -89,27 +93,6 @@ def build_sampler(spec: Mapping[str, Any], seed: int | None) -> BaseSampler:
     if not isinstance(sampler, BaseSampler):
         raise ValueError(f"hydra.sweeper.sampler: {spec.get('_target_')} is not an optuna sampler.")
     return sampler
-
-
-def absolute_storage_url(url: Any) -> str:
-    """The storage URL with a relative SQLite path made absolute (jobs may `chdir`)."""
-    if not isinstance(url, str) or not url:
-        raise ValueError(f"hydra.sweeper.storage must be an Optuna RDB URL; got {url!r}.")
-    try:
-        parsed = make_url(url)
-    except Exception as error:
-        raise ValueError(f"hydra.sweeper.storage: {url!r} is not a database URL.") from error
-    if parsed.get_backend_name() != "sqlite":
-        return url
-    if parsed.database in (None, "", ":memory:"):
-        raise ValueError(
-            "hydra.sweeper.storage: an in-memory SQLite database cannot be shared with the jobs; "
-            "use a file, e.g. sqlite:///sweeps/optuna.db."
-        )
-    assert parsed.database is not None
-    return parsed.set(database=os.path.abspath(parsed.database)).render_as_string(
-        hide_password=False
-    )
 
 
 def _plain(value: Any) -> Any:
@@ -205,6 +188,18 @@ def _rate(value: Any) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
         raise ValueError(f"hydra.sweeper.max_failure_rate must be in [0, 1]; got {value!r}.")
     return float(value)
+
+
+def _liveness(interval: Any, grace: Any) -> dict[str, float]:
+    for key, value in (("heartbeat_interval", interval), ("grace_period", grace)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"hydra.sweeper.{key} must be a number of seconds > 0; got {value!r}.")
+    if grace < 3 * interval:
+        raise ValueError(
+            f"hydra.sweeper.grace_period ({grace}) must be at least 3 heartbeat intervals "
+            f"({3 * interval}), or live trials of slow workers would be failed as stale."
+        )
+    return {"heartbeat_interval": float(interval), "grace_period": float(grace)}
 
 
 def _seed(key: str, value: Any) -> int | None:

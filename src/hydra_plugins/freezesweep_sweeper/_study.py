@@ -12,19 +12,22 @@ import os
 import socket
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
+from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.pruning import pruner_from_spec
+from freezesweep.storage import open_storage, redacted
 
+from ._liveness import REQUEUED_ATTR
 from ._settings import Settings, build_sampler
 
 ENQUEUED_ATTR = "freezesweep:enqueued"
 """Study user attr: the parameter sets already enqueued, as canonical JSON strings."""
+
+SURPLUS_ATTR = "freezesweep:surplus"
+"""Trial system attr: asked past the study's total by a worker racing others, put back WAITING."""
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -36,18 +39,26 @@ class OpenedStudy:
     study: optuna.Study
     worker: str
     sampler_seed: int | None
+    created: bool
 
 
 def open_study(settings: Settings) -> OpenedStudy:
     """Creates the study, or loads it when another invocation or worker already did."""
-    _make_sqlite_parent(settings.storage)
-    study = optuna.create_study(
-        storage=settings.storage,
-        study_name=settings.study_name,
-        directions=settings.directions,
-        load_if_exists=True,
-        pruner=pruner_from_spec(settings.pruner),
-    )
+    storage = open_storage(settings.storage)
+    pruner = pruner_from_spec(settings.pruner)
+    try:
+        # Exactly one of several workers starting together creates the study (the storage's
+        # unique name decides); that one enqueues the fixed parameter sets.
+        study = optuna.create_study(
+            storage=storage,
+            study_name=settings.study_name,
+            directions=settings.directions,
+            pruner=pruner,
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=settings.study_name, storage=storage, pruner=pruner)
+        created = False
     stored = [direction.name.lower() for direction in study.directions]
     if stored != settings.directions:
         raise ValueError(
@@ -65,7 +76,7 @@ def open_study(settings: Settings) -> OpenedStudy:
     if settings.seed is not None:
         seed = derive_seed(settings.seed, worker, len(study.get_trials(deepcopy=False)))
     study.sampler = build_sampler(settings.sampler, seed)
-    return OpenedStudy(study, worker, seed)
+    return OpenedStudy(study, worker, seed, created)
 
 
 def worker_identity() -> str:
@@ -87,12 +98,21 @@ def derive_seed(base: int, worker: str, n_existing_trials: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def enqueue_once(study: optuna.Study, param_sets: list[dict[str, Any]]) -> int:
+def enqueue_once(study: optuna.Study, param_sets: list[dict[str, Any]], *, created: bool) -> int:
     """Enqueues the sets this study has never had enqueued; returns how many were new.
 
-    Remembered in a study user attr, so a second invocation or another worker does not enqueue
-    them again (two workers starting in the same instant may both enqueue; that race is narrow).
+    The worker that created the study enqueues them all, then records them in a study user attr.
+    Others add only sets missing from that record (a sweep file that gained a baseline), and
+    nothing while the record does not exist yet: its creator is still enqueueing, and two workers
+    started together must not enqueue the same baselines twice.
+
+    Args:
+        study: the study. No default.
+        param_sets: the `enqueue` list. No default.
+        created: this invocation created the study. No default.
     """
+    if not created and ENQUEUED_ATTR not in study.user_attrs:
+        return 0
     done: list[str] = list(study.user_attrs.get(ENQUEUED_ATTR, []))
     new = [
         (key, params)
@@ -101,35 +121,57 @@ def enqueue_once(study: optuna.Study, param_sets: list[dict[str, Any]]) -> int:
     ]
     for _, params in new:
         study.enqueue_trial(params)
-    if new:
+    if new or created:
         study.set_user_attr(ENQUEUED_ATTR, done + [key for key, _ in new])
     return len(new)
 
 
 @dataclass(frozen=True)
 class Counts:
-    """Trials of the whole study (all workers) by state."""
+    """Trials of the whole study (all workers) by state, as they count toward `n_trials`."""
 
     finished: int
     running: int
 
 
+def counts_toward_total(trial: FrozenTrial) -> bool:
+    """Whether a trial takes one of the study's `n_trials` places.
+
+    Not counted: a FAIL trial whose parameters were re-queued (its retry stands in for it), and a
+    WAITING trial put back as surplus (see `claim_place`). Everything else is: finished and
+    RUNNING trials, and enqueued ones that some worker will run.
+    """
+    if trial.state == TrialState.FAIL:
+        return not trial.system_attrs.get(REQUEUED_ATTR, False)
+    if trial.state == TrialState.WAITING:
+        return not trial.system_attrs.get(SURPLUS_ATTR, False)
+    return True
+
+
 def count_trials(study: optuna.Study) -> Counts:
-    """How many trials are finished (COMPLETE, PRUNED, FAIL) and RUNNING, in the storage."""
+    """How many counted trials are finished (COMPLETE, PRUNED, FAIL) and RUNNING, in the storage."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
-    running = sum(trial.state == TrialState.RUNNING for trial in trials)
-    return Counts(finished=len(trials) - running, running=running)
+    counted = [trial for trial in trials if counts_toward_total(trial)]
+    running = sum(trial.state == TrialState.RUNNING for trial in counted)
+    return Counts(finished=len(counted) - running, running=running)
 
 
-def redacted(url: str) -> str:
-    """The storage URL without its password, for logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage>"
+def claim_place(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
+    """Whether a freshly asked trial is within the study's `n_trials`; if not, put it back.
 
-
-def _make_sqlite_parent(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    Workers that ask at the same instant can all pass the count check before asking. Trial
+    numbers are handed out by the storage in creation order, so "counted trials numbered below
+    mine" is the same answer for every worker: the first `n_trials` places win. A trial past
+    them goes back to WAITING, marked surplus (it keeps its parameters and is the first trial a
+    later invocation with a larger `n_trials` runs).
+    """
+    ahead = sum(
+        1
+        for other in study.get_trials(deepcopy=False)
+        if other.number < trial.number and counts_toward_total(other)
+    )
+    if ahead < n_trials:
+        return True
+    study._storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+    return False

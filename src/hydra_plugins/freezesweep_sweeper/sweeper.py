@@ -38,8 +38,11 @@ class FreezesweepSweeperConf:
     # null: [val_accuracy] for one direction, [val_accuracy, trainable_params] for two.
     objectives: list[str] | None = None
 
-    # Optuna RDB URL that every invocation and worker shares. A relative SQLite path is made
-    # absolute (jobs may change directory) and its folder is created.
+    # Where the study lives, shared by every invocation and worker: any SQLAlchemy URL Optuna's
+    # RDB storage takes (postgresql+psycopg://user@host/db, mysql+pymysql://..., sqlite:///FILE
+    # for one machine) or journal:PATH (Optuna's journal file, for a shared file system). A
+    # relative path is made absolute (jobs may change directory) and its folder is created.
+    # A password given on the command line reaches jobs through the environment, never a file.
     storage: str = "sqlite:///sweeps/optuna.db"
 
     # Study name in the storage; an existing study of that name is continued.
@@ -79,6 +82,16 @@ class FreezesweepSweeperConf:
     # last (also when the failure budget stops the sweep).
     on_sweep_start: str | None = None
     on_sweep_end: str | None = None
+
+    # 'module.function' called as fn(config=...) before the study is opened: a ValueError it
+    # raises stops the sweep with one line, before any storage, run or trial exists.
+    preflight: str | None = None
+
+    # Liveness of RUNNING trials. The worker stamps each of its trials every heartbeat_interval
+    # seconds; a trial silent for grace_period seconds belongs to a dead worker: it is failed and
+    # its parameters re-queued once. Hosts sharing a study need synchronised clocks (NTP).
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
 
 
 ConfigStore.instance().store(

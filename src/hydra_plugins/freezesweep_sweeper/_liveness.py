@@ -1,0 +1,171 @@
+"""Which RUNNING trials are alive: heartbeats, stale trials, and re-queueing their parameters.
+
+Optuna's own heartbeat exists for the RDB storage only and runs inside `study.optimize`; the
+sweeper uses ask/tell and also supports the journal storage, so it keeps its own: a thread in the
+sweeper process (the process that will `tell` the result) stamps each of its RUNNING trials with
+the wall-clock time (trial system attr `HEARTBEAT_ATTR`) every `interval` seconds. A RUNNING trial
+whose last stamp is older than the grace period belongs to a dead worker: it is failed, and its
+parameters are enqueued once more (a retry carries user attr `retry_of`; a retry is not retried).
+
+Hosts that share a study must keep their clocks in sync (NTP), as the stamps are compared across
+them; the grace period should be several heartbeat intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from freezesweep.storage import open_storage
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_ATTR = "freezesweep:heartbeat"
+"""Trial system attr: Unix time of the last heartbeat of the worker running the trial."""
+
+REQUEUED_ATTR = "freezesweep:requeued"
+"""Trial system attr on a FAIL trial whose parameters were enqueued again: its retry stands in for
+it, so it does not count toward `n_trials`."""
+
+RETRY_OF = "retry_of"
+"""User attr of a re-queued trial: the number of the trial it retries."""
+
+
+def last_beat(trial: FrozenTrial) -> float:
+    """Unix time of the trial's last heartbeat (its start when it has none yet)."""
+    beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+    if isinstance(beat, int | float):
+        return float(beat)
+    start = trial.datetime_start
+    return start.timestamp() if start is not None else time.time()
+
+
+def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: bool) -> bool:
+    """Fail a RUNNING trial with `reason`; with `requeue`, enqueue its parameters once more.
+
+    Safe when several workers retire the same trial at once: the storage lets one of them
+    finish it, and only that one re-queues.
+
+    Args:
+        study: the study. No default.
+        trial: the trial, as last read. No default.
+        reason: the trial's `fail_reason`. No default.
+        requeue: enqueue the parameters again (ignored for a trial that is itself a retry).
+            No default.
+
+    Returns:
+        Whether this call failed the trial (False: it had finished, or another worker won).
+    """
+    storage = study._storage
+    requeue = requeue and RETRY_OF not in trial.user_attrs
+    try:
+        if requeue:
+            storage.set_trial_system_attr(trial._trial_id, REQUEUED_ATTR, True)
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    if requeue:
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+    return True
+
+
+def fail_stale(study: optuna.Study, grace_period: float) -> list[int]:
+    """Fail (and re-queue once) every RUNNING trial silent for longer than `grace_period` s.
+
+    Returns:
+        The numbers of the trials this call failed.
+    """
+    now = time.time()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        silence = now - last_beat(trial)
+        if silence > grace_period:
+            reason = (
+                f"stale: no heartbeat for {silence:.0f} s (grace period {grace_period:g} s); "
+                "its worker died"
+            )
+            if retire(study, trial, reason, requeue=True):
+                failed.append(trial.number)
+    if failed:
+        log.warning(f"trial(s) {failed} were stale (their workers died): failed and re-queued")
+    return failed
+
+
+def silent_others(study: optuna.Study, interval: float) -> list[int]:
+    """RUNNING trials whose heartbeat is late by more than two intervals: maybe dead, not yet stale.
+
+    A worker out of trials waits on these before it exits, so a trial of a killed worker is
+    retried by the next worker that finishes rather than left for a later invocation.
+    """
+    now = time.time()
+    return [
+        trial.number
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if now - last_beat(trial) > 2 * interval
+    ]
+
+
+class Heartbeat:
+    """A daemon thread that stamps the trials this worker runs, every `interval` seconds.
+
+    It owns its own storage connection, so it never shares a session with the sweep loop.
+
+    Args:
+        storage_url: the study's storage. No default.
+        interval: seconds between beats. No default.
+    """
+
+    def __init__(self, storage_url: str, interval: float) -> None:
+        self._storage = open_storage(storage_url)
+        self._interval = interval
+        self._trial_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="freezesweep-heartbeat", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self._interval + 5)
+
+    def track(self, trial_ids: Iterable[int]) -> None:
+        """Beat for these trials from now on (one beat at once)."""
+        ids = set(trial_ids)
+        with self._lock:
+            self._trial_ids |= ids
+        self._beat(ids)
+
+    def untrack(self, trial_ids: Iterable[int]) -> None:
+        """Stop beating for these trials (they were told)."""
+        with self._lock:
+            self._trial_ids -= set(trial_ids)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval):
+            with self._lock:
+                ids = set(self._trial_ids)
+            self._beat(ids)
+
+    def _beat(self, trial_ids: set[int]) -> None:
+        now = time.time()
+        for trial_id in trial_ids:
+            try:
+                self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, now)
+            except UpdateFinishedTrialError:
+                # Another worker judged it stale (a long pause here): the result cannot be told.
+                log.warning(f"trial id {trial_id} was finished by another worker; heartbeat stops")
+                self.untrack([trial_id])
+            except Exception as error:  # A storage hiccup must not kill the thread.
+                log.warning(f"heartbeat failed: {type(error).__name__}: {error}")

@@ -1,0 +1,84 @@
+"""Passwords in command-line URLs never reach a file: they travel to jobs as environment variables.
+
+`hydra.sweeper.storage=postgresql://user:pw@host/db` or `tracking.uri=...` on the command line
+would otherwise be written by Hydra into `multirun.yaml`, each job's `.hydra/overrides.yaml`
+and `hydra.yaml`, and submitit's pickled jobs. The sweeper replaces each such value by
+`${oc.env:FREEZESWEEP_SECRET_<hash>}` before anything is saved, and sets that variable in its
+own environment, which local subprocesses and SLURM jobs (`--export=ALL`, sbatch's default)
+inherit. Configs still resolve to the real URL; saved files hold only the variable's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from omegaconf import DictConfig, OmegaConf, read_write
+
+ENV_PREFIX = "FREEZESWEEP_SECRET_"
+_URL_WITH_PASSWORD = re.compile(r"[a-zA-Z][\w+.-]*://[^:/@\s]*:[^@\s]+@")
+
+
+def has_password(value: str) -> bool:
+    """Whether `value` holds a `scheme://user:password@host` URL."""
+    return bool(_URL_WITH_PASSWORD.search(value))
+
+
+def hide(value: str) -> str:
+    """`${oc.env:NAME}` for a password-bearing value (setting NAME here), else the value."""
+    if not has_password(value):
+        return value
+    name = ENV_PREFIX + hashlib.sha256(value.encode()).hexdigest()[:12].upper()
+    os.environ[name] = value
+    return "${oc.env:" + name + "}"
+
+
+def hide_in_override(override: str) -> str:
+    """`key=value` with a password-bearing value hidden (see `hide`)."""
+    key, separator, value = override.partition("=")
+    if not separator:
+        return override
+    return f"{key}={hide(_unquote(value))}"
+
+
+def scrub(config: DictConfig) -> list[str]:
+    """Hide passwords of the command-line overrides in `config`, in place, before Hydra saves it.
+
+    Args:
+        config: the sweep's master config (its `hydra.overrides` and the overridden keys).
+            No default.
+
+    Returns:
+        The config keys whose values were hidden.
+    """
+    hidden = []
+    with read_write(config):
+        for kind in ("hydra", "task"):
+            overrides = config.hydra.overrides[kind]
+            for index, override in enumerate(list(overrides)):
+                safe = hide_in_override(override)
+                if safe == override:
+                    continue
+                overrides[index] = safe
+                key, _, value = safe.partition("=")
+                key = key.lstrip("+~")
+                hidden.append(key)
+                if OmegaConf.select(config, key, default=None) is not None:
+                    OmegaConf.update(config, key, value, force_add=True)
+        # The same URLs written in a config file rather than on the command line: jobs
+        # recompose their config from the files plus these overrides, so add one for each.
+        for kind, key in (("hydra", "hydra.sweeper.storage"), ("task", "tracking.uri")):
+            found = None if key in hidden else OmegaConf.select(config, key, default=None)
+            if isinstance(found, str) and has_password(found):
+                safe = hide(found)
+                OmegaConf.update(config, key, safe)
+                config.hydra.overrides[kind].append(f"{key}={safe}")
+                hidden.append(key)
+    return hidden
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
