@@ -77,7 +77,8 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib.pyplot as plt
 
-    done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna()]
+    # A trial that failed before recording its size has no x position (a config error).
+    done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna() & table[PARAMS].notna()]
     figure, axes = plt.subplots(figsize=(7, 4.5))
     axes.scatter(done[PARAMS], done[ACCURACY], color="tab:gray", alpha=0.7, label="trial")
     if len(pareto):

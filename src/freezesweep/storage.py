@@ -14,10 +14,13 @@ Optuna only: no Hydra, no MLflow.
 from __future__ import annotations
 
 import os
+import random
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from sqlalchemy.engine import make_url
 
@@ -27,6 +30,7 @@ JOURNAL_PREFIX = "journal:"
 # Seconds an SQLite writer waits for another process's lock before failing, instead of
 # SQLite's default of 5 s (several workers on one machine, each with its jobs).
 _SQLITE_BUSY_TIMEOUT_S = 120
+_CREATE_ATTEMPTS = 5
 
 
 def normalize_storage_url(url: Any, key: str = "hydra.sweeper.storage") -> str:
@@ -90,7 +94,16 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     else:
         # A server that restarted (or a connection a firewall dropped) is reconnected, not fatal.
         engine_kwargs["pool_pre_ping"] = True
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    # Workers that start together on a new database all create Optuna's tables and version row;
+    # the losers of that race fail with an integrity error and find the tables on a retry.
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
 
 
 def is_sqlite(url: str) -> bool:

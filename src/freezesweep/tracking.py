@@ -6,6 +6,7 @@ run", so several trials in one process (Hydra's basic launcher) cannot tangle th
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
@@ -64,17 +65,24 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _ensure_local_store(uri: str) -> None:
-    # SQLite cannot create the folder of its database file.
-    if uri.startswith("sqlite:///"):
-        database = Path(uri.removeprefix("sqlite:///"))
-        database.parent.mkdir(parents=True, exist_ok=True)
-
-
 def client_for(spec: TrackingSpec) -> MlflowClient:
-    """An MLflow client on the configured tracking URI (creating a local store's folder)."""
-    _ensure_local_store(spec.uri)
-    return MlflowClient(tracking_uri=spec.uri)
+    """An MLflow client on the configured tracking URI (creating a local store's folder).
+
+    A new SQLite store is created under a file lock: workers that start together would
+    otherwise run MLflow's schema migrations at the same time and fail
+    ("table _alembic_tmp_metrics already exists").
+    """
+    if not spec.uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=spec.uri)
+    database = Path(spec.uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)  # SQLite cannot create the folder.
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            # The client opens (creates, migrates) the store as it is constructed.
+            return MlflowClient(tracking_uri=spec.uri)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:

@@ -1,13 +1,21 @@
 """A tiny Hydra app for the sweeper's end-to-end tests: a cheap objective of `x` and `n`.
 
-Failures on demand: `raise_on` / `nan_on` list the trial numbers that raise or return NaN. With
-`trial.number` set it re-attaches to its Optuna trial and reports one value per "epoch".
+Failures on demand: `raise_on` / `nan_on` list the trial numbers that raise or return NaN;
+`die_on` ones kill their own process (a job dying at the scheduler level). With `trial.number`
+set it re-attaches to its Optuna trial and reports one value per "epoch" (`sleep_s` each, so a
+test can kill or signal a worker mid-trial). `tracking.enabled=true` records each trial as an
+MLflow child run of the study, as the real app does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 
 import hydra
 import optuna
@@ -15,25 +23,50 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from freezesweep.pruning import attach_trial
+from freezesweep.spec import tracking_spec
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | tuple[float, float]:
     out = HydraConfig.get().runtime.output_dir
     with open(f"{out}/result.json", "w") as file:
-        json.dump({"number": cfg.trial.number, "x": cfg.x, "n": cfg.n}, file)
-    if cfg.trial.number in cfg.raise_on:
-        raise RuntimeError(f"asked to fail in trial {cfg.trial.number}")
-    if cfg.trial.number in cfg.nan_on:
-        return math.nan
-    score = 1.0 - (cfg.x - 0.3) ** 2 - 0.01 * cfg.n
-    if cfg.trial.number is not None and not cfg.pareto:
-        trial = attach_trial(cfg.trial.study_name, cfg.trial.storage, cfg.trial.number)
-        for epoch in range(cfg.epochs):
-            trial.report(score * (epoch + 1) / cfg.epochs, step=epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+        json.dump({"number": cfg.trial.number, "x": cfg.x, "n": cfg.n, "pid": os.getpid()}, file)
+    with _tracked(cfg) as log_metric:
+        if cfg.trial.number in cfg.die_on:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if cfg.trial.number in cfg.raise_on:
+            raise RuntimeError(f"asked to fail in trial {cfg.trial.number}")
+        if cfg.trial.number in cfg.nan_on:
+            return math.nan
+        score = 1.0 - (cfg.x - 0.3) ** 2 - 0.01 * cfg.n
+        if cfg.trial.number is not None and not cfg.pareto:
+            trial = attach_trial(cfg.trial.study_name, cfg.trial.storage, cfg.trial.number)
+            for epoch in range(cfg.epochs):
+                time.sleep(cfg.sleep_s)
+                trial.report(score * (epoch + 1) / cfg.epochs, step=epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+        log_metric("val_accuracy", score)
     return (score, float(cfg.n)) if cfg.pareto else score
+
+
+@contextlib.contextmanager
+def _tracked(cfg: DictConfig) -> Iterator[Callable[[str, float], None]]:
+    spec = tracking_spec(cfg)
+    if not spec.enabled or cfg.trial.number is None:
+        yield lambda key, value: None
+        return
+    from freezesweep import tracking
+
+    with tracking.trial_run(
+        spec,
+        run_name=f"trial-{cfg.trial.number:04d}",
+        experiment=cfg.trial.study_name,
+        tags={tracking.TRIAL_TAG: str(cfg.trial.number)},
+        study_name=cfg.trial.study_name,
+    ) as run:
+        run.log_params(tracking.flatten({"x": cfg.x, "n": cfg.n, "trial": dict(cfg.trial)}))
+        yield lambda key, value: run.log_metrics({key: value})
 
 
 def record_hook(study: optuna.Study, config: DictConfig) -> None:
