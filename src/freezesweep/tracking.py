@@ -6,10 +6,12 @@ run", so several trials in one process (Hydra's basic launcher) cannot tangle th
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import re
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -97,9 +99,20 @@ def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
     """
     if not spec.uri.startswith(("http://", "https://")):
         return
-    url = spec.uri.rstrip("/") + "/health"
+    parts = urllib.parse.urlsplit(spec.uri)
+    # Credentials in the URI go in a header: urllib does not take them from the host part.
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    url = urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", "")
+    )
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             if response.status == 200:
                 return
             reason = f"HTTP {response.status}"
@@ -226,11 +239,30 @@ def publish_study_report(
     )
     on_front = {str(number) for number in pareto_numbers}
     for run in children:
-        flag = run.data.tags.get(TRIAL_TAG) in on_front
-        client.set_tag(run.info.run_id, PARETO_TAG, "true" if flag else "false")
+        flag = "true" if run.data.tags.get(TRIAL_TAG) in on_front else "false"
+        if run.data.tags.get(PARETO_TAG) != flag:
+            _set_tag_racing(client, run.info.run_id, PARETO_TAG, flag)
     if end_parent:
         # Ended after every invocation; a later invocation logs to it again.
         client.set_terminated(parent, "FINISHED")
+
+
+def _set_tag_racing(client: MlflowClient, run_id: str, key: str, value: str) -> None:
+    """`set_tag` that survives another worker setting the same tag at the same moment.
+
+    The tracking server inserts a new tag after looking for it; two workers publishing their
+    reports together can both insert, and the loser gets a unique-key error.
+    """
+    for attempt in range(3):
+        try:
+            client.set_tag(run_id, key, value)
+            return
+        except mlflow.exceptions.MlflowException:
+            if client.get_run(run_id).data.tags.get(key) == value:
+                return  # The other worker set the same value.
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
 
 
 class TrialRun:
