@@ -48,23 +48,11 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
             (tmp_path / "server").mkdir()
         port = free_port()
         environment = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
+        command += ["--artifacts-destination", f"{tmp_path}/server/artifacts"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                backend,
-                "--artifacts-destination",
-                f"{tmp_path}/server/artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],  # fmt: skip
+            command,
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -103,8 +91,11 @@ def test_two_workers_log_to_a_tracking_server(tmp_path: Path, mlflow_server: str
     )["runs"]
     tags = [{tag["key"]: tag["value"] for tag in run["data"].get("tags", [])} for run in found]
     parents = [run for run, tag in zip(found, tags, strict=True) if tag.get("freezesweep.role")]
-    children = {tag["freezesweep.trial"]: run for run, tag in zip(found, tags, strict=True)
-                if "freezesweep.trial" in tag}  # fmt: skip
+    children = {
+        tag["freezesweep.trial"]: run
+        for run, tag in zip(found, tags, strict=True)
+        if "freezesweep.trial" in tag
+    }
     assert len(parents) == 1 and sorted(children) == ["0", "1", "2", "3"]
     for number, run in children.items():
         assert run["info"]["status"] == "FINISHED"
