@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,8 @@ def redacted(url: str) -> str:
         return url
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage>"
+    except Exception:  # Not parseable: still hide anything shaped like user:password@.
+        return re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1***@", url)
 
 
 def redacted_value(value: Any) -> Any:

@@ -61,6 +61,10 @@ def scrub(config: DictConfig) -> list[str]:
                 if safe == override:
                     continue
                 overrides[index] = safe
+                # Hydra composed hydra.job.override_dirname from the raw task overrides.
+                job = config.hydra.get("job")
+                if job is not None and isinstance(job.get("override_dirname"), str):
+                    job.override_dirname = job.override_dirname.replace(override, safe)
                 key, _, value = safe.partition("=")
                 key = key.lstrip("+~")
                 hidden.append(key)
