@@ -22,6 +22,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep.storage import open_storage
 from tests.shrink import ROOT
 
 pytestmark = pytest.mark.slow
@@ -461,3 +462,38 @@ def test_pruner_on_a_pareto_sweep_is_a_config_error_before_any_store_exists(
     # Rejected before anything was created: no study database, no MLflow store.
     assert not (tmp_path / "sweeps" / "optuna.db").exists()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_submitit_local_runs_real_trials_as_parallel_jobs_in_one_study(tmp_path: Path) -> None:
+    # hydra/launcher=submitit_local on the journal storage: the two baselines train at the same
+    # time in two job processes, and land in one study and one MLflow experiment.
+    ok(
+        run_sweep(
+            tmp_path,
+            "hydra/launcher=submitit_local",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.storage=journal:sweeps/optuna.log",
+            "hydra.sweeper.study_name=submitit",
+        )
+    )
+    study = optuna.load_study(
+        study_name="submitit", storage=open_storage(f"journal:{tmp_path}/sweeps/optuna.log")
+    )
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert [t.params for t in study.trials] == BASELINES
+    logs = sorted((tmp_path / "sweeps" / "submitit" / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2  # one submitit job per trial
+    client = mlflow_client(tmp_path)
+    experiment = client.get_experiment_by_name("submitit")
+    assert experiment is not None
+    found = client.search_runs([experiment.experiment_id])
+    children = sorted(r.info.run_name for r in found if "freezesweep.trial" in r.data.tags)
+    assert children == ["trial-0000", "trial-0001"]
+    assert all(r.info.status == "FINISHED" for r in found)
+    values = {
+        r.info.run_name: r.data.metrics["val_accuracy"]
+        for r in found
+        if r.info.run_name in children
+    }
+    assert values == {f"trial-{t.number:04d}": pytest.approx(t.value) for t in study.trials}
