@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -11,6 +12,10 @@ from omegaconf import DictConfig
 
 from freezesweep.objective import run_trial
 from freezesweep.spec import ConfigError
+
+# conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
+# so Hydra type-checks their keys against them; it warns that this matching is deprecated.
+warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema with the same")
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

@@ -23,8 +23,12 @@ def small_overrides(tmp_path: Path) -> list[str]:
     ]
 
 
-def compose_config(tmp_path: Path, *overrides: str, small: bool = True) -> DictConfig:
+def compose_config(
+    tmp_path: Path, *overrides: str, small: bool = True, return_hydra_config: bool = False
+) -> DictConfig:
     """The real `conf/config.yaml` with the test's overrides (applied after the shrinking ones)."""
     base = small_overrides(tmp_path) if small else []
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=[*base, *overrides])
+        return compose(
+            "config", overrides=[*base, *overrides], return_hydra_config=return_hydra_config
+        )

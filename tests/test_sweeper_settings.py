@@ -50,6 +50,20 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
         ({"pruner": {"_target_": "os.system"}}, "hydra.sweeper.pruner: pruner _target_ must be"),
         ({"pruner": {"_target_": "optuna.pruners.MedianPruner", "bogus": 1}}, "hydra.sweeper."),
         ({"on_sweep_end": "no_such_module.fn"}, "hydra.sweeper.on_sweep_end: cannot import"),
+        ({"preflight": "nodots"}, "hydra.sweeper.preflight must be a 'module.function' path"),
+        (
+            {"heartbeat_interval": 0},
+            "hydra.sweeper.heartbeat_interval must be a number of seconds > 0; got 0.",
+        ),
+        (
+            {"heartbeat_interval": 10, "grace_period": 20},
+            "hydra.sweeper.grace_period (20) must be at least 3 heartbeat intervals (30), or "
+            "live trials of slow workers would be failed as stale.",
+        ),
+        (
+            {"storage": "journal:"},
+            "hydra.sweeper.storage: journal: needs a file path, e.g. journal:sweeps/optuna.log.",
+        ),
         (
             {"direction": ["maximize", "minimize"], "pruner": {"_target_": "x"}},
             "hydra.sweeper.pruner: Optuna prunes single-objective studies only, and this sweep "
