@@ -76,10 +76,10 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
 def test_two_workers_log_to_a_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
     # Two workers, one study, one server: the REST API shows one parent and one child per trial.
     storage = f"journal:{tmp_path}/optuna.log"
-    workers = [
-        worker(tmp_path, storage, "hydra.sweeper.n_trials=4", tracking_uri=mlflow_server)
-        for _ in range(2)
-    ]
+    # artifact_root=null: artifacts go through the server (mlflow-artifacts:/), as on a cluster
+    # whose nodes share no file system with the server.
+    overrides = ("hydra.sweeper.n_trials=4", "tracking.artifact_root=null")
+    workers = [worker(tmp_path, storage, *overrides, tracking_uri=mlflow_server) for _ in range(2)]
     for process in workers:
         code, output = finish(process)
         assert code == 0, output
@@ -101,7 +101,11 @@ def test_two_workers_log_to_a_tracking_server(tmp_path: Path, mlflow_server: str
         assert run["info"]["status"] == "FINISHED"
         metrics = {metric["key"]: metric["value"] for metric in run["data"]["metrics"]}
         assert metrics["val_accuracy"] == pytest.approx(load(storage).trials[int(number)].value)
+    assert experiment["artifact_location"].startswith("mlflow-artifacts:")
     parent_id = parents[0]["info"]["run_id"]
+    listed = rest(mlflow_server, f"artifacts/list?run_id={parent_id}")["files"]
+    assert {"trials.csv", "pareto.csv"} <= {entry["path"] for entry in listed}
+    assert list((tmp_path / "server" / "artifacts").rglob("trials.csv"))
     assert all(
         tag.get("mlflow.parentRunId") == parent_id for tag in tags if "freezesweep.trial" in tag
     )

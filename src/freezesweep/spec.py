@@ -268,7 +268,7 @@ def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     return TrackingSpec(
         enabled=bool(tracking.get("enabled", True)),
         uri=str(uri),
-        artifact_root=str(tracking.artifact_root),
+        artifact_root=str(tracking.get("artifact_root") or ""),
         experiment=str(tracking.experiment),
     )
 

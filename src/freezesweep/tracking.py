@@ -162,12 +162,21 @@ def end_orphan_runs(spec: TrackingSpec, study_name: str, finished: Mapping[int, 
 
 
 def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:
-    """Get or create an experiment; local artifact roots become absolute `file://` URIs."""
+    """Get or create an experiment; local artifact roots become absolute `file://` URIs.
+
+    An empty artifact root leaves the location to the tracking server (its
+    `--artifacts-destination`, served to every worker through `mlflow-artifacts:/`).
+    """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
     root = spec.artifact_root
-    location = root if "://" in root else (Path(root).resolve() / name).as_uri()
+    if not root:
+        location = None
+    elif re.match(r"^[a-zA-Z][\w+.-]*:/", root):  # a URI: s3://, mlflow-artifacts:/, file:///
+        location = root.rstrip("/") + "/" + name
+    else:
+        location = (Path(root).resolve() / name).as_uri()
     try:
         return str(client.create_experiment(name, artifact_location=location))
     except mlflow.exceptions.MlflowException:
