@@ -73,13 +73,23 @@ def scrub(config: DictConfig) -> list[str]:
         # The same URLs written in a config file rather than on the command line: jobs
         # recompose their config from the files plus these overrides, so add one for each.
         for kind, key in (("hydra", "hydra.sweeper.storage"), ("task", "tracking.uri")):
-            found = None if key in hidden else OmegaConf.select(config, key, default=None)
+            found = None if key in hidden else _raw(config, key)
+            # An `${oc.env:...}` reference is already safe: files keep the reference.
             if isinstance(found, str) and has_password(found):
                 safe = hide(found)
                 OmegaConf.update(config, key, safe)
                 config.hydra.overrides[kind].append(f"{key}={safe}")
                 hidden.append(key)
     return hidden
+
+
+def _raw(config: DictConfig, key: str) -> object:
+    """The value at `key` as written, interpolations unresolved (None when absent)."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(config, parent, default=None)
+    if not isinstance(node, DictConfig):
+        return None
+    return OmegaConf.to_container(node, resolve=False).get(leaf)  # type: ignore[union-attr]
 
 
 def _unquote(value: str) -> str:
