@@ -238,3 +238,34 @@ def test_submitit_local_runs_parallel_jobs_and_a_dead_job_fails_its_trial(tmp_pa
     assert sorted(
         r.data.tags["freezesweep.trial"] for r in children if r.info.status == "FINISHED"
     ) == ["0", "2", "3"]
+
+
+def test_sigterm_under_submitit_cancels_the_running_jobs(tmp_path: Path) -> None:
+    # The sweeper's trials are failed and re-queued, so their job processes must stop too.
+    storage = f"journal:{tmp_path}/optuna.log"
+    process = worker(
+        tmp_path,
+        storage,
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "sleep_s=2",
+        "epochs=30",
+    )
+    results = [tmp_path / "multirun" / f"trial-{n:04d}" / "result.json" for n in (0, 1)]
+    wait_for(lambda: all(path.exists() for path in results))
+    job_pids = [int(path.read_text().split('"pid": ')[1].rstrip("}")) for path in results]
+    os.kill(process.pid, signal.SIGTERM)
+    code, output = finish(process, timeout=60)
+    assert code == 75, output
+    assert [t.state.name for t in load(storage).trials[:2]] == ["FAIL", "FAIL"]
+
+    def gone(pid: int) -> bool:
+        # Exited: no /proc entry, or a zombie nobody has reaped yet (PID 1 in some containers).
+        status = Path(f"/proc/{pid}/status")
+        try:
+            return "\tZ" in status.read_text().split("State:")[1].splitlines()[0]
+        except FileNotFoundError:
+            return True
+
+    wait_for(lambda: all(gone(pid) for pid in job_pids), timeout=30)

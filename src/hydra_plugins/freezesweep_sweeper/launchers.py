@@ -70,7 +70,16 @@ class _TolerantMixin(BaseSubmititLauncher):
                 )
             )
         jobs = executor.map_array(self, *zip(*arguments, strict=True))
-        return [_result(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)]
+        try:
+            return [
+                _result(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)
+            ]
+        except BaseException:
+            # SIGTERM/SIGINT in the sweeper: its trials are failed and re-queued, so their jobs
+            # must not go on training (and later report into finished trials).
+            for job in jobs:
+                job.cancel(check=False)
+            raise
 
 
 def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
