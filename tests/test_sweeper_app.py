@@ -55,6 +55,7 @@ def test_sweep_runs_n_trials_each_in_its_trial_directory(tmp_path: Path) -> None
     assert sorted(results) == ["trial-0000", "trial-0001", "trial-0002"]
     for trial in trials:
         job = json.loads(results[f"trial-{trial.number:04d}"])
+        del job["pid"]
         assert job == {"number": trial.number, "x": trial.params["x"], "n": trial.params["n"]}
 
 

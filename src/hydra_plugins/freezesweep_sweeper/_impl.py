@@ -30,7 +30,7 @@ from freezesweep.pruning import PRUNER_ATTR
 from freezesweep.storage import redacted
 
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
-from ._liveness import Heartbeat, fail_stale, silent_others
+from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._report import progress_line, summary
 from ._results import fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
@@ -213,6 +213,9 @@ class FreezesweepSweeperImpl(Sweeper):
                     settings.custom_search_space(config, trial)
                 # The job's own study object decides pruning, so it needs the pruner's spec.
                 trial.storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, settings.pruner)
+                # A first heartbeat at once: without one, liveness falls back on datetime_start,
+                # a naive local time that hosts in different time zones would misread.
+                trial.storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_ATTR, time.time())
         except BaseException as error:
             fail_unfinished(study, batch, error)
             raise
