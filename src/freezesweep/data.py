@@ -53,7 +53,8 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
         batch_size: batch size of arrays (pipelines are batched already). No default.
     """
     if isinstance(data, Pipelines):
-        return {"x": data.train, "validation_data": data.val}
+        # The training pipeline reshuffles itself each epoch; Keras cannot shuffle a tf.data input.
+        return {"x": data.train, "validation_data": data.val, "shuffle": False}
     return {
         "x": data.x_train,
         "y": data.y_train,
