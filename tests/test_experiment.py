@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 
 from freezesweep.keras_app import build_application
@@ -12,6 +13,8 @@ from freezesweep.spec import trial_spec
 from freezesweep.units import find_units
 from tests.shrink import CONF, compose_config
 from tests.test_image_folder import write_png_folder
+
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
 
 def test_experiment_composes_backbone_data_and_sweep() -> None:

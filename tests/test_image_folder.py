@@ -15,6 +15,8 @@ from freezesweep.objective import run_trial
 from freezesweep.spec import ConfigError
 from tests.shrink import ROOT, compose_config
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 CLASSES = ("five", "six", "seven")
 
 

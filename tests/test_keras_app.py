@@ -18,6 +18,8 @@ from freezesweep.spec import ConfigError, ScheduleSpec, StageSpec
 from freezesweep.training import run_schedule
 from tests.shrink import compose_config
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 # The smallest inputs each architecture accepts; the slow ones still run in CI.
 FAST = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "EfficientNetV2B0"]
 SLOW = ["EfficientNetB3", "ResNet50", "ResNet50V2", "ConvNeXtTiny", "DenseNet121", "VGG16"]

@@ -14,6 +14,8 @@ from freezesweep.runtime import describe, precision
 from freezesweep.spec import ConfigError, trial_spec
 from tests.shrink import compose_config
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_a_loaded_backbone_computes_in_the_mixed_policy_with_a_float32_softmax(
