@@ -154,7 +154,14 @@ def load_image_folder(
             **common,
         )
     size = sum(len(files) for files in train_classes.values())
-    augment = keras.Sequential(augmentation_layers(augmentation)) if augmentation else None
+    layers = augmentation_layers(augmentation)
+
+    def augment(images: Any) -> Any:
+        # Layer by layer, not as a keras.Sequential: Keras's preprocessing layers switch to
+        # TensorFlow inside tf.data on every backend, a Sequential around them does not.
+        for layer in layers:
+            images = layer(images, training=True)
+        return images
 
     def finish(pipeline: Any, training: bool) -> Any:
         if cache:
@@ -162,9 +169,9 @@ def load_image_folder(
         if training:
             pipeline = pipeline.shuffle(min(size, 10_000), seed=seed, reshuffle_each_iteration=True)
         pipeline = pipeline.batch(batch_size)
-        if training and augment is not None:
+        if training and layers:
             pipeline = pipeline.map(
-                lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+                lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE
             )
         if preprocess is not None:
             pipeline = pipeline.map(
