@@ -17,6 +17,8 @@ from freezesweep.freezing import StagePlan, apply_plan, plan_schedule
 from freezesweep.spec import ScheduleSpec, StageSpec
 from freezesweep.training import compile_stage, run_schedule
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 NUM_CLASSES = 5
 TOP_BLOCK = StageSpec(name="top_block", unfreeze=1, epochs=1, learning_rate=1e-2)
 

@@ -13,6 +13,7 @@ from freezesweep.backbone import (
     default_backbone_path,
     file_sha256,
     load_backbone,
+    truncate,
 )
 from freezesweep.pretrain import pretrain_backbone
 from freezesweep.spec import ConfigError
@@ -59,3 +60,53 @@ def test_pretrain_is_byte_reproducible(tmp_path: Path) -> None:
     assert first_hash == second_hash == file_sha256(first) == file_sha256(second)
     # The result loads in safe mode as a 4-block backbone.
     assert len(find_units(load_backbone(first, first_hash), "block")) == 4
+
+
+def _classifier_file(tmp_path: Path) -> Path:
+    """A whole classifier saved as .keras: the digits backbone with its own old head."""
+    backbone = load_backbone(default_backbone_path())
+    features = keras.layers.GlobalAveragePooling2D(name="old_pool")(backbone.output)
+    outputs = keras.layers.Dense(5, activation="softmax", name="old_head")(features)
+    path = tmp_path / "classifier.keras"
+    keras.Model(backbone.input, outputs, name="classifier").save(path)
+    return path
+
+
+def test_head_attaches_to_the_configured_feature_layer(tmp_path: Path) -> None:
+    from freezesweep.objective import run_trial
+    from tests.shrink import compose_config
+
+    path = _classifier_file(tmp_path)
+    cfg = compose_config(
+        tmp_path,
+        "backbone=file",
+        f"backbone.path={path}",
+        "backbone.feature_layer=block4_relu2",
+        "tracking.enabled=false",
+        "finetune.top_k=4",
+    )
+    # The old classifier is cut off at block4_relu2: all 4 blocks are still units to unfreeze.
+    value = run_trial(cfg)
+    assert 0.0 <= value <= 1.0  # type: ignore[operator]
+    cut = truncate(load_backbone(path), "block4_relu2")
+    assert cut.layers[-1].name == "block4_relu2"
+    assert "old_head" not in [layer.name for layer in cut.layers]
+    assert [unit.name for unit in find_units(cut, "block")] == [f"block{i}" for i in range(1, 5)]
+
+
+def test_unknown_feature_layer_names_the_key(tmp_path: Path) -> None:
+    from freezesweep.objective import run_trial
+    from tests.shrink import compose_config
+
+    path = _classifier_file(tmp_path)
+    cfg = compose_config(
+        tmp_path, "backbone=file", f"backbone.path={path}", "backbone.feature_layer=block9_relu"
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_trial(cfg)
+    # The key, the model and its top layers are named; nothing reached MLflow.
+    assert str(caught.value) == (
+        "backbone.feature_layer: backbone 'classifier' has no layer 'block9_relu'; its last "
+        "layers are block4_conv2, block4_bn2, block4_relu2, old_pool, old_head."
+    )
+    assert not (tmp_path / "mlruns").exists()

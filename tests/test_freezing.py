@@ -25,6 +25,8 @@ from freezesweep.freezing import (
 from freezesweep.spec import ScheduleSpec, StageSpec
 from freezesweep.units import weight_bearing_layers
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 NUM_CLASSES = 5
 # The embedded backbone: 4 blocks of (conv, BN) x 2, i.e. 8 conv+BN layer units.
 DIGITS_UNITS = {"block": 4, "layer": 8}

@@ -12,6 +12,8 @@ from freezesweep.objective import run_trial
 from freezesweep.spec import ConfigError
 from tests.shrink import compose_config
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 
 def _client(tmp_path: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")

@@ -32,8 +32,12 @@ ARCHITECTURES: dict[str, tuple[Callable[..., keras.Model], tuple[int, int, int],
     "MobileNetV2": (applications.MobileNetV2, (32, 32, 3), 17, "Conv1", "Conv_1"),
     # 11 bottleneck blocks: expanded_conv + expanded_conv_1..expanded_conv_10.
     "MobileNetV3Small": (applications.MobileNetV3Small, (32, 32, 3), 11, "conv", "conv_1"),
+    # 15 bottleneck blocks: expanded_conv + expanded_conv_1..expanded_conv_14.
+    "MobileNetV3Large": (applications.MobileNetV3Large, (32, 32, 3), 15, "conv", "conv_1"),
     # 16 MBConv blocks: 1+2+2+3+3+4+1.
     "EfficientNetB0": (applications.EfficientNetB0, (32, 32, 3), 16, "normalization", "top_conv"),
+    # 26 MBConv blocks: 2+3+3+5+5+6+2 (B0's 1+2+2+3+3+4+1 scaled by depth 1.4, rounded up).
+    "EfficientNetB3": (applications.EfficientNetB3, (32, 32, 3), 26, "normalization", "top_conv"),
     # 16 bottlenecks: 3+4+6+3.
     "ResNet50": (applications.ResNet50, (32, 32, 3), 16, "conv1_conv", "conv5_block3"),
     "ResNet50V2": (applications.ResNet50V2, (32, 32, 3), 16, "conv1_conv", "post_bn"),

@@ -105,6 +105,35 @@ def load_backbone(path: Path, expected_sha256: str | None = None) -> keras.Model
     return model
 
 
+def truncate(backbone: keras.Model, layer_name: str) -> keras.Model:
+    """The backbone up to one of its layers: the head attaches to that layer's output.
+
+    Args:
+        backbone: a Functional backbone. No default.
+        layer_name: the name of a top-level layer of the backbone. No default.
+
+    Returns:
+        A Functional model sharing the backbone's layers and weights; layers above are dropped.
+
+    Raises:
+        ConfigError: naming `backbone.feature_layer` when the layer does not exist or has no
+            single output.
+    """
+    names = [layer.name for layer in backbone.layers]
+    if layer_name not in names:
+        raise ConfigError(
+            f"backbone.feature_layer: backbone {backbone.name!r} has no layer {layer_name!r}; "
+            f"its last layers are {', '.join(names[-5:])}."
+        )
+    try:
+        output = backbone.get_layer(layer_name).output
+    except (AttributeError, ValueError) as error:  # shared layers have several outputs
+        raise ConfigError(
+            f"backbone.feature_layer: layer {layer_name!r} has no single output: {error}"
+        ) from error
+    return keras.Model(backbone.inputs, output, name=backbone.name)
+
+
 def attach_head(
     backbone: keras.Model,
     num_classes: int,
@@ -130,7 +159,8 @@ def attach_head(
         features = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
     if dropout > 0:
         features = keras.layers.Dropout(dropout, name="head_dropout")(features)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_classifier")(
-        features
-    )
+    # float32 even under a mixed-precision policy: a float16 softmax loses small probabilities.
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", name="head_classifier", dtype="float32"
+    )(features)
     return keras.Model(inputs, outputs, name=f"{backbone.name}_classifier")

@@ -1,4 +1,7 @@
-"""Datasets as numpy arrays: the embedded A/B split of real MNIST digits, and `.npz` files.
+"""Datasets: the embedded A/B split of real MNIST digits, `.npz` files, and fitting images to a
+backbone's input (resize, gray to RGB, the architecture's preprocessing). Image folders stream
+through tf.data pipelines instead (`freezesweep.image_folder`); `fit_arguments` feeds either kind
+to `model.fit`.
 
 The embedded task follows Yosinski et al. (2014): the backbone is pretrained on one half of the
 classes (digits 0-4, task A) and fine-tuned on the other half (digits 5-9, task B). The target
@@ -7,7 +10,9 @@ training set is deliberately small so that the unfreeze depth visibly matters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +30,105 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     num_classes: int
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """Batched `tf.data` pipelines of `(images, labels)`, as image folders are streamed."""
+
+    train: Any
+    val: Any
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+TrainingData = Dataset | Pipelines
+
+
+def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
+    """Keyword arguments of `model.fit` for arrays (shuffled each epoch) or pipelines.
+
+    Args:
+        data: arrays or pipelines. No default.
+        batch_size: batch size of arrays (pipelines are batched already). No default.
+    """
+    if isinstance(data, Pipelines):
+        # The training pipeline reshuffles itself each epoch; Keras cannot shuffle a tf.data input.
+        return {"x": data.train, "validation_data": data.val, "shuffle": False}
+    return {
+        "x": data.x_train,
+        "y": data.y_train,
+        "batch_size": batch_size,
+        "validation_data": (data.x_val, data.y_val),
+        "shuffle": True,
+    }
+
+
+def evaluate_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
+    """Keyword arguments of `model.evaluate` on the validation split."""
+    if isinstance(data, Pipelines):
+        return {"x": data.val}
+    return {"x": data.x_val, "y": data.y_val, "batch_size": max(batch_size, 256)}
+
+
+def fit_images(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Resize NHWC images to a backbone's input and convert gray to RGB.
+
+    Args:
+        images: float images, NHWC. No default.
+        image_shape: the backbone's input shape, height x width x channels. No default.
+
+    Returns:
+        The images at `image_shape` (bilinear resizing; one gray channel repeated to three).
+
+    Raises:
+        ConfigError: naming `data` when the channels cannot be converted.
+    """
+    from freezesweep.spec import ConfigError
+
+    height, width, channels = image_shape
+    have = images.shape[-1]
+    if have != channels:
+        if (have, channels) != (1, 3):
+            raise ConfigError(
+                f"data: images have {have} channel(s) but the backbone expects {channels}; only "
+                "gray to RGB (1 -> 3) is converted."
+            )
+        images = np.repeat(images, 3, axis=-1)
+    if images.shape[1:3] == (height, width):
+        return images.astype("float32")
+    import keras
+
+    # In chunks: one resize of a whole dataset at 224 px would need gigabytes at once.
+    chunks = [
+        keras.ops.convert_to_numpy(
+            keras.ops.image.resize(images[start : start + 512], (height, width))
+        )
+        for start in range(0, len(images), 512)
+    ]
+    return np.concatenate(chunks).astype("float32")
+
+
+def fit_to_input(
+    data: Dataset,
+    image_shape: tuple[int, ...],
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Dataset:
+    """A dataset's images fitted to a backbone's input, then preprocessed.
+
+    Args:
+        data: the dataset, images with values in [0, 255]. No default.
+        image_shape: the backbone's input shape. No default.
+        preprocess: the architecture's `preprocess_input`. Defaults to `None` (none).
+    """
+
+    def prepare(images: np.ndarray) -> np.ndarray:
+        fitted = fit_images(images, image_shape)
+        return fitted if preprocess is None else preprocess(fitted)
+
+    return Dataset(
+        prepare(data.x_train), data.y_train, prepare(data.x_val), data.y_val, data.num_classes
+    )
 
 
 def _digits(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

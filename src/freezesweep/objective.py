@@ -18,12 +18,12 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep import backbone as backbones
-from freezesweep import data as datasets
+from freezesweep import runtime
+from freezesweep.assemble import build_backbone, build_model, load_data
 from freezesweep.audit import write_audit
 from freezesweep.freezing import StagePlan, count_params, plan_schedule
 from freezesweep.report_text import stage_table
-from freezesweep.spec import ConfigError, TrialSpec, trial_spec
+from freezesweep.spec import TrialSpec, trial_spec
 from freezesweep.training import ScheduleResult, StageResult, build_optimizer, run_schedule
 
 
@@ -46,38 +46,6 @@ def seed_everything(seed: int) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-
-
-def load_data(spec: TrialSpec) -> datasets.Dataset:
-    """The configured dataset."""
-    if spec.data.kind == "npz":
-        assert spec.data.path is not None
-        return datasets.load_npz(str(spec.data.path))
-    return datasets.target_task(spec.data.train_per_class, spec.data.split_seed)
-
-
-def build_model(
-    spec: TrialSpec, num_classes: int, image_shape: tuple[int, ...]
-) -> tuple[keras.Model, keras.Model]:
-    """Load the backbone (checked, safe mode), check it fits the images, put the head on it."""
-    if spec.backbone.source == "embedded":
-        path = backbones.default_backbone_path()
-    else:
-        assert spec.backbone.path is not None
-        path = spec.backbone.path
-    backbone = backbones.load_backbone(path, spec.backbone.sha256)
-    if tuple(backbone.input_shape[1:]) != tuple(image_shape):
-        raise ConfigError(
-            f"data: images are {tuple(image_shape)} but the backbone expects "
-            f"{tuple(backbone.input_shape[1:])}."
-        )
-    model = backbones.attach_head(
-        backbone,
-        num_classes,
-        dropout=spec.backbone.dropout,
-        backbone_training=False if spec.schedule.bn == "frozen" else None,
-    )
-    return model, backbone
 
 
 def model_summary(model: keras.Model) -> str:
@@ -121,12 +89,20 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
     Returns:
         `val_accuracy`, or a tuple in the order of `cfg.objectives`.
     """
-    from freezesweep import tracking
 
     spec = trial_spec(cfg)
     seed_everything(spec.seed)
-    data = load_data(spec)
-    model, backbone = build_model(spec, data.num_classes, data.x_train.shape[1:])
+    # The policy is read by layers when they are built; restored to float32 after the trial.
+    with runtime.precision(spec.trainer.mixed_precision):
+        return _run(spec, cfg)
+
+
+def _run(spec: TrialSpec, cfg: DictConfig) -> float | tuple[float, ...]:
+    from freezesweep import tracking
+
+    backbone, preprocess = build_backbone(spec)
+    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
+    model = build_model(spec, backbone, data.num_classes)
     plans = plan_schedule(model, backbone, spec.schedule)
     for stage in spec.schedule.stages:
         build_optimizer(stage)  # a bad optimizer fails now, not after the first stage trained
@@ -161,6 +137,9 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
     with run_context as run:
         if run is not None:
             run.log_params({**tracking.flatten(spec.resolved), **stage_params(plans)})
+            # Where and how this trial computed, next to what it found.
+            compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
+            run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
             run.log_text(tracking.redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
             run.log_text(model_summary(model), "model_summary.txt")
             callbacks.append(EpochLogger(run))
@@ -189,6 +168,7 @@ def run_trial(cfg: DictConfig) -> float | tuple[float, ...]:
             bn=spec.schedule.bn,
             batch_size=spec.trainer.batch_size,
             verbose=spec.trainer.verbose,
+            jit_compile=spec.trainer.jit_compile,
             callbacks=callbacks,
             on_stage_end=on_stage_end,
             should_stop=(lambda: pruning_callback.pruned) if pruning_callback else None,

@@ -61,24 +61,44 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    source: Literal["embedded", "file"]
+    source: Literal["embedded", "file", "keras_app"]
     path: Path | None
     sha256: str | None
     dropout: float
+    # keras_app: the builder's name in keras.applications, "imagenet" / a weights file / None,
+    # the input shape the data is resized to, and the global pooling of its feature map.
+    name: str | None = None
+    weights: str | None = None
+    input_shape: tuple[int, int, int] | None = None
+    pooling: Literal["avg", "max"] | None = None
+    # The layer whose output the head attaches to; None: the backbone's output.
+    feature_layer: str | None = None
+    # The head's class count; None: taken from the data (a number must equal the data's).
+    classes: int | None = None
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: Literal["digits", "npz"]
+    kind: Literal["digits", "npz", "image_folder"]
     train_per_class: int
     split_seed: int
     path: Path | None
+    # image_folder: the folder, the held-out fraction (without train/ and val/ folders),
+    # in-memory caching, and augmentation layers (`_target_` + kwargs) for training batches.
+    directory: Path | None = None
+    validation_split: float = 0.2
+    cache: bool = True
+    augmentation: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
 class TrainerSpec:
     batch_size: int
     verbose: Literal["auto", 0, 1, 2]
+    # "off" (float32) or a Keras mixed-precision policy, set while the model is built.
+    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
+    # `model.compile(jit_compile=...)`: "auto" lets Keras decide (XLA where it can on TF/JAX).
+    jit_compile: Literal["auto"] | bool = "auto"
 
 
 @dataclass(frozen=True)
@@ -223,32 +243,98 @@ def _schedule(cfg: DictConfig, finetune_lr: float) -> ScheduleSpec:
     return ScheduleSpec(str(schedule.get("name", "custom")), unit, bn, tuple(stages))
 
 
+def _weights(value: Any) -> str | None:
+    if value is None or value == "imagenet":
+        return value
+    _require(
+        isinstance(value, str) and Path(value).is_file(),
+        f"backbone.weights must be imagenet, null or the path of a weights file; "
+        f"{value!r} is not a file.",
+    )
+    return str(value)
+
+
 def _backbone(cfg: DictConfig) -> BackboneSpec:
     backbone = cfg.backbone
-    source = _choice(backbone.get("source"), "backbone.source", ("embedded", "file"))
+    source = _choice(backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app"))
     path = backbone.get("path")
     if source == "file":
         _require(path is not None, "backbone.path is required when backbone.source=file.")
     head = backbone.get("head") or {}
     dropout = float(head.get("dropout", 0.0))
     _require(0 <= dropout < 1, f"backbone.head.dropout must be in [0, 1); got {dropout}.")
+    classes = head.get("classes")
     sha256 = backbone.get("sha256")
-    return BackboneSpec(
-        source, Path(path) if path else None, str(sha256) if sha256 else None, dropout
+    feature_layer = backbone.get("feature_layer")
+    common: dict[str, Any] = dict(
+        path=Path(path) if path else None,
+        sha256=str(sha256) if sha256 else None,
+        dropout=dropout,
+        feature_layer=str(feature_layer) if feature_layer else None,
+        classes=None if classes is None else _integer(classes, "backbone.head.classes", 2),
     )
+    if source != "keras_app":
+        return BackboneSpec(source, **common)
+    from freezesweep.keras_app import is_application
+
+    name = backbone.get("name")
+    _require(
+        isinstance(name, str) and is_application(name),
+        f"backbone.name must be a keras.applications architecture (e.g. MobileNetV3Small, "
+        f"ResNet50, EfficientNetB0); got {name!r}.",
+    )
+    size = _integer(backbone.get("input_size"), "backbone.input_size", 1)
+    channels = _integer(backbone.get("channels", 3), "backbone.channels", 1)
+    pooling = backbone.get("pooling")
+    _require(
+        pooling in ("avg", "max", None),
+        f"backbone.pooling must be one of avg, max, null; got {pooling!r}.",
+    )
+    return BackboneSpec(
+        source,
+        name=name,
+        weights=_weights(backbone.get("weights")),
+        input_shape=(size, size, channels),
+        pooling=pooling,
+        **common,
+    )
+
+
+def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
+    items = OmegaConf.to_container(value, resolve=True) if value is not None else []
+    _require(
+        isinstance(items, list)
+        and all(isinstance(item, dict) and "_target_" in item for item in items),
+        "data.augmentation must be a list of layers, each with a _target_ "
+        "(e.g. {_target_: keras.layers.RandomFlip, mode: horizontal}).",
+    )
+    assert isinstance(items, list)
+    return tuple(_str_keys(item) for item in items)
 
 
 def _data(cfg: DictConfig) -> DataSpec:
     data = cfg.data
-    kind = _choice(data.get("kind"), "data.kind", ("digits", "npz"))
+    kind = _choice(data.get("kind"), "data.kind", ("digits", "npz", "image_folder"))
     path = data.get("path")
     if kind == "npz":
         _require(path is not None, "data.path is required when data.kind=npz.")
+    directory = data.get("directory")
+    if kind == "image_folder":
+        _require(directory is not None, "data.directory is required when data.kind=image_folder.")
+    split = data.get("validation_split", 0.2)
+    _require(
+        isinstance(split, float) and 0 < split < 1,
+        f"data.validation_split must be a fraction in (0, 1); got {split!r}.",
+    )
     return DataSpec(
         kind=kind,
         train_per_class=_integer(data.get("train_per_class", 20), "data.train_per_class", 1),
         split_seed=_integer(data.get("split_seed", 0), "data.split_seed", 0),
         path=Path(path) if path else None,
+        directory=Path(directory) if directory else None,
+        validation_split=float(split),
+        cache=bool(data.get("cache", True)),
+        augmentation=_augmentation(data.get("augmentation")),
     )
 
 
@@ -299,6 +385,16 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     _require(
         verbose in ("auto", 0, 1, 2), f"trainer.verbose must be auto, 0, 1 or 2; got {verbose!r}."
     )
+    mixed_precision = _choice(
+        trainer.get("mixed_precision", "off"),
+        "trainer.mixed_precision",
+        ("off", "mixed_float16", "mixed_bfloat16"),
+    )
+    jit_compile = trainer.get("jit_compile", "auto")
+    _require(
+        jit_compile == "auto" or isinstance(jit_compile, bool),
+        f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
+    )
     trial = cfg.get("trial") or {}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
@@ -311,7 +407,10 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         data=_data(cfg),
         schedule=_schedule(cfg, finetune_lr),
         trainer=TrainerSpec(
-            batch_size=_integer(trainer.get("batch_size"), "trainer.batch_size", 1), verbose=verbose
+            batch_size=_integer(trainer.get("batch_size"), "trainer.batch_size", 1),
+            verbose=verbose,
+            mixed_precision=mixed_precision,
+            jit_compile=jit_compile,
         ),
         tracking=_tracking(cfg, environment),
         trial=TrialRef(

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from freezesweep.audit import StageAudit, StageAuditor
-from freezesweep.data import Dataset
+from freezesweep.data import TrainingData, evaluate_arguments, fit_arguments
 from freezesweep.freezing import StagePlan, apply_plan, trainable_fingerprint
 from freezesweep.spec import ConfigError, StageSpec
 
@@ -71,12 +71,13 @@ def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def compile_stage(model: keras.Model, stage: StageSpec) -> str:
+def compile_stage(model: keras.Model, stage: StageSpec, jit_compile: str | bool = "auto") -> str:
     """Compile with a fresh optimizer and return the trainable fingerprint at compile time."""
     model.compile(
         optimizer=build_optimizer(stage),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return trainable_fingerprint(model)
 
@@ -114,11 +115,12 @@ def run_schedule(
     model: keras.Model,
     backbone: keras.Model,
     plans: Sequence[StagePlan],
-    data: Dataset,
+    data: TrainingData,
     *,
     bn: str = "frozen",
     batch_size: int = 32,
     verbose: str | int = "auto",
+    jit_compile: str | bool = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     on_stage_end: Callable[[StageResult, StageAudit], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -129,10 +131,11 @@ def run_schedule(
         model: the full model. No default.
         backbone: the nested backbone. No default.
         plans: one plan per stage, from `freezing.plan_schedule`. No default.
-        data: train and validation arrays. No default.
+        data: train and validation arrays, or batched pipelines. No default.
         bn: BatchNormalization policy. Defaults to `"frozen"`.
-        batch_size: batch size. Defaults to `32`.
+        batch_size: batch size of arrays. Defaults to `32`.
         verbose: Keras verbosity or `"auto"`. Defaults to `"auto"`.
+        jit_compile: `model.compile`'s `jit_compile`. Defaults to `"auto"`.
         callbacks: Keras callbacks for every stage (tracking, pruning). Defaults to `()`.
         on_stage_end: called after each audited stage. Defaults to `None`.
         should_stop: polled after each stage; `True` skips the remaining stages (pruning).
@@ -149,22 +152,18 @@ def run_schedule(
     for plan in plans:
         stage_started = time.perf_counter()
         apply_plan(model, backbone, plan, bn)
-        fingerprint = compile_stage(model, plan.stage)
+        fingerprint = compile_stage(model, plan.stage, jit_compile)
         moving = _moving_statistics(plan) if bn == "train" else ()
         auditor = StageAuditor(model, plan, expected_to_move=moving)
         auditor.check_counts()
         history = guarded_fit(
             model,
             fingerprint,
-            x=data.x_train,
-            y=data.y_train,
-            batch_size=batch_size,
-            validation_data=(data.x_val, data.y_val),
+            **fit_arguments(data, batch_size),
             initial_epoch=epoch,
             epochs=epoch + plan.stage.epochs,
             callbacks=[*callbacks, *_stage_callbacks(plan.stage)],
             verbose=resolve_verbose(verbose),
-            shuffle=True,
         )
         audit = auditor.finish()
         epochs_run = len(history.epoch)
@@ -188,9 +187,7 @@ def run_schedule(
         if should_stop is not None and should_stop():
             stopped = True
             break
-    val_loss, val_accuracy = model.evaluate(
-        data.x_val, data.y_val, batch_size=max(batch_size, 256), verbose=0
-    )
+    val_loss, val_accuracy = model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)
     return ScheduleResult(
         stages=stages,
         audits=audits,
