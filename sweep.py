@@ -15,7 +15,7 @@ from freezesweep.spec import ConfigError
 
 # conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
 # so Hydra type-checks their keys against them; it warns that this matching is deprecated.
-warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema with the same")
+warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
