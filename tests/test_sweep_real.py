@@ -22,7 +22,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep.study.storage import open_storage
 from tests.shrink import ROOT
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ import runpy
 
 from hydra.core.hydra_config import HydraConfig
 
-import freezesweep.objective as objective
+import freezesweep.trial as objective
 
 real_run_schedule = objective.run_schedule
 

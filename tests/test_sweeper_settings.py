@@ -47,7 +47,10 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
         ({"objectives": ["a"], "direction": ["maximize", "minimize"]}, "hydra.sweeper.objectives"),
         ({"storage": "sqlite://"}, "hydra.sweeper.storage: an in-memory SQLite database"),
         ({"sampler": {"_target_": "optuna.samplers.NoSuchSampler"}}, "hydra.sweeper.sampler: "),
-        ({"pruner": {"_target_": "os.system"}}, "hydra.sweeper.pruner: pruner _target_ must be"),
+        (
+            {"pruner": {"_target_": "os.system"}},
+            "hydra.sweeper.pruner: _target_ must name one of optuna.pruners.*; got 'os.system'.",
+        ),
         ({"pruner": {"_target_": "optuna.pruners.MedianPruner", "bogus": 1}}, "hydra.sweeper."),
         ({"on_sweep_end": "no_such_module.fn"}, "hydra.sweeper.on_sweep_end: cannot import"),
         ({"preflight": "nodots"}, "hydra.sweeper.preflight must be a 'module.function' path"),

@@ -26,12 +26,13 @@ from optuna.distributions import (
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.pruning import PRUNER_ATTR
-from freezesweep.storage import redacted
+from freezesweep import compat
+from freezesweep.redaction import redact
+from freezesweep.study.pruning import PRUNER_ATTR
 
+from ._console import progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
-from ._report import progress_line, summary
 from ._results import fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
 from ._settings import Settings, read_settings
@@ -123,7 +124,7 @@ class FreezesweepSweeperImpl(Sweeper):
         fail_stale(study, settings.grace_period)
         counts = count_trials(study)
         log.info(
-            f"study '{study.study_name}' in {redacted(settings.storage)}: {counts.finished} of "
+            f"study '{study.study_name}' in {redact(settings.storage)}: {counts.finished} of "
             f"{settings.n_trials} trials finished, {counts.running} running; worker "
             f"{opened.worker}, sampler {settings.sampler['_target_']} seed {opened.sampler_seed}; "
             f"{n_enqueued} parameter set(s) newly enqueued"
@@ -152,7 +153,7 @@ class FreezesweepSweeperImpl(Sweeper):
             summary(
                 study,
                 settings.objectives,
-                storage=redacted(settings.storage),
+                storage=redact(settings.storage),
                 sweep_dir=str(sweep_dir),
             )
         )
@@ -212,10 +213,14 @@ class FreezesweepSweeperImpl(Sweeper):
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
                 # The job's own study object decides pruning, so it needs the pruner's spec.
-                trial.storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, settings.pruner)
+                trial.storage.set_trial_system_attr(
+                    compat.trial_id(trial), PRUNER_ATTR, settings.pruner
+                )
                 # A first heartbeat at once: without one, liveness falls back on datetime_start,
                 # a naive local time that hosts in different time zones would misread.
-                trial.storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_ATTR, time.time())
+                trial.storage.set_trial_system_attr(
+                    compat.trial_id(trial), HEARTBEAT_ATTR, time.time()
+                )
         except BaseException as error:
             fail_unfinished(study, batch, error)
             raise
@@ -232,7 +237,7 @@ class FreezesweepSweeperImpl(Sweeper):
         settings, config = self._ready()
         assert self.launcher is not None
         overrides = [self._job_overrides(t.params, t.number, space) for t in batch]
-        ids = [trial._trial_id for trial in batch]
+        ids = [compat.trial_id(trial) for trial in batch]
         beat.track(ids)
         try:
             self.validate_batch_is_legal(overrides)

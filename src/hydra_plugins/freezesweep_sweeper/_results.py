@@ -12,6 +12,8 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep import compat
+
 from ._liveness import retire
 from ._signals import Interrupted
 
@@ -34,7 +36,7 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
     """
     if result.status != JobStatus.COMPLETED:
         # `result.return_value` would re-raise the job's exception; the sweep must go on.
-        error = result._return_value
+        error = compat.job_error(result)
         if isinstance(error, optuna.TrialPruned):
             return Outcome(TrialState.PRUNED)
         return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")
@@ -77,7 +79,7 @@ def fail_unfinished(
     reason = f"sweeper stopped: {type(error).__name__}: {error}"
     for trial in trials:
         try:
-            frozen = study._storage.get_trial(trial._trial_id)
+            frozen = compat.study_storage(study).get_trial(compat.trial_id(trial))
             if frozen.state == TrialState.RUNNING:
                 retire(study, frozen, reason, requeue=isinstance(error, Interrupted))
         except Exception:  # The storage itself may be what failed; the original error matters.

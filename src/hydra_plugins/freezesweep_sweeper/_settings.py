@@ -15,13 +15,12 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.samplers import BaseSampler
 
-from freezesweep.pruning import pruner_from_spec
-from freezesweep.storage import normalize_storage_url
+from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.study.pruning import pruner_from_spec
+from freezesweep.study.storage import normalize_storage_url
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
-# Objective names when `objectives` is not set: the project's single and Pareto sweeps.
-_DEFAULT_OBJECTIVES = {1: ["val_accuracy"], 2: ["val_accuracy", "trainable_params"]}
 
 
 @dataclass(frozen=True)
@@ -113,11 +112,12 @@ def _directions(value: Any) -> list[Direction]:
 
 def _objectives(value: Any, directions: list[Direction]) -> list[str]:
     if value is None:
-        if len(directions) not in _DEFAULT_OBJECTIVES:
+        # Not set: the project's single (val_accuracy) and Pareto (+ trainable_params) sweeps.
+        if len(directions) > len(OBJECTIVES):
             raise ValueError(
                 f"hydra.sweeper.objectives: name each of the {len(directions)} objectives."
             )
-        return list(_DEFAULT_OBJECTIVES[len(directions)])
+        return default_objectives(len(directions))
     names = [str(name) for name in value] if isinstance(value, list) else [str(value)]
     if len(names) != len(directions) or len(set(names)) != len(names):
         raise ValueError(

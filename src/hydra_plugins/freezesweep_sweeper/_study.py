@@ -17,8 +17,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.pruning import pruner_from_spec
-from freezesweep.storage import open_storage, redacted
+from freezesweep import compat
+from freezesweep.redaction import redact
+from freezesweep.study.pruning import pruner_from_spec
+from freezesweep.study.storage import open_storage
 
 from ._liveness import REQUEUED_ATTR
 from ._settings import Settings, build_sampler
@@ -63,7 +65,7 @@ def open_study(settings: Settings) -> OpenedStudy:
     if stored != settings.directions:
         raise ValueError(
             f"hydra.sweeper.direction is {settings.directions} but study "
-            f"'{settings.study_name}' in {redacted(settings.storage)} was created with {stored}; "
+            f"'{settings.study_name}' in {redact(settings.storage)} was created with {stored}; "
             "use another study_name."
         )
     if study.metric_names != settings.objectives:
@@ -172,6 +174,6 @@ def claim_place(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool
     )
     if ahead < n_trials:
         return True
-    study._storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
-    study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+    compat.study_storage(study).set_trial_system_attr(compat.trial_id(trial), SURPLUS_ATTR, True)
+    compat.study_storage(study).set_trial_state_values(compat.trial_id(trial), TrialState.WAITING)
     return False

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.core.utils import JobReturn, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
 )
 from omegaconf import OmegaConf
+
+from freezesweep import compat
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +91,11 @@ def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
     except Exception as error:
         # The job never returned: its process died. The sweep goes on without it.
         log.warning(f"job {job.job_id} died at the scheduler level: {type(error).__name__}")
-        failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
-        failed._return_value = RuntimeError(
-            f"job {job.job_id} died at the scheduler level: {type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        died = RuntimeError(
+            f"job {job.job_id} died at the scheduler level: {type(error).__name__}: {first_line}"
         )
+        failed: JobReturn = compat.failed_job_return(list(overrides), died)
         return failed
 
 

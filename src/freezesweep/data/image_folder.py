@@ -11,7 +11,6 @@ Pure Keras and tf.data: the pipelines run on TensorFlow whichever Keras backend 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from freezesweep.data import Pipelines
-from freezesweep.spec import ConfigError
+from freezesweep import targets
+from freezesweep.data.feed import Pipelines
+from freezesweep.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
@@ -78,11 +78,11 @@ def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers
     for index, raw in enumerate(specs):
         kwargs = dict(raw)
         target = str(kwargs.pop("_target_", ""))
-        module_name, _, class_name = target.rpartition(".")
+        key = f"data.augmentation.{index}._target_"
+        layer_class = targets.resolve(target, key=key, allowed=targets.KERAS_LAYERS)
         try:
-            layer_class = getattr(importlib.import_module(module_name), class_name)
             layer = layer_class(**kwargs)
-        except (ImportError, AttributeError, ValueError, TypeError) as error:
+        except (ValueError, TypeError) as error:
             raise ConfigError(
                 f"data.augmentation.{index}: cannot build {target!r}: {error}"
             ) from error

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import keras
 
-from freezesweep import backbone as backbones
 from freezesweep import data as datasets
-from freezesweep.keras_app import Preprocess, build_application, preprocessing
+from freezesweep.errors import ConfigError
+from freezesweep.model import backbone as backbones
+from freezesweep.model.keras_app import Preprocess, build_application, preprocessing
 from freezesweep.runtime import with_global_policy
-from freezesweep.spec import ConfigError, TrialSpec
+from freezesweep.spec import TrialSpec
 
 
 def build_backbone(spec: TrialSpec) -> tuple[keras.Model, Preprocess | None]:
@@ -63,7 +64,7 @@ def load_data(
     """
     config = spec.data
     if config.kind == "image_folder":
-        from freezesweep.image_folder import load_image_folder
+        from freezesweep.data.image_folder import load_image_folder
 
         assert config.directory is not None
         return load_image_folder(

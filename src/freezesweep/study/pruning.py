@@ -21,14 +21,15 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
-from freezesweep.storage import open_storage, redacted
+from freezesweep import targets
+from freezesweep.redaction import redact
+from freezesweep.study.storage import open_storage
 
 __all__ = [
     "PRUNER_ATTR",
@@ -85,7 +86,7 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
         trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, number)
     except KeyError as error:
         raise KeyError(
-            f"no trial {number} of study '{study_name}' in {redacted(storage)}."
+            f"no trial {number} of study '{study_name}' in {redact(storage)}."
         ) from error
     frozen = backend.get_trial(trial_id)
     if frozen.state != TrialState.RUNNING:
@@ -190,15 +191,8 @@ def _build(spec: Mapping[str, Any]) -> Any:
         for key, value in spec.items()
         if key != "_target_"
     }
-    target_path = str(spec["_target_"])
     # The spec travels through the study storage into every job; only Optuna's pruners may run.
-    if not target_path.startswith("optuna.pruners."):
-        raise ValueError(f"pruner _target_ must be an optuna.pruners.* class; got {target_path!r}.")
-    module_name, _, attr = target_path.rpartition(".")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as error:
-        raise ValueError(f"cannot import pruner {spec['_target_']!r}: {error}") from error
+    target = targets.resolve(spec["_target_"], key="_target_", allowed=targets.OPTUNA_PRUNERS)
     try:
         return target(**kwargs)
     except TypeError as error:  # Unknown or missing keyword: name the target it belongs to.

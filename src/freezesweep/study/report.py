@@ -1,7 +1,8 @@
-"""Sweep reports: the trial table, the accuracy/trainable-params Pareto set, and its plot.
+"""A study's report files: the trial table, the accuracy/trainable-params Pareto set, its plot.
 
 Used by the sweeper's end-of-sweep hook and by `freezesweep report`, so both always produce the
-same files. Reads only the Optuna study (which the sweeper and the jobs both write).
+same files. Reads only the Optuna study (which the sweeper and the jobs both write); MLflow gets
+the files through `freezesweep.tracking`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from freezesweep.spec import tracking_spec
+from freezesweep import objectives
 
-ACCURACY = "val_accuracy"
-PARAMS = "trainable_params"
+ACCURACY = objectives.ACCURACY
+PARAMS = objectives.TRAINABLE_PARAMS
 
 
-def trials_table(study: optuna.Study) -> pd.DataFrame:
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, params, val_accuracy, trainable_params, seconds.
 
     Args:
@@ -119,7 +120,7 @@ def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
     Returns:
         The written files by name (`pareto.png` only when the study has trials).
     """
-    table = trials_table(study)
+    table = trials_frame(study)
     return _write(table, _pareto_or_empty(table), directory, study.study_name)
 
 
@@ -140,46 +141,6 @@ def _write(
     return files
 
 
-def preflight(config: Any) -> None:
-    """Sweeper hook, before the study exists: an MLflow tracking server must answer."""
-    from freezesweep import tracking
-
-    spec = tracking_spec(config)
-    if spec.enabled:
-        tracking.check_reachable(spec)
-
-
-def on_sweep_start(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, and
-    end the runs of trials that died with their worker."""
-    from freezesweep import tracking
-
-    spec = tracking_spec(config)
-    if spec.enabled:
-        tracking.study_parent_run(spec, study.study_name)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
-
-
-def on_sweep_end(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: end dead workers' runs, write the report next to the jobs and attach it to
-    the parent run."""
-    directory = Path(str(config.hydra.sweep.dir)) / "report"
-    spec = tracking_spec(config)
-    if spec.enabled:
-        from freezesweep import tracking
-
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
-    publish(study, directory, spec if spec.enabled else None)
-
-
-def _finished_states(study: optuna.Study) -> dict[int, str]:
-    return {
-        trial.number: trial.state.name
-        for trial in study.get_trials(deepcopy=False)
-        if trial.state.is_finished()
-    }
-
-
 def publish(
     study: optuna.Study, directory: Path, tracking_spec: Any | None, *, end_parent: bool = True
 ) -> pd.DataFrame:
@@ -194,7 +155,7 @@ def publish(
     Returns:
         The Pareto table.
     """
-    table = trials_table(study)
+    table = trials_frame(study)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name)
     columns = [

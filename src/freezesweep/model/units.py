@@ -71,7 +71,7 @@ def weight_bearing_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
     Example:
 
-    >>> from freezesweep.backbone import build_digits_backbone
+    >>> from freezesweep.model.backbone import build_digits_backbone
     >>> backbone = build_digits_backbone()
     >>> [layer.name for layer in weight_bearing_layers(backbone)][:2]
     ['block1_conv1', 'block1_bn1']
@@ -133,7 +133,7 @@ def find_units(model: keras.Model, unit: UnitKind = "layer") -> list[Unit]:
 
     Example:
 
-    >>> from freezesweep.backbone import build_digits_backbone
+    >>> from freezesweep.model.backbone import build_digits_backbone
     >>> units = find_units(build_digits_backbone(), "block")
     >>> [unit.name for unit in units]
     ['block1', 'block2', 'block3', 'block4']
@@ -172,7 +172,7 @@ def layers_matching(model: keras.Model, pattern: str) -> list[keras.layers.Layer
 
     Example:
 
-    >>> from freezesweep.backbone import build_digits_backbone
+    >>> from freezesweep.model.backbone import build_digits_backbone
     >>> [layer.name for layer in layers_matching(build_digits_backbone(), "block4_*")]
     ['block4_conv1', 'block4_bn1', 'block4_conv2', 'block4_bn2']
     """

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import keras
 
-from freezesweep.spec import ConfigError
+from freezesweep.errors import ConfigError
 
 DEFAULT_BACKBONE_FILE = "digits_backbone.keras"
 BLOCK_FILTERS = (16, 32, 64, 64)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from freezesweep.spec import ConfigError
+from freezesweep import compat
+from freezesweep.errors import ConfigError
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
 
@@ -56,13 +56,11 @@ def _offline_get_file(
     file_hash: str | None = None,
     **_: Any,
 ) -> str:
-    from keras.src.utils import file_utils
-
     name = fname or os.path.basename(str(origin))
     for base in keras_cache_dirs():
         candidate = base / cache_subdir / name
         if candidate.is_file():
-            if file_hash and not file_utils.validate_file(str(candidate), file_hash):
+            if file_hash and not compat.keras_file_hash_matches(str(candidate), file_hash):
                 raise ConfigError(
                     f"backbone.weights=imagenet: {candidate} is corrupt (its hash differs from "
                     f"the one Keras expects); replace it with a fresh copy of {origin}."
@@ -74,19 +72,6 @@ def _offline_get_file(
         f"freezesweep never downloads during a trial. Download it once from {origin} and copy it "
         f"into {folder}/ (or set KERAS_HOME), or set backbone.weights=/path/to/{name}."
     )
-
-
-@contextmanager
-def _no_downloads() -> Iterator[None]:
-    # Applications fetch weights through `file_utils.get_file`; serve them from the cache or fail.
-    from keras.src.utils import file_utils
-
-    original = file_utils.get_file
-    file_utils.get_file = _offline_get_file
-    try:
-        yield
-    finally:
-        file_utils.get_file = original
 
 
 def build_application(
@@ -123,7 +108,7 @@ def build_application(
             f"ResNet50, EfficientNetB0); got {name!r}."
         )
     builder = getattr(keras.applications, name)
-    with _no_downloads():
+    with compat.keras_get_file_replaced(_offline_get_file):
         try:
             return builder(
                 include_top=False, weights=weights, input_shape=input_shape, pooling=pooling

@@ -6,7 +6,6 @@ MLflow or Optuna.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,15 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+from keras.optimizers import Optimizer
 
-from freezesweep.audit import StageAudit, StageAuditor
-from freezesweep.data import TrainingData, evaluate_arguments, fit_arguments
-from freezesweep.freezing import StagePlan, apply_plan, trainable_fingerprint
-from freezesweep.spec import ConfigError, StageSpec
-
-
-class RecompileGuardError(RuntimeError):
-    """`trainable` changed after compile: Keras would silently train the wrong weights."""
+from freezesweep import targets
+from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_arguments
+from freezesweep.errors import ConfigError, RecompileGuardError
+from freezesweep.freeze.audit import StageAudit, StageAuditor
+from freezesweep.freeze.plan import StagePlan, apply_plan, trainable_fingerprint
+from freezesweep.spec import StageSpec
 
 
 @dataclass
@@ -55,19 +53,14 @@ def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
     Args:
         stage: the stage, with `optimizer` as a dotted class path. No default.
     """
-    module_name, _, class_name = stage.optimizer.rpartition(".")
+    key = f"stage {stage.name!r}: optimizer._target_"
+    optimizer_class = targets.resolve(stage.optimizer, key=key, allowed=targets.KERAS_OPTIMIZERS)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+        raise ConfigError(f"{key} {stage.optimizer!r} is not a Keras optimizer.")
     try:
-        optimizer_class = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as error:
-        raise ConfigError(
-            f"stage {stage.name!r}: optimizer._target_ {stage.optimizer!r} cannot be imported."
-        ) from error
-    optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise ConfigError(
-            f"stage {stage.name!r}: optimizer._target_ {stage.optimizer!r} is not a Keras "
-            "optimizer."
-        )
+        optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
+    except (TypeError, ValueError) as error:  # an unknown or bad argument: name the stage
+        raise ConfigError(f"stage {stage.name!r}: optimizer {stage.optimizer}: {error}") from None
     return optimizer
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import keras
 
-from freezesweep.spec import ConfigError, ScheduleSpec, StageSpec
-from freezesweep.units import Unit, find_units, layers_matching
+from freezesweep import compat
+from freezesweep.errors import ConfigError
+from freezesweep.model.units import Unit, find_units, layers_matching
+from freezesweep.spec import ScheduleSpec, StageSpec
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def plan_schedule(
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    return list(model._flatten_layers(include_self=True, recursive=True))
+    return compat.flatten_layers(model)
 
 
 def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: str) -> None:
@@ -139,7 +141,7 @@ def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: s
         bn: BatchNormalization policy, `frozen` or `train`. No default.
     """
     chosen = {id(layer) for layer in plan.layers}
-    in_backbone = {id(layer) for layer in backbone._flatten_layers(include_self=False)}
+    in_backbone = {id(layer) for layer in compat.flatten_layers(backbone, include_self=False)}
     # Containers come before their layers here, so each layer's own setting is the last word.
     for layer in _all_layers(model):
         if isinstance(layer, keras.Model):

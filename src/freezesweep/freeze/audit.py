@@ -15,11 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from freezesweep.freezing import StagePlan, count_params
-
-
-class FreezeAuditError(RuntimeError):
-    """A frozen weight changed, or the trainable counts differ from the plan."""
+from freezesweep.errors import FreezeAuditError
+from freezesweep.freeze.plan import StagePlan, count_params
 
 
 @dataclass

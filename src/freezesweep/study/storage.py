@@ -6,7 +6,7 @@
   server. Its lock is a hard link (`JournalFileSymlinkLock`), which works on NFS v2 and later.
 
 Relative paths are made absolute, since jobs may run in another directory. Passwords are never
-printed: use `redacted(url)` in any message.
+printed: use `redact(url)` in any message.
 
 Optuna only: no Hydra, no MLflow.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,9 @@ import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from sqlalchemy.engine import make_url
 
-__all__ = ["JOURNAL_PREFIX", "normalize_storage_url", "open_storage", "redacted"]
+from freezesweep.redaction import redact
+
+__all__ = ["JOURNAL_PREFIX", "is_sqlite", "normalize_storage_url", "open_storage"]
 
 JOURNAL_PREFIX = "journal:"
 # Seconds an SQLite writer waits for another process's lock before failing, instead of
@@ -48,9 +49,7 @@ def normalize_storage_url(url: Any, key: str = "hydra.sweeper.storage") -> str:
         ValueError: not a string, not a database URL, or an in-memory SQLite database.
     """
     if not isinstance(url, str) or not url:
-        raise ValueError(
-            f"{key} must be an Optuna RDB URL or journal:PATH; got {redacted_value(url)!r}."
-        )
+        raise ValueError(f"{key} must be an Optuna RDB URL or journal:PATH; got {_shown(url)!r}.")
     if url.startswith(JOURNAL_PREFIX):
         path = url.removeprefix(JOURNAL_PREFIX)
         if not path:
@@ -60,7 +59,7 @@ def normalize_storage_url(url: Any, key: str = "hydra.sweeper.storage") -> str:
         parsed = make_url(url)
     except Exception as error:
         raise ValueError(
-            f"{key}: {redacted(url)!r} is neither a database URL nor journal:PATH."
+            f"{key}: {redact(url)!r} is neither a database URL nor journal:PATH."
         ) from error
     if parsed.get_backend_name() != "sqlite":
         return url
@@ -112,16 +111,6 @@ def is_sqlite(url: str) -> bool:
     return not url.startswith(JOURNAL_PREFIX) and make_url(url).get_backend_name() == "sqlite"
 
 
-def redacted(url: str) -> str:
-    """The storage URL without its password, for messages and logs."""
-    if url.startswith(JOURNAL_PREFIX):
-        return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # Not parseable: still hide anything shaped like user:password@.
-        return re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1***@", url)
-
-
-def redacted_value(value: Any) -> Any:
-    """`redacted` for strings; other values unchanged (for error messages about bad types)."""
-    return redacted(value) if isinstance(value, str) else value
+def _shown(value: Any) -> Any:
+    """A value as an error message may show it: strings redacted."""
+    return redact(value) if isinstance(value, str) else value
