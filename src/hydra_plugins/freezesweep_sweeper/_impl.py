@@ -32,7 +32,7 @@ from freezesweep.storage import redacted
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._report import progress_line, summary
-from ._results import fail_unfinished, outcome, tell
+from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
 from ._settings import Settings, read_settings
 from ._signals import Interrupted, signals_raise
@@ -77,11 +77,13 @@ class FreezesweepSweeperImpl(Sweeper):
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
         self._job_index = 0
+        # Set once a grid or brute-force sampler has tried every point: no more batches.
+        self._exhausted = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.settings = read_settings(self._conf)
+        self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
             # Hydra's singleton holds its own copy of the hydra node, which submitit pickles.
@@ -117,7 +119,7 @@ class FreezesweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
-        opened = open_study(settings)
+        opened = open_study(settings, space.distributions)
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         fail_stale(study, settings.grace_period)
@@ -188,6 +190,9 @@ class FreezesweepSweeperImpl(Sweeper):
                 returns.append(self._run(study, batch, space, tally, beat))
                 if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
                     return
+                if self._exhausted:
+                    log.info("the sampler has tried every point of the search space; stopping")
+                    return
                 continue
             silent = silent_others(study, settings.heartbeat_interval)
             if not silent:
@@ -248,6 +253,9 @@ class FreezesweepSweeperImpl(Sweeper):
         for trial, result in zip(batch, results, strict=True):
             try:
                 frozen = tell(study, trial, outcome(result, settings.objectives))
+            except SearchSpaceExhausted as done:
+                frozen = done.trial
+                self._exhausted = True
             except UpdateFinishedTrialError:
                 log.warning(
                     f"trial {trial.number} was failed as stale by another worker while it ran "
