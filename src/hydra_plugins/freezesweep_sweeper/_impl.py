@@ -31,7 +31,7 @@ from freezesweep.storage import redacted
 
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
-from ._report import progress_line, summary
+from ._report import optimization_results, progress_line, summary
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
 from ._settings import Settings, read_settings
@@ -158,6 +158,9 @@ class FreezesweepSweeperImpl(Sweeper):
                 sweep_dir=str(sweep_dir),
             )
         )
+        results = optimization_results(study)
+        if results is not None:  # Read by tools written for Hydra's Optuna sweeper.
+            OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         if settings.on_sweep_end is not None:
             settings.on_sweep_end(study=study, config=config)
         if tally.over(settings.max_failure_rate):
