@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import GridSampler
 
+from hydra_plugins.freezesweep_sweeper._groups import PRUNERS, SAMPLERS
 from hydra_plugins.freezesweep_sweeper._settings import build_sampler, read_settings
 from hydra_plugins.freezesweep_sweeper._study import (
     ENQUEUED_ATTR,
@@ -215,3 +218,26 @@ def test_counts_include_running_trials_but_not_waiting_ones() -> None:
     study.enqueue_trial({"x": 1})
     counts = count_trials(study)
     assert (counts.finished, counts.running) == (3, 1)
+
+
+@pytest.mark.parametrize("option", sorted(SAMPLERS) + sorted(PRUNERS))
+def test_every_group_option_declares_its_class_arguments(option: str) -> None:
+    # The options list each keyword argument of their Optuna 5 class (so no `+` is needed on the
+    # command line): a renamed or new argument in a later Optuna shows up here.
+    target, arguments = SAMPLERS[option] if option in SAMPLERS else PRUNERS[option]
+    module, _, name = target.rpartition(".")
+    parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    expected = [key for key in parameters if key not in ("seed", "search_space")]
+    assert list(arguments) == expected
+
+
+def test_null_arguments_mean_optunas_default() -> None:
+    # A group option's null arguments are dropped: the TPE option with a QMC target builds QMC.
+    settings = read_settings(
+        settings_with(
+            sampler={"_target_": "optuna.samplers.QMCSampler", "n_startup_trials": None},
+            pruner={"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": 3, "x": None},
+        )
+    )
+    assert settings.sampler == {"_target_": "optuna.samplers.QMCSampler"}
+    assert settings.pruner == {"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": 3}

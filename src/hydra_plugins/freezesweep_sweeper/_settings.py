@@ -71,10 +71,10 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
     """
     raw = {key: _plain(value) for key, value in conf.items()}
     directions = _directions(raw.get("direction"))
-    pruner = raw.get("pruner")
+    pruner = _without_nulls(raw.get("pruner"))
     if pruner is not None:
         _check_pruner(pruner, directions)
-    sampler_spec = raw.get("sampler") or {"_target_": "optuna.samplers.TPESampler"}
+    sampler_spec = _without_nulls(raw.get("sampler")) or {"_target_": "optuna.samplers.TPESampler"}
     if not isinstance(sampler_spec, dict) or "_target_" not in sampler_spec:
         raise ValueError(f"hydra.sweeper.sampler must be a _target_ mapping; got {sampler_spec!r}.")
     # Hydra's grid option is `_partial_`: its search space comes from `params` (see build_sampler).
@@ -160,6 +160,14 @@ def _check_targets(spec: Mapping[str, Any]) -> None:
     for value in spec.values():
         if isinstance(value, Mapping) and "_target_" in value:
             _check_targets(value)
+
+
+def _without_nulls(spec: Any) -> Any:
+    # A null argument means "Optuna's default": the config groups declare every argument as null
+    # (see `_groups`), and a class must not receive another class's arguments.
+    if not isinstance(spec, dict):
+        return spec
+    return {key: _without_nulls(value) for key, value in spec.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:
