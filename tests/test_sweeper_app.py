@@ -155,6 +155,11 @@ def test_bad_sweep_configs_fail_before_any_storage_exists(tmp_path: Path) -> Non
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials must be an integer >= 1"),
         ("hydra.sweeper.params.x='interval(0,'", "hydra.sweeper.params.x: cannot parse"),
         ("nope=range(1,3)", "Could not override 'nope'"),
+        (
+            "hydra/sweeper/sampler=grid",
+            "hydra.sweeper.params.x: the grid sampler needs choice() or range(), not "
+            "FloatDistribution(high=1.0, log=False, low=0.0, step=None).",
+        ),
     ]:
         process = run_app(tmp_path, override, ok=False)
         assert process.returncode != 0 and message in process.stderr, process.stderr

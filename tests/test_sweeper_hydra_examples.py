@@ -83,31 +83,35 @@ def test_sphere_example_with_tpe(tmp_path: Path, with_commandline: bool) -> None
 
 
 @pytest.mark.parametrize(
-    ("group", "sampler"),
+    ("group", "sampler", "model_phase"),
     [
-        ("tpe", "TPESampler"),
-        ("random", "RandomSampler"),
-        ("cmaes", "CmaEsSampler"),
-        ("nsgaii", "NSGAIISampler"),
-        ("motpe", "TPESampler"),
-        ("qmc", "QMCSampler"),
-        ("gp", "GPSampler"),
-        ("bruteforce", "BruteForceSampler"),
-        ("nsgaiii", "NSGAIIISampler"),
+        ("tpe", "TPESampler", "n_startup_trials=2"),
+        ("random", "RandomSampler", None),
+        ("cmaes", "CmaEsSampler", "n_startup_trials=2"),
+        ("nsgaii", "NSGAIISampler", "population_size=4"),
+        ("motpe", "TPESampler", "n_startup_trials=2"),
+        ("qmc", "QMCSampler", None),
+        ("gp", "GPSampler", "n_startup_trials=2"),
+        ("bruteforce", "BruteForceSampler", None),
+        ("nsgaiii", "NSGAIIISampler", "population_size=4"),
     ],
 )
 def test_every_sampler_group_runs_the_sphere_example(
-    tmp_path: Path, group: str, sampler: str
+    tmp_path: Path, group: str, sampler: str, model_phase: str | None
 ) -> None:
     # The group swaps the sampler cleanly: the config's `sampler.seed: 123` goes along with it.
+    # A short start-up (or generation) lets the model-based phase run within 8 trials too.
     if group == "cmaes":
         pytest.importorskip("cmaes")
+    if group == "gp":
+        pytest.importorskip("torch")  # GPSampler fits its model with PyTorch.
+    extra = [f"hydra.sweeper.sampler.{model_phase}"] if model_phase else []
     process = run_example(
-        tmp_path, "sphere.py", f"hydra/sweeper/sampler={group}", "hydra.sweeper.n_trials=6"
+        tmp_path, "sphere.py", f"hydra/sweeper/sampler={group}", "hydra.sweeper.n_trials=8", *extra
     )
     assert f"sampler optuna.samplers.{sampler} seed " in process.stderr + process.stdout
     assert "seed None" not in process.stderr + process.stdout
-    assert [t.state for t in load(tmp_path, "sphere").trials] == [TrialState.COMPLETE] * 6
+    assert [t.state for t in load(tmp_path, "sphere").trials] == [TrialState.COMPLETE] * 8
 
 
 @pytest.mark.parametrize("n_trials", [10, 1])

@@ -34,7 +34,7 @@ from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._report import optimization_results, progress_line, summary
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
-from ._settings import Settings, read_settings
+from ._settings import Settings, check_grid, read_settings
 from ._signals import Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
@@ -109,6 +109,7 @@ class FreezesweepSweeperImpl(Sweeper):
             space.distributions,
             custom_keys_allowed=settings.custom_search_space is not None,
         )
+        check_grid(settings.sampler, space.distributions)
         # Compose one job now: a key the config lacks fails before the study storage exists.
         sample = {key: _some_value(d) for key, d in space.distributions.items()}
         self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])

@@ -136,6 +136,13 @@ def build_sampler(
     return sampler
 
 
+def check_grid(spec: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> None:
+    """For a GridSampler spec, a ValueError naming the first `params` key a grid cannot hold."""
+    if spec.get("_target_") == _GRID and "search_space" not in spec:
+        for key, distribution in search_space.items():
+            grid_values(key, distribution)
+
+
 def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
     """Every value of a discrete distribution, for GridSampler; a ValueError naming `key` else."""
     if isinstance(distribution, CategoricalDistribution):

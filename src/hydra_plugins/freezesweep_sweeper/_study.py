@@ -89,13 +89,13 @@ def open_study(
     # only, never on which host or process runs the sweep.
     n_existing = len(study.get_trials(deepcopy=False))
     worker = worker_identity(settings.worker)
-    if worker is None:
-        worker = f"registered={register_worker(storage, settings.study_name)}"
     seed = None
     if settings.seed is not None:
+        if worker is None:
+            worker = f"registered={register_worker(storage, settings.study_name)}"
         seed = derive_seed(settings.seed, worker, n_existing)
     study.sampler = build_sampler(settings.sampler, seed, search_space)
-    return OpenedStudy(study, worker, seed, created)
+    return OpenedStudy(study, worker or "unnamed", seed, created)
 
 
 def worker_identity(explicit: str | None = None) -> str | None:
