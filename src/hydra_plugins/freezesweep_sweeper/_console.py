@@ -114,3 +114,18 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
     return str(value)
+
+
+def optimization_results(study: optuna.Study) -> dict[str, Any] | None:
+    """`optimization_results.yaml` as Hydra's Optuna sweeper writes it; None before any COMPLETE.
+
+    One objective: `{name: optuna, best_params, best_value}`; several: `{name: optuna,
+    solutions: [{params, values}, ...]}` (the Pareto set).
+    """
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if len(study.directions) == 1:
+        best = study.best_trial
+        return {"name": "optuna", "best_params": best.params, "best_value": best.value}
+    solutions = [{"params": t.params, "values": t.values} for t in study.best_trials]
+    return {"name": "optuna", "solutions": solutions}

@@ -30,12 +30,12 @@ from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.pruning import PRUNER_ATTR
 
-from ._console import progress_line, summary
+from ._console import optimization_results, progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
-from ._results import fail_unfinished, outcome, tell
+from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
-from ._settings import Settings, read_settings
+from ._settings import Settings, check_grid, read_settings
 from ._signals import Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
@@ -78,11 +78,13 @@ class FreezesweepSweeperImpl(Sweeper):
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
         self._job_index = 0
+        # Set once a grid or brute-force sampler has tried every point: no more batches.
+        self._exhausted = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.settings = read_settings(self._conf)
+        self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
             # Hydra's singleton holds its own copy of the hydra node, which submitit pickles.
@@ -108,6 +110,7 @@ class FreezesweepSweeperImpl(Sweeper):
             space.distributions,
             custom_keys_allowed=settings.custom_search_space is not None,
         )
+        check_grid(settings.sampler, space.distributions)
         # Compose one job now: a key the config lacks fails before the study storage exists.
         sample = {key: _some_value(d) for key, d in space.distributions.items()}
         self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
@@ -118,7 +121,7 @@ class FreezesweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
-        opened = open_study(settings)
+        opened = open_study(settings, space.distributions)
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         fail_stale(study, settings.grace_period)
@@ -157,6 +160,9 @@ class FreezesweepSweeperImpl(Sweeper):
                 sweep_dir=str(sweep_dir),
             )
         )
+        results = optimization_results(study)
+        if results is not None:  # Read by tools written for Hydra's Optuna sweeper.
+            OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         if settings.on_sweep_end is not None:
             settings.on_sweep_end(study=study, config=config)
         if tally.over(settings.max_failure_rate):
@@ -188,6 +194,9 @@ class FreezesweepSweeperImpl(Sweeper):
             if batch:
                 returns.append(self._run(study, batch, space, tally, beat))
                 if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
+                    return
+                if self._exhausted:
+                    log.info("the sampler has tried every point of the search space; stopping")
                     return
                 continue
             silent = silent_others(study, settings.heartbeat_interval)
@@ -253,6 +262,9 @@ class FreezesweepSweeperImpl(Sweeper):
         for trial, result in zip(batch, results, strict=True):
             try:
                 frozen = tell(study, trial, outcome(result, settings.objectives))
+            except SearchSpaceExhausted as done:
+                frozen = done.trial
+                self._exhausted = True
             except UpdateFinishedTrialError:
                 log.warning(
                     f"trial {trial.number} was failed as stale by another worker while it ran "

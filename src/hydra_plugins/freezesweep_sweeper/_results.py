@@ -17,6 +17,17 @@ from freezesweep import compat
 from ._liveness import retire
 from ._signals import Interrupted
 
+# What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
+_STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
+
+
+class SearchSpaceExhausted(Exception):
+    """The sampler has tried every point of the search space; `trial` was told all the same."""
+
+    def __init__(self, trial: FrozenTrial) -> None:
+        super().__init__(f"search space exhausted at trial {trial.number}")
+        self.trial = trial
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -64,10 +75,21 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial:
-    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`)."""
+    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`).
+
+    Raises:
+        SearchSpaceExhausted: the sampler asked the study to stop (its grid is done); the
+            outcome is recorded all the same.
+    """
     if told.fail_reason is not None:
         trial.set_user_attr("fail_reason", told.fail_reason)
-    return study.tell(trial, told.values, state=told.state)
+    try:
+        return study.tell(trial, told.values, state=told.state)
+    except RuntimeError as error:
+        if _STOP_OUTSIDE_OPTIMIZE not in str(error):
+            raise
+        # Optuna stores the state before the sampler's after_trial hook asks to stop.
+        raise SearchSpaceExhausted(study._storage.get_trial(trial._trial_id)) from None
 
 
 def fail_unfinished(
