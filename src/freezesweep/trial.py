@@ -32,6 +32,7 @@ from freezesweep.train import (
     StageResult,
     build_optimizer,
     run_schedule,
+    shared_store,
 )
 from freezesweep.trial_summary import model_summary, trial_summary
 
@@ -86,12 +87,17 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
             callbacks=callbacks,
             on_stage_end=_stage_logger(run),
             should_stop=(lambda: pruning.pruned) if pruning is not None else None,
+            cache=_cache_store(spec, output_dir),
+            seed=spec.seed,
         )
+        cache_tags = cache_summary(result)
+        print(f"feature cache: {cache_tags['freezesweep.feature_cache']}", flush=True)
         audit_path = _audit_file(output_dir)
         write_audit(result.audits, audit_path)
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
+            run.set_tags(cache_tags)
         print(summary, flush=True)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
         _raise_if_stopped(pruning, result)
@@ -99,6 +105,39 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
     values = {ACCURACY: result.val_accuracy, TRAINABLE_PARAMS: float(trainable_params)}
     chosen = tuple(values[name] for name in spec.objectives)
     return chosen[0] if len(chosen) == 1 else chosen
+
+
+def _cache_store(spec: TrialSpec, output_dir: Path | None) -> Any:
+    """The shared cache of this process; on disk under `sweeps/<study>/cache/` in a sweep."""
+    if spec.trainer.feature_cache == "off":
+        return None
+    in_sweep = spec.trial.study_name is not None and output_dir is not None
+    directory = output_dir.parent / "cache" if in_sweep and output_dir is not None else None
+    return shared_store(directory, int(spec.trainer.feature_cache_gb * 10**9))
+
+
+def cache_summary(result: ScheduleResult) -> dict[str, str]:
+    """The run's tags: `freezesweep.feature_cache` (`hit`, `miss` or `off: <reason>`) and
+    `freezesweep.reused_prefix` (the restored stages, or `none`).
+
+    A miss in any trained stage makes the run a miss; a run with no cached stage reports the
+    first stage's reason.
+    """
+    trained = [stage.feature_cache for stage in result.stages if stage.feature_cache != "reused"]
+    reused = [stage.name for stage in result.stages if stage.feature_cache == "reused"]
+    cached = [status for status in trained if status in ("hit", "miss")]
+    if "miss" in cached:
+        status = "miss"
+    elif cached:
+        status = "hit"
+    elif trained:
+        status = trained[0]
+    else:
+        status = "hit"  # every stage restored: nothing computed at all
+    return {
+        "freezesweep.feature_cache": status,
+        "freezesweep.reused_prefix": ",".join(reused) or "none",
+    }
 
 
 def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:

@@ -88,6 +88,11 @@ class TrainerSpec:
     mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
     # `model.compile(jit_compile=...)`: "auto" lets Keras decide (XLA where it can on TF/JAX).
     jit_compile: Literal["auto"] | bool = "auto"
+    # "auto": cache features at each stage's frozen boundary and reuse stage prefixes of earlier
+    # trials where that is exact; "off": train every stage in full.
+    feature_cache: Literal["auto", "off"] = "auto"
+    # The bound of the cache, in memory and on disk each, in GB (10**9 bytes).
+    feature_cache_gb: float = 2.0
 
 
 @dataclass(frozen=True)

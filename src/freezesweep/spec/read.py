@@ -77,6 +77,12 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         jit_compile == "auto" or isinstance(jit_compile, bool),
         f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
     )
+    feature_cache = choice(
+        trainer.get("feature_cache", "auto"), "trainer.feature_cache", ("auto", "off")
+    )
+    feature_cache_gb = positive_number(
+        trainer.get("feature_cache_gb", 2.0), "trainer.feature_cache_gb"
+    )
     trial = cfg.get("trial") or {}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
@@ -93,6 +99,8 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
             verbose=verbose,
             mixed_precision=mixed_precision,
             jit_compile=jit_compile,
+            feature_cache=feature_cache,
+            feature_cache_gb=feature_cache_gb,
         ),
         tracking=_tracking(cfg, environment),
         trial=TrialRef(

@@ -1,26 +1,44 @@
 """Run a schedule: per stage freeze -> fresh optimizer -> compile -> guard -> fit -> audit.
 
 Pure Keras: callbacks from the caller carry tracking and pruning, so this module knows nothing of
-MLflow or Optuna.
+MLflow or Optuna. With a cache store, a stage trains on features cached at its frozen boundary
+(`stage_fit`) and a prefix of stages equal to an earlier trial's is restored (`prefix_reuse`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import keras
-from keras.optimizers import Optimizer
 
-from freezesweep import targets
-from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_arguments
-from freezesweep.errors import ConfigError, RecompileGuardError
+from freezesweep.data.feed import Dataset, TrainingData, evaluate_arguments
+from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.audit import StageAudit, StageAuditor
-from freezesweep.freeze.plan import StagePlan, apply_plan, trainable_fingerprint
+from freezesweep.freeze.plan import StagePlan, apply_plan
 from freezesweep.spec import StageSpec
+from freezesweep.train.compile import (
+    build_optimizer,
+    compile_stage,
+    guarded_fit,
+    resolve_verbose,
+)
+from freezesweep.train.feature_cache import data_digest
+from freezesweep.train.prefix_reuse import PrefixReuse, base_key, replay, stage_key
+from freezesweep.train.stage_fit import OFF, fit_stage
+from freezesweep.train.store import ArrayStore
+
+__all__ = [
+    "RecompileGuardError",
+    "ScheduleResult",
+    "StageResult",
+    "build_optimizer",
+    "compile_stage",
+    "guarded_fit",
+    "resolve_verbose",
+    "run_schedule",
+]
 
 
 @dataclass
@@ -35,6 +53,8 @@ class StageResult:
     seconds: float
     learning_rate: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    # `hit`, `miss` or `off: <reason>`; `reused` when restored from an earlier trial's prefix.
+    feature_cache: str = OFF
 
 
 @dataclass
@@ -45,51 +65,6 @@ class ScheduleResult:
     val_loss: float
     stopped: bool
     seconds: float
-
-
-def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
-    """A fresh optimizer instance for one stage (never reused: Keras raises on unknown variables).
-
-    Args:
-        stage: the stage, with `optimizer` as a dotted class path. No default.
-    """
-    key = f"stage {stage.name!r}: optimizer._target_"
-    optimizer_class = targets.resolve(stage.optimizer, key=key, allowed=targets.KERAS_OPTIMIZERS)
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
-        raise ConfigError(f"{key} {stage.optimizer!r} is not a Keras optimizer.")
-    try:
-        optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
-    except (TypeError, ValueError) as error:  # an unknown or bad argument: name the stage
-        raise ConfigError(f"stage {stage.name!r}: optimizer {stage.optimizer}: {error}") from None
-    return optimizer
-
-
-def compile_stage(model: keras.Model, stage: StageSpec, jit_compile: str | bool = "auto") -> str:
-    """Compile with a fresh optimizer and return the trainable fingerprint at compile time."""
-    model.compile(
-        optimizer=build_optimizer(stage),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
-    return trainable_fingerprint(model)
-
-
-def guarded_fit(model: keras.Model, compiled_fingerprint: str, **fit_kwargs: Any) -> Any:
-    """`model.fit`, refusing to run when `trainable` changed since the last compile."""
-    if trainable_fingerprint(model) != compiled_fingerprint:
-        raise RecompileGuardError(
-            "The model's trainable state changed after it was compiled; Keras would keep "
-            "training the old set of weights. Recompile with a fresh optimizer first."
-        )
-    return model.fit(**fit_kwargs)
-
-
-def resolve_verbose(verbose: str | int) -> int:
-    """`auto`: a progress bar on a terminal, one line per epoch in logs and CI."""
-    if verbose == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    return int(verbose)
 
 
 def _stage_callbacks(stage: StageSpec) -> list[keras.callbacks.Callback]:
@@ -117,6 +92,8 @@ def run_schedule(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     on_stage_end: Callable[[StageResult, StageAudit], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    cache: ArrayStore | None = None,
+    seed: int | None = None,
 ) -> ScheduleResult:
     """Train a model through the planned stages, auditing each one.
 
@@ -133,6 +110,11 @@ def run_schedule(
         on_stage_end: called after each audited stage. Defaults to `None`.
         should_stop: polled after each stage; `True` skips the remaining stages (pruning).
             Defaults to `None`.
+        cache: where cached features and stage prefixes are kept; `None` trains every stage in
+            full. Defaults to `None`.
+        seed: reseeds Keras at each stage's start (`seed + stage index`), so a stage's result
+            depends only on its starting state and a restored prefix continues exactly as a
+            retrained one. Defaults to `None` (no reseeding).
 
     Returns:
         Per-stage results and audits, and the final validation accuracy.
@@ -142,24 +124,45 @@ def run_schedule(
     audits: list[StageAudit] = []
     epoch = 0
     stopped = False
-    for plan in plans:
+    evaluate: Callable[[], tuple[float, float]] | None = None
+    reuse = PrefixReuse(cache) if cache is not None and seed is not None else None
+    key = _start_key(model, data, seed, bn, batch_size, jit_compile) if reuse else ""
+    for index, plan in enumerate(plans):
         stage_started = time.perf_counter()
+        if seed is not None:
+            keras.utils.set_random_seed(seed + index)
         apply_plan(model, backbone, plan, bn)
-        fingerprint = compile_stage(model, plan.stage, jit_compile)
         moving = _moving_statistics(plan) if bn == "train" else ()
         auditor = StageAuditor(model, plan, expected_to_move=moving)
         auditor.check_counts()
-        history = guarded_fit(
-            model,
-            fingerprint,
-            **fit_arguments(data, batch_size),
-            initial_epoch=epoch,
-            epochs=epoch + plan.stage.epochs,
-            callbacks=[*callbacks, *_stage_callbacks(plan.stage)],
-            verbose=resolve_verbose(verbose),
-        )
+        key = stage_key(key, plan)
+        stored = reuse.restore(key, model) if reuse is not None else None
+        if stored is not None:
+            # The audit still digests every frozen weight before and after the restore.
+            history: dict[str, list[float]] = stored["history"]
+            replay(callbacks, model, history, epoch)
+            status, evaluate = "reused", None
+        else:
+            outcome = fit_stage(
+                model,
+                backbone,
+                plan,
+                data,
+                bn=bn,
+                batch_size=batch_size,
+                jit_compile=jit_compile,
+                store=cache,
+                initial_epoch=epoch,
+                epochs=epoch + plan.stage.epochs,
+                callbacks=[*callbacks, *_stage_callbacks(plan.stage)],
+                verbose=resolve_verbose(verbose),
+            )
+            status, evaluate = outcome.status, outcome.evaluate
+            history = {
+                name: [float(v) for v in values] for name, values in outcome.history.history.items()
+            }
         audit = auditor.finish()
-        epochs_run = len(history.epoch)
+        epochs_run = len(history.get("val_accuracy", history.get("loss", [])))
         result = StageResult(
             name=plan.stage.name,
             units=plan.units,
@@ -167,10 +170,11 @@ def run_schedule(
             non_trainable_params=audit.actual_non_trainable,
             epochs=epochs_run,
             first_epoch=epoch,
-            val_accuracy=float(history.history["val_accuracy"][-1]) if epochs_run else float("nan"),
+            val_accuracy=float(history["val_accuracy"][-1]) if epochs_run else float("nan"),
             seconds=time.perf_counter() - stage_started,
             learning_rate=plan.stage.learning_rate,
-            history={key: [float(v) for v in values] for key, values in history.history.items()},
+            history=history,
+            feature_cache=status,
         )
         epoch += epochs_run
         stages.append(result)
@@ -180,7 +184,12 @@ def run_schedule(
         if should_stop is not None and should_stop():
             stopped = True
             break
-    val_loss, val_accuracy = model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)
+        if reuse is not None and stored is None:
+            reuse.save(key, model, result)
+    if evaluate is None:  # the last stage was restored: the full model was never compiled here
+        compile_stage(model, plans[len(stages) - 1].stage, jit_compile)
+        evaluate = lambda: model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)  # noqa: E731
+    val_loss, val_accuracy = evaluate()
     return ScheduleResult(
         stages=stages,
         audits=audits,
@@ -189,6 +198,19 @@ def run_schedule(
         stopped=stopped,
         seconds=time.perf_counter() - started,
     )
+
+
+def _start_key(
+    model: keras.Model,
+    data: TrainingData,
+    seed: int | None,
+    bn: str,
+    batch_size: int,
+    jit_compile: str | bool,
+) -> str:
+    # Pipelines have no cheap digest; their trials never share a prefix (a unique key).
+    data_key = data_digest(data) if isinstance(data, Dataset) else f"pipeline-{id(data)}"
+    return base_key(model, data_key, seed, bn, batch_size, jit_compile)
 
 
 def _moving_statistics(plan: StagePlan) -> tuple[str, ...]:

@@ -1,0 +1,94 @@
+"""One stage's fit: on cached features at the frozen boundary where that is exact, else in full."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from freezesweep.data.feed import Dataset, TrainingData, evaluate_arguments, fit_arguments
+from freezesweep.errors import RecompileGuardError
+from freezesweep.freeze.plan import StagePlan
+from freezesweep.train.compile import compile_stage, guarded_fit
+from freezesweep.train.feature_cache import cached_features, same_trainable, split_at_cut
+from freezesweep.train.store import ArrayStore
+
+logger = logging.getLogger(__name__)
+OFF = "off: trainer.feature_cache=off"
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What a stage's fit gives back.
+
+    Attributes:
+        history: Keras's `History`.
+        status: `hit`, `miss` or `off: <reason>`.
+        evaluate: `(val_loss, val_accuracy)` of the full model now, on cached features when the
+            stage used them (the same numbers, without running the frozen part again).
+    """
+
+    history: Any
+    status: str
+    evaluate: Callable[[], tuple[float, float]]
+
+
+def fit_stage(
+    model: keras.Model,
+    backbone: keras.Model,
+    plan: StagePlan,
+    data: TrainingData,
+    *,
+    bn: str,
+    batch_size: int,
+    jit_compile: str | bool,
+    store: ArrayStore | None,
+    **fit_kwargs: Any,
+) -> FitOutcome:
+    """Compile with a fresh optimizer and fit one stage whose plan is already applied.
+
+    Args:
+        model: the full model. No default.
+        backbone: the nested backbone. No default.
+        plan: the stage's plan (already applied). No default.
+        data: arrays or pipelines. No default.
+        bn: the BatchNormalization policy. No default.
+        batch_size: batch size of arrays. No default.
+        jit_compile: `model.compile`'s `jit_compile`. No default.
+        store: where features are cached; `None` turns the cache off. No default.
+        **fit_kwargs: epochs, callbacks, verbosity for `fit`.
+
+    Returns:
+        The history, the cache status and an evaluation of the validation split.
+    """
+    split = split_at_cut(model, backbone, plan, bn, data) if store is not None else OFF
+    if isinstance(split, str):
+        status = split if split.startswith("off: ") else f"off: {split}"
+        logger.info("feature cache for stage %r: %s", plan.stage.name, status)
+        fingerprint = compile_stage(model, plan.stage, jit_compile)
+        history = guarded_fit(model, fingerprint, **fit_arguments(data, batch_size), **fit_kwargs)
+        return FitOutcome(history, status, lambda: _evaluate(model, data, batch_size))
+    assert store is not None and isinstance(data, Dataset)
+    features, hit = cached_features(split, data, store)
+    status = "hit" if hit else "miss"
+    logger.info(
+        "feature cache for stage %r: %s (cut at the %s)", plan.stage.name, status, split.cut
+    )
+    fingerprint = compile_stage(split.upper, plan.stage, jit_compile)
+    # Every weight that trains must be above the cut, or the cache would freeze it silently.
+    if not same_trainable(split.upper, model):
+        raise RecompileGuardError(
+            f"stage {plan.stage.name!r}: the model above the cut ({split.cut}) does not train "
+            "exactly the full model's trainable weights."
+        )
+    arguments = fit_arguments(features, batch_size)
+    history = guarded_fit(split.upper, fingerprint, **arguments, **fit_kwargs)
+    return FitOutcome(history, status, lambda: _evaluate(split.upper, features, batch_size))
+
+
+def _evaluate(model: keras.Model, data: TrainingData, batch_size: int) -> tuple[float, float]:
+    loss, accuracy = model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)
+    return float(loss), float(accuracy)

@@ -1,0 +1,145 @@
+"""A bounded store of named numpy arrays by key: in memory for the process, on disk for the machine.
+
+The feature cache and prefix reuse keep their entries here. Memory entries are shared by every
+trial of one process (the basic launcher runs trials in-process); disk entries, under a study's
+`cache/` folder, by every process on the machine. Disk entries are written to a temporary file and
+renamed into place, so a reader never sees half an entry, and carry a SHA-256 of their contents: an
+entry that is corrupt, truncated or fails its digest is deleted and reported missing, never trusted.
+Both tiers evict least recently used entries beyond the bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+Entry = dict[str, np.ndarray]
+_DIGEST = "__sha256__"
+
+
+def entry_digest(entry: Entry) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of every array, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(entry):
+        array = np.ascontiguousarray(entry[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _size(entry: Entry) -> int:
+    return sum(array.nbytes for array in entry.values())
+
+
+class ArrayStore:
+    """Entries of named arrays, bounded in bytes, in memory and optionally on disk.
+
+    Args:
+        directory: where disk entries live (`sweeps/<study>/cache/`). Defaults to `None`
+            (memory only).
+        max_bytes: the bound of each tier; least recently used entries go first.
+            Defaults to `2 * 10**9`.
+    """
+
+    def __init__(self, directory: Path | None = None, max_bytes: int = 2 * 10**9) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._memory: OrderedDict[str, Entry] = OrderedDict()
+
+    def get(self, key: str) -> Entry | None:
+        """The entry under `key` from memory, else from disk (then kept in memory), else `None`."""
+        if key in self._memory:
+            self._memory.move_to_end(key)
+            return self._memory[key]
+        entry = self._read(key)
+        if entry is not None:
+            self._remember(key, entry)
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Keep `entry` under `key` in memory and, with a directory, on disk (atomically)."""
+        entry = {name: np.asarray(array) for name, array in entry.items()}
+        self._remember(key, entry)
+        if self.directory is not None and _size(entry) <= self.max_bytes:
+            self._write(key, entry)
+            self._evict_disk()
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        if _size(entry) > self.max_bytes:
+            return  # larger than the whole bound: recomputed each time instead
+        self._memory[key] = entry
+        self._memory.move_to_end(key)
+        while sum(_size(e) for e in self._memory.values()) > self.max_bytes:
+            self._memory.popitem(last=False)
+
+    def path(self, key: str) -> Path:
+        """The disk file of an entry (whether or not it exists)."""
+        assert self.directory is not None
+        return self.directory / f"{key}.npz"
+
+    def _write(self, key: str, entry: Entry) -> None:
+        assert self.directory is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                digest = np.frombuffer(entry_digest(entry).encode(), dtype=np.uint8)
+                np.savez(stream, **entry, **{_DIGEST: digest})
+            # A rename within one folder is atomic: readers see the old state or the whole entry.
+            os.replace(temporary, self.path(key))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+    def _read(self, key: str) -> Entry | None:
+        if self.directory is None or not self.path(key).is_file():
+            return None
+        path = self.path(key)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                entry = {name: archive[name] for name in archive.files}
+            stored = bytes(entry.pop(_DIGEST)).decode()
+            valid = stored == entry_digest(entry)
+        except Exception:  # numpy raises many types for a damaged archive
+            valid = False
+        if not valid:
+            # Ignored and rebuilt by the caller; never trusted.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # least recently *used* is what eviction drops
+        return entry
+
+    def _evict_disk(self) -> None:
+        assert self.directory is not None
+        files = sorted(self.directory.glob("*.npz"), key=lambda file: file.stat().st_mtime)
+        total = sum(file.stat().st_size for file in files)
+        for file in files:
+            if total <= self.max_bytes:
+                break
+            total -= file.stat().st_size
+            with contextlib.suppress(OSError):
+                file.unlink()
+
+
+_STORES: dict[tuple[str | None, int], ArrayStore] = {}
+
+
+def shared_store(directory: Path | None, max_bytes: int) -> ArrayStore:
+    """The process-wide store of a directory, so in-process trials share one memory tier.
+
+    Args:
+        directory: the disk folder, or `None` for memory only. No default.
+        max_bytes: the bound of each tier. No default.
+    """
+    key = (str(directory.resolve()) if directory is not None else None, max_bytes)
+    if key not in _STORES:
+        _STORES[key] = ArrayStore(directory, max_bytes)
+    return _STORES[key]
