@@ -21,3 +21,7 @@ def _fresh_keras_session() -> None:
     """Every test starts from a clean Keras global state (layer names, graphs)."""
     # Without Python's garbage collection, which costs a quarter second per test once TF is loaded.
     keras.backend.clear_session(free_memory=False)
+    # Each test starts with an empty in-process feature/prefix cache (trials of one test share it).
+    from freezesweep.train.store import clear_shared_stores
+
+    clear_shared_stores()

@@ -80,7 +80,10 @@ def split_at_cut(
             if isinstance(layer.input, keras.KerasTensor):
                 candidates.append((layer.input, f"input of {layer.name}"))
     for tensor, name in candidates:
-        split = _split(model, backbone, tensor, name)
+        try:
+            split = _split(model, backbone, tensor, name)
+        except ValueError:  # Keras: an output not connected to the cut (a residual crosses it)
+            split = None
         if split is not None:
             randomness = [
                 layer.name for layer in split.lower.layers if isinstance(layer, _RANDOM_LAYERS)

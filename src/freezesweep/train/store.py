@@ -56,6 +56,7 @@ class ArrayStore:
         """The entry under `key` from memory, else from disk (then kept in memory), else `None`."""
         if key in self._memory:
             self._memory.move_to_end(key)
+            self._touch(key)
             return self._memory[key]
         entry = self._read(key)
         if entry is not None:
@@ -113,9 +114,14 @@ class ArrayStore:
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
-        with contextlib.suppress(OSError):
-            os.utime(path)  # least recently *used* is what eviction drops
+        self._touch(key)
         return entry
+
+    def _touch(self, key: str) -> None:
+        # Least recently *used* is what disk eviction drops: a use renews the file's time.
+        if self.directory is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self.path(key))
 
     def _evict_disk(self) -> None:
         assert self.directory is not None
@@ -143,3 +149,8 @@ def shared_store(directory: Path | None, max_bytes: int) -> ArrayStore:
     if key not in _STORES:
         _STORES[key] = ArrayStore(directory, max_bytes)
     return _STORES[key]
+
+
+def clear_shared_stores() -> None:
+    """Forget every process-wide store (their disk entries stay)."""
+    _STORES.clear()
