@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class ArrayStore:
                 np.savez(stream, **entry, **{_DIGEST: digest})
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
+            self._touch(key)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -120,8 +122,10 @@ class ArrayStore:
     def _touch(self, key: str) -> None:
         # Least recently *used* is what disk eviction drops: a use renews the file's time.
         if self.directory is not None:
+            # Nanoseconds from the clock: file times come from a coarse (jiffy) clock.
+            now = time.time_ns()
             with contextlib.suppress(OSError):
-                os.utime(self.path(key))
+                os.utime(self.path(key), ns=(now, now))
 
     def _evict_disk(self) -> None:
         assert self.directory is not None
