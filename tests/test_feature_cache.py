@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
 from freezesweep.data import Dataset
+from freezesweep.errors import ConfigError
 from freezesweep.freeze.plan import StagePlan, apply_plan, plan_schedule
 from freezesweep.model.backbone import attach_head
 from freezesweep.model.keras_app import build_application
 from freezesweep.runtime import seed_everything
 from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.spec.read import trial_spec
 from freezesweep.train.feature_cache import cache_key, split_at_cut
 from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
+from tests.shrink import compose_config
 from tests.test_training import NUM_CLASSES, digits_plans, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
@@ -70,8 +75,8 @@ def _split(stage: StageSpec, bn: str = "frozen", data: Dataset | None = None) ->
 
 def test_the_cut_is_the_input_of_the_lowest_trainable_unit() -> None:
     # Head only: the backbone's output; top 2 blocks: the input of block3's first conv.
-    assert getattr(_split(HEAD), "cut") == "output of digits_backbone"
-    assert getattr(_split(TOP_TWO), "cut") == "input of block3_conv1"
+    assert _split(HEAD).cut == "output of digits_backbone"
+    assert _split(TOP_TWO).cut == "input of block3_conv1"
 
 
 def test_the_cache_says_why_it_is_off() -> None:
@@ -107,9 +112,9 @@ def _residual_split(pattern: str, dropout: bool = False) -> object:
 
 def test_a_cut_inside_a_residual_connection_moves_down_to_a_single_tensor() -> None:
     # block1_conv2's input is inside the residual; the nearest single tensor below is the block's.
-    assert getattr(_residual_split("block1_conv2"), "cut") == "input of block1_conv1"
+    assert _residual_split("block1_conv2").cut == "input of block1_conv1"
     # The top conv sits above the add: its own input is a single-tensor boundary.
-    assert getattr(_residual_split("top_conv"), "cut") == "input of top_conv"
+    assert _residual_split("top_conv").cut == "input of top_conv"
 
 
 def test_a_random_layer_below_the_cut_turns_the_cache_off() -> None:
@@ -166,3 +171,26 @@ def test_parity_on_a_keras_application() -> None:
         )
         assert with_cache.digests_after == without.digests_after
     assert abs(cached.val_accuracy - plain.val_accuracy) <= 0.005
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "trainer.feature_cache=sometimes",
+            "trainer.feature_cache must be one of auto, off; got 'sometimes'.",
+        ),
+        ("trainer.feature_cache_gb=0", "trainer.feature_cache_gb must be > 0; got 0."),
+        ("trainer.feature_cache_gb=lots", "trainer.feature_cache_gb must be a number; got 'lots'."),
+    ],
+)
+def test_the_cache_settings_are_validated(tmp_path: Path, override: str, message: str) -> None:
+    # A bad setting fails before anything is built, naming the key and what is allowed.
+    with pytest.raises(ConfigError) as error:
+        trial_spec(compose_config(tmp_path, override))
+    assert str(error.value) == message
+
+
+def test_the_cache_settings_default_to_auto_and_two_gigabytes(tmp_path: Path) -> None:
+    trainer = trial_spec(compose_config(tmp_path)).trainer
+    assert (trainer.feature_cache, trainer.feature_cache_gb) == ("auto", 2.0)
