@@ -77,6 +77,21 @@ def _report(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(arguments: argparse.Namespace) -> int:
+    from freezesweep.bench import run_bench
+
+    if arguments.repeats < 3:
+        print(f"error: --repeats must be >= 3; got {arguments.repeats}", file=sys.stderr)
+        return 2
+    run_bench(
+        Path(arguments.config_dir),
+        quick=arguments.quick,
+        repeats=arguments.repeats,
+        only=tuple(arguments.only or ()),
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `freezesweep`.
 
@@ -107,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
     report.set_defaults(handler=_report)
+    bench = commands.add_parser(
+        "bench", help="time the feature cache and the tool side by side; print median ratios"
+    )
+    bench.add_argument("--quick", action="store_true", help="shrunken pairs (what CI runs)")
+    bench.add_argument("--repeats", type=int, default=3, help="side-by-side repeats (>= 3)")
+    bench.add_argument("--only", nargs="+", choices=("P1", "P2", "P4", "P6"), help="pairs to run")
+    bench.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
+    bench.set_defaults(handler=_bench)
     arguments = parser.parse_args(argv)
     return int(arguments.handler(arguments))
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,8 @@ class ArrayStore:
         try:
             with os.fdopen(handle, "wb") as stream:
                 digest = np.frombuffer(entry_digest(entry).encode(), dtype=np.uint8)
-                np.savez(stream, **entry, **{_DIGEST: digest})
+                arrays: dict[str, Any] = {**entry, _DIGEST: digest}
+                np.savez(stream, **arrays)
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
             self._touch(key)
