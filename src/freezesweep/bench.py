@@ -79,7 +79,7 @@ def p1_sweep(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         overrides.append("schedule.stages.1.epochs=2")
     depths = range(5)
     rates = (3e-4, 1e-3) if quick else (1e-4, 3e-4, 1e-3, 3e-3)
-    points = [(k, lr) for lr in rates for k in depths][: 4 if quick else 16]
+    points = [(k, lr) for lr in rates for k in depths][: 3 if quick else 16]
     ratios, best_gap = [], 0.0
     for _ in range(repeats):
         clear_shared_stores()
