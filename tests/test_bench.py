@@ -19,6 +19,7 @@ def test_a_pair_prints_its_median_and_spread() -> None:
     assert result.line() == "P9 example: median 3.00x (2.00x-10.00x over 3 repeats); a note"
 
 
+@pytest.mark.slow  # about a minute on 2 shared cores; .ci/run also runs `freezesweep bench --quick`
 def test_bench_quick_runs(capsys: pytest.CaptureFixture[str]) -> None:
     # The cheapest pair of the CI command, through the console script's entry point.
     assert main(["bench", "--quick", "--only", "P4", "--config-dir", str(CONF)]) == 0
