@@ -18,43 +18,28 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
 )
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
+
+from ._executor import build_executor
+from ._sbatch import check, refusal
 
 log = logging.getLogger(__name__)
 
-# Keys the executor takes at construction; everything else goes to update_parameters.
-_INIT_KEYS = {"submitit_folder", "max_num_timeout"}
-
 
 class _TolerantMixin(BaseSubmititLauncher):
+    def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        """Submits one job (array task) per argument tuple; returns submitit's jobs."""
+        return list(executor.map_array(self, *zip(*arguments, strict=True)))
+
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        import submitit  # Imported here so that Hydra's plugin scan stays fast.
-
         assert self.config is not None
-        cluster = self._EXECUTOR
-        executor = submitit.AutoExecutor(
-            cluster=cluster,
-            folder=self.params["submitit_folder"],
-            **(
-                {f"{cluster}_max_num_timeout": self.params["max_num_timeout"]}
-                if "max_num_timeout" in self.params
-                else {}
-            ),
-        )
-        shared = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(
-            **{
-                key if key in shared else f"{cluster}_{key}": value
-                for key, value in self.params.items()
-                if key not in _INIT_KEYS
-            }
-        )
+        executor = build_executor(self._EXECUTOR, self.params)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         arguments = []
         for offset, overrides in enumerate(job_overrides):
@@ -69,7 +54,7 @@ class _TolerantMixin(BaseSubmititLauncher):
                     Singleton.get_state(),
                 )
             )
-        jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        jobs = self._submit(executor, arguments)
         try:
             return [
                 _result(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)
@@ -104,6 +89,32 @@ class LocalLauncher(_TolerantMixin):
 
 
 class SlurmLauncher(_TolerantMixin):
-    """`hydra/launcher=submitit_slurm`: each trial a SLURM job (array), dead ones FAIL."""
+    """`hydra/launcher=submitit_slurm`: each trial a SLURM job (array), dead ones FAIL.
+
+    sbatch's refusals (no GPUs on the partition, an unknown partition, resources over a node's)
+    end the sweep with one line naming the `hydra.launcher` key: checked with `sbatch
+    --test-only` when the sweeper sets the launcher up, before any trial is asked, and again at
+    submission should the cluster change in between.
+    """
 
     _EXECUTOR = "slurm"
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        check(self.params, self._array_size())
+
+    def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+        try:
+            return super()._submit(executor, arguments)
+        except (FailedJobError, FailedSubmissionError) as error:
+            # submitit wraps sbatch's stderr; keep its reason, not the 20-line traceback.
+            raise refusal(self.params, len(arguments), str(error)) from None
+
+    def _array_size(self) -> int:
+        assert self.config is not None
+        sweeper = self.config.hydra.get("sweeper") or {}
+        return int(sweeper.get("n_jobs", 1) or 1)
