@@ -50,7 +50,6 @@ start() {
 
   local host cpus memory
   host=$(hostname -s)
-  # One CPU fewer than the machine when it has more than 2, so the test process keeps a core.
   cpus=$(nproc)
   # Memory is a consumable (CR_Core_Memory): --mem is checked against this, not the machine's.
   memory=4000
@@ -79,8 +78,9 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 MpiDefault=none
 ReturnToService=2
-# Quick turnaround for tests: no minimum job age to keep, a fast scheduling loop.
-MinJobAge=60
+# Finished jobs stay visible to scontrol for 5 minutes (the tests read Restarts); a fast
+# scheduling loop.
+MinJobAge=300
 SchedulerParameters=sched_interval=2
 KillWait=10
 NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN

@@ -23,7 +23,7 @@
 #SBATCH --requeue
 
 set -euo pipefail
-mkdir -p logs
+mkdir -p logs  # logs/ is in the checkout; SLURM opened --output there already
 
 # FREEZESWEEP_STORAGE=postgresql+psycopg://USER:PASSWORD@DBHOST:5432/optuna
 # MLFLOW_TRACKING_URI=http://MLFLOW_HOST:5000

@@ -46,6 +46,8 @@ _HINTS = {
     "partition": "a partition `sinfo` lists, or null for the default one",
 }
 _SBATCH_TIMEOUT_S = 30
+# sbatch's own failures, before any request reaches a controller (no slurm.conf, no controller).
+_UNREACHABLE = ("sbatch: fatal:", "Unable to contact slurm controller")
 
 
 class SbatchRefused(CompactHydraException):
@@ -67,8 +69,11 @@ def check(params: Mapping[str, Any], n_jobs: int) -> None:
             "hydra/launcher=submitit_slurm: sbatch is not on PATH (no SLURM client on this host)"
         )
     reason = _test_only(params, n_jobs)
-    if reason is not None:
-        raise refusal(params, n_jobs, reason)
+    if reason is None:
+        return
+    if reason.startswith(_UNREACHABLE):
+        raise SbatchRefused(f"hydra/launcher=submitit_slurm: no SLURM cluster answers: {reason}")
+    raise refusal(params, n_jobs, reason)
 
 
 def refusal(params: Mapping[str, Any], n_jobs: int, reason: str) -> SbatchRefused:

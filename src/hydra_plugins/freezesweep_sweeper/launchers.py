@@ -73,13 +73,28 @@ def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
         return result
     except Exception as error:
         # The job never returned: its process died. The sweep goes on without it.
-        log.warning(f"job {job.job_id} died at the scheduler level: {type(error).__name__}")
+        state = _scheduler_state(job)
+        where = f"job {job.job_id} died at the scheduler level{f' ({state})' if state else ''}"
+        log.warning(f"{where}: {type(error).__name__}")
         failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
         failed._return_value = RuntimeError(
-            f"job {job.job_id} died at the scheduler level: {type(error).__name__}: "
+            f"{where}: {type(error).__name__}: "
             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         )
         return failed
+
+
+def _scheduler_state(job: Any) -> str:
+    """The job's last state as the scheduler reported it (CANCELLED, OUT_OF_MEMORY, TIMEOUT,
+    NODE_FAIL...), from the watcher's cache; "" when there is none to read."""
+    watcher = getattr(job, "watcher", None)
+    if watcher is None:
+        return ""
+    try:
+        state = str(watcher.get_state(job.job_id, mode="cache"))
+    except Exception:  # A reason for the message only; never worth failing the sweep over.
+        return ""
+    return "" if state.upper() == "UNKNOWN" else state
 
 
 class LocalLauncher(_TolerantMixin):
@@ -94,7 +109,8 @@ class SlurmLauncher(_TolerantMixin):
     sbatch's refusals (no GPUs on the partition, an unknown partition, resources over a node's)
     end the sweep with one line naming the `hydra.launcher` key: checked with `sbatch
     --test-only` when the sweeper sets the launcher up, before any trial is asked, and again at
-    submission should the cluster change in between.
+    submission should the cluster change in between. Job states come from sacct, or from squeue
+    on clusters without accounting, so a cancelled job is noticed there too.
     """
 
     _EXECUTOR = "slurm"
@@ -108,11 +124,19 @@ class SlurmLauncher(_TolerantMixin):
     def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
         from submitit.core.utils import FailedJobError, FailedSubmissionError
 
+        from ._watcher import WATCHER
+
         try:
-            return super()._submit(executor, arguments)
+            jobs = super()._submit(executor, arguments)
         except (FailedJobError, FailedSubmissionError) as error:
             # submitit wraps sbatch's stderr; keep its reason, not the 20-line traceback.
             raise refusal(self.params, len(arguments), str(error)) from None
+        # Job states from squeue where sacct has no accounting database to read (see _watcher);
+        # submitit builds array jobs with its own class, so the watcher is set per job.
+        for job in jobs:
+            job.watcher = WATCHER
+            WATCHER.register_job(job.job_id)
+        return jobs
 
     def _array_size(self) -> int:
         assert self.config is not None
