@@ -213,13 +213,11 @@ def test_submitit_slurm_two_jobs_at_once_and_a_cancelled_job_fails_its_trial(
     study = optuna.load_study(study_name="toy", storage=open_storage(storage))
     trials = study.get_trials(deepcopy=False)
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
-    assert (
-        trials[1]
-        .user_attrs["fail_reason"]
-        .startswith(
-            f"RuntimeError: job {victim} died at the scheduler level (CANCELLED): UncompletedJobError: "
-        )
-    )
+    reason = trials[1].user_attrs["fail_reason"]
+    assert reason.startswith(
+        f"RuntimeError: job {victim} died at the scheduler level (CANCELLED): UncompletedJobError: "
+        f"Job {victim} (task: 0) with path "
+    ), reason
     assert_nothing_running(study, tracking_uri)
 
 

@@ -21,7 +21,7 @@ _SACCT_HEADER = "JobID|State|NodeList"
 _MAX_DELAY_S = 60
 
 
-class FallbackWatcher(SlurmInfoWatcher):  # type: ignore[misc]
+class FallbackWatcher(SlurmInfoWatcher):
     """submitit's SLURM watcher, falling back to squeue where sacct has no accounting to read."""
 
     def __init__(self, delay_s: int = _MAX_DELAY_S) -> None:
