@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from tests.shrink import ROOT
-
 ENABLE_VARIABLE = "FREEZESWEEP_TEST_SLURM"
 
 # A CPU node of the throw-away cluster (2 cores): what the README tells CPU-only users to pass.
@@ -40,31 +38,6 @@ def why_no_cluster() -> str | None:
     if answer.returncode != 0 or "up" not in answer.stdout:
         return f"no SLURM cluster answers sinfo: {answer.stderr.strip() or answer.stdout.strip()}"
     return None
-
-
-def clean_checkout(destination: Path) -> Path:
-    """The repository's files as a fresh clone has them (tracked and not ignored), nothing else.
-
-    Untracked files that git would not ignore come too, so uncommitted work is what is tested;
-    symbolic links stay links (conf/sweep).
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        target = destination / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree, not yet in the index
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
-    return destination
 
 
 def job_environment(checkout: Path, env_file: Path) -> dict[str, str]:

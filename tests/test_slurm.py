@@ -153,6 +153,13 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     assert number is not None
     time.sleep(2)  # well inside the trial (about 10 s), past its start-up
     subprocess.run(["scancel", "--signal=TERM", "--batch", task], check=True, timeout=30)
+    # The script requeued its task (Restarts=1); SLURM holds a requeued batch job about two
+    # minutes before it is eligible again. That wait tests nothing of ours: start it now.
+    wait_for(
+        lambda: job_field(task, "Restarts") == "1" and job_field(task, "JobState") == "PENDING",
+        timeout=120,
+    )
+    subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=True)
     wait_gone(job, timeout=300)
 
     study = array_run.study()
