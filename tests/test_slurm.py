@@ -24,10 +24,10 @@ from freezesweep.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._study import count_trials
 
+from .checkout import clean_checkout
 from .slurm import (
     CPU_NODE,
     cancel,
-    clean_checkout,
     job_environment,
     job_field,
     queued,
