@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from freezesweep.objective import run_trial
-from freezesweep.spec import ConfigError
+from freezesweep.errors import ConfigError
+from freezesweep.trial import run_trial
 
 # conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
 # so Hydra type-checks their keys against them; it warns that this matching is deprecated.
@@ -21,7 +22,7 @@ warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore s
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
     try:
-        return run_trial(cfg)
+        return run_trial(cfg, output_dir=Path(HydraConfig.get().runtime.output_dir))
     except ConfigError as error:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweeper records it as the trial's failure reason

@@ -4,7 +4,7 @@ For each precision policy, the same backbone (a `keras.applications` architectur
 and the same data (real digits resized to the backbone's input, RGB) are trained twice for the
 same epochs, with a fresh model each time:
 
-- `trial`: `freezesweep.training.run_schedule` with one stage unfreezing the top `--top-k` blocks,
+- `trial`: `freezesweep.train.run_schedule` with one stage unfreezing the top `--top-k` blocks,
   i.e. plan, apply, fresh optimizer, compile, recompile guard, freeze audit before and after
   (digests of every frozen weight), and `fit` with validation;
 - `bare`: the same trainable flags, `model.compile` and `model.fit` with the same validation data.
@@ -29,13 +29,13 @@ import keras
 import numpy as np
 
 from freezesweep import runtime
-from freezesweep.backbone import attach_head
 from freezesweep.data import Dataset, fit_to_input, target_task
-from freezesweep.freezing import apply_plan, plan_schedule
-from freezesweep.keras_app import build_application, preprocessing
-from freezesweep.objective import seed_everything
+from freezesweep.freeze.plan import apply_plan, plan_schedule
+from freezesweep.model.backbone import attach_head
+from freezesweep.model.keras_app import build_application, preprocessing
+from freezesweep.runtime import seed_everything
 from freezesweep.spec import ScheduleSpec, StageSpec
-from freezesweep.training import run_schedule
+from freezesweep.train.schedule import run_schedule
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -20,7 +20,7 @@ from datetime import date
 
 import optuna
 
-from freezesweep.storage import normalize_storage_url, open_storage
+from freezesweep.study.storage import normalize_storage_url, open_storage
 
 FIRST_NIGHT_ATTR = "nightly:first_night"
 

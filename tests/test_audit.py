@@ -1,4 +1,4 @@
-"""Tests for freezesweep.audit: the per-stage proof that frozen weights stayed frozen."""
+"""Tests for freezesweep.freeze.audit: the per-stage proof that frozen weights stayed frozen."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from freezesweep.audit import FreezeAuditError, StageAudit, StageAuditor, write_audit
-from freezesweep.backbone import attach_head, default_backbone_path, load_backbone
 from freezesweep.data import Dataset
-from freezesweep.freezing import StagePlan, apply_plan, plan_schedule
+from freezesweep.freeze.audit import FreezeAuditError, StageAudit, StageAuditor, write_audit
+from freezesweep.freeze.plan import StagePlan, apply_plan, plan_schedule
+from freezesweep.model.backbone import attach_head, default_backbone_path, load_backbone
 from freezesweep.spec import ScheduleSpec, StageSpec
-from freezesweep.training import compile_stage, run_schedule
+from freezesweep.train.schedule import compile_stage, run_schedule
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

@@ -8,16 +8,16 @@ import keras
 import pytest
 import yaml
 
-from freezesweep.backbone import (
+from freezesweep.errors import ConfigError
+from freezesweep.model.backbone import (
     check_backbone_file,
     default_backbone_path,
     file_sha256,
     load_backbone,
     truncate,
 )
+from freezesweep.model.units import find_units
 from freezesweep.pretrain import pretrain_backbone
-from freezesweep.spec import ConfigError
-from freezesweep.units import find_units
 from tests.shrink import CONF
 
 
@@ -73,7 +73,7 @@ def _classifier_file(tmp_path: Path) -> Path:
 
 
 def test_head_attaches_to_the_configured_feature_layer(tmp_path: Path) -> None:
-    from freezesweep.objective import run_trial
+    from freezesweep.trial import run_trial
     from tests.shrink import compose_config
 
     path = _classifier_file(tmp_path)
@@ -95,7 +95,7 @@ def test_head_attaches_to_the_configured_feature_layer(tmp_path: Path) -> None:
 
 
 def test_unknown_feature_layer_names_the_key(tmp_path: Path) -> None:
-    from freezesweep.objective import run_trial
+    from freezesweep.trial import run_trial
     from tests.shrink import compose_config
 
     path = _classifier_file(tmp_path)

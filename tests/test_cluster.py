@@ -20,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 
@@ -28,7 +28,7 @@ from .postgres import postgres_database
 
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 HOOKS = [
-    f"hydra.sweeper.{hook}=freezesweep.report.{hook}"
+    f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
     for hook in ("preflight", "on_sweep_start", "on_sweep_end")
 ]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from freezesweep.data import load_npz, source_task, target_task
-from freezesweep.objective import run_trial
-from freezesweep.spec import ConfigError
+from freezesweep.errors import ConfigError
+from freezesweep.trial import run_trial
 from tests.shrink import compose_config
 
 

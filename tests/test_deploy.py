@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._study import count_trials
 from tests.checkout import clean_checkout
 from tests.shrink import ROOT, compose_config

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from freezesweep.keras_app import build_application
-from freezesweep.objective import run_trial
-from freezesweep.spec import trial_spec
-from freezesweep.units import find_units
+from freezesweep.model.keras_app import build_application
+from freezesweep.model.units import find_units
+from freezesweep.spec.read import trial_spec
+from freezesweep.trial import run_trial
 from tests.shrink import CONF, compose_config
 from tests.test_image_folder import write_png_folder
 

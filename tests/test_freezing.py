@@ -1,4 +1,4 @@
-"""Tests for freezesweep.freezing: plans, applying them, and counts equal to Keras's own."""
+"""Tests for freezesweep.freeze.plan: plans, applying them, and counts equal to Keras's own."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from pathlib import Path
 import keras
 import pytest
 
-from freezesweep.backbone import (
-    attach_head,
-    build_digits_backbone,
-    default_backbone_path,
-    load_backbone,
-)
-from freezesweep.freezing import (
+from freezesweep.freeze.plan import (
     StagePlan,
     apply_plan,
     count_params,
     plan_schedule,
     trainable_fingerprint,
 )
+from freezesweep.model.backbone import (
+    attach_head,
+    build_digits_backbone,
+    default_backbone_path,
+    load_backbone,
+)
+from freezesweep.model.units import weight_bearing_layers
 from freezesweep.spec import ScheduleSpec, StageSpec
-from freezesweep.units import weight_bearing_layers
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

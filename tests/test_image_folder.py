@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from freezesweep.data import target_task
-from freezesweep.image_folder import load_image_folder
-from freezesweep.objective import run_trial
-from freezesweep.spec import ConfigError
+from freezesweep.data.image_folder import load_image_folder
+from freezesweep.errors import ConfigError
+from freezesweep.trial import run_trial
 from tests.shrink import ROOT, compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
@@ -175,7 +175,7 @@ def test_sweep_app_runs_one_trial_on_a_folder(tmp_path: Path) -> None:
 
 
 def test_preprocessing_runs_in_both_pipelines(tmp_path: Path) -> None:
-    from freezesweep.keras_app import preprocessing
+    from freezesweep.model.keras_app import preprocessing
 
     folder = write_png_folder(tmp_path / "digits", per_class=4)
     data = load_image_folder(

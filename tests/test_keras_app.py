@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from freezesweep.backbone import attach_head
 from freezesweep.data import Dataset, fit_images, target_task
-from freezesweep.freezing import plan_schedule
-from freezesweep.keras_app import build_application, preprocessing
-from freezesweep.objective import run_trial
-from freezesweep.spec import ConfigError, ScheduleSpec, StageSpec
-from freezesweep.training import run_schedule
+from freezesweep.errors import ConfigError
+from freezesweep.freeze.plan import plan_schedule
+from freezesweep.model.backbone import attach_head
+from freezesweep.model.keras_app import build_application, preprocessing
+from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.train.schedule import run_schedule
+from freezesweep.trial import run_trial
 from tests.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run

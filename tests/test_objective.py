@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from freezesweep.objective import run_trial
-from freezesweep.spec import ConfigError
+from freezesweep.errors import ConfigError
+from freezesweep.trial import run_trial
 from tests.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from freezesweep.report import pareto_mask, trials_table, write_report
+from freezesweep.study.report import pareto_mask, trials_frame, write_report
 
 
 def test_pareto_mask_keeps_only_non_dominated_points() -> None:
@@ -51,7 +51,7 @@ def test_report_files_from_a_study(tmp_path: Path) -> None:
     assert pd.read_csv(files["pareto.csv"])["number"].tolist() == [0, 1]
     # The plot is a real PNG.
     assert files["pareto.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(trials_table(study)) == 4
+    assert len(trials_frame(study)) == 4
 
 
 def test_report_command_rebuilds_files_from_storage(

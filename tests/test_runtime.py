@@ -8,10 +8,11 @@ import keras
 import pytest
 from mlflow.tracking import MlflowClient
 
-from freezesweep.assemble import build_backbone, build_model
-from freezesweep.objective import run_trial
+from freezesweep.errors import ConfigError
+from freezesweep.model.assemble import build_backbone, build_model
 from freezesweep.runtime import describe, precision
-from freezesweep.spec import ConfigError, trial_spec
+from freezesweep.spec.read import trial_spec
+from freezesweep.trial import run_trial
 from tests.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run

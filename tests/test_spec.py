@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from freezesweep.spec import ConfigError, trial_spec
+from freezesweep.errors import ConfigError
+from freezesweep.spec.read import trial_spec
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

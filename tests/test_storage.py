@@ -8,7 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from freezesweep.storage import normalize_storage_url, open_storage, redacted
+from freezesweep.redaction import redact
+from freezesweep.study.storage import normalize_storage_url, open_storage
 
 
 def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,5 +52,5 @@ def test_journal_storage_holds_a_study_across_processes_objects(tmp_path: Path) 
 
 
 def test_redacted_hides_the_password_only() -> None:
-    assert redacted("postgresql://fs:pw@db:5432/optuna") == "postgresql://fs:***@db:5432/optuna"
-    assert redacted("journal:/shared/optuna.log") == "journal:/shared/optuna.log"
+    assert redact("postgresql://fs:pw@db:5432/optuna") == "postgresql://fs:***@db:5432/optuna"
+    assert redact("journal:/shared/optuna.log") == "journal:/shared/optuna.log"

@@ -22,7 +22,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep.study.storage import open_storage
 from tests.shrink import ROOT
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ import runpy
 
 from hydra.core.hydra_config import HydraConfig
 
-import freezesweep.objective as objective
+import freezesweep.trial as objective
 
 real_run_schedule = objective.run_schedule
 
@@ -385,11 +385,10 @@ def test_pruned_trial_is_killed_in_mlflow_with_fewer_epochs_logged(tmp_path: Pat
             tmp_path,
             "hydra.sweeper.study_name=pruning",
             "hydra.sweeper.n_trials=2",
-            # null first: Hydra would merge the new mapping into the sweep file's MedianPruner
-            # one (its n_startup_trials, n_warmup_steps) and reject `lower` as not in struct.
-            "hydra.sweeper.pruner=null",
-            "hydra.sweeper.pruner={_target_: optuna.pruners.ThresholdPruner, lower: 0.25, "
-            "n_warmup_steps: 1}",
+            # The pruner group replaces the sweep file's median_after_head option outright.
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=0.25",
+            "hydra.sweeper.pruner.n_warmup_steps=1",
             # The command line replaces the sweep file's LR range, so the enqueued 1e6 fits.
             "finetune.lr=tag(log, interval(1e-5, 1e6))",
             "hydra.sweeper.enqueue=[{finetune.top_k: 0, finetune.lr: 3.0e-4}, "

@@ -155,6 +155,11 @@ def test_bad_sweep_configs_fail_before_any_storage_exists(tmp_path: Path) -> Non
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials must be an integer >= 1"),
         ("hydra.sweeper.params.x='interval(0,'", "hydra.sweeper.params.x: cannot parse"),
         ("nope=range(1,3)", "Could not override 'nope'"),
+        (
+            "hydra/sweeper/sampler=grid",
+            "hydra.sweeper.params.x: the grid sampler needs choice() or range(), not "
+            "FloatDistribution(high=1.0, log=False, low=0.0, step=None).",
+        ),
     ]:
         process = run_app(tmp_path, override, ok=False)
         assert process.returncode != 0 and message in process.stderr, process.stderr
@@ -177,3 +182,21 @@ def test_workers_with_different_identities_draw_different_first_suggestions(
         first[name] = load_study(tmp_path / name).trials[0].params
     assert first["a"] != first["b"]
     assert first["a"] == first["c"]
+
+
+def test_a_brute_force_sweep_ends_with_its_grid(tmp_path: Path) -> None:
+    # 2 x 2 points and n_trials=10: BruteForceSampler asks the study to stop after the 4th trial
+    # (Study.stop raises outside optimize); the sweep ends there, exit 0, each point once.
+    process = run_app(
+        tmp_path,
+        "hydra/sweeper/sampler=bruteforce",
+        "hydra.sweeper.n_trials=10",
+        "x=choice(0.1, 0.2)",  # The command line replaces the app's interval(0, 1).
+        "n=range(1, 3)",
+    )
+    trials = load_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert sorted((t.params["x"], t.params["n"]) for t in trials) == [
+        (0.1, 1), (0.1, 2), (0.2, 1), (0.2, 2),
+    ]  # fmt: skip
+    assert "tried every point of the search space" in process.stdout + process.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -78,6 +80,34 @@ def test_float_distribution_on_an_integer_key_is_rejected() -> None:
         job_config=config,
     )
     assert space.distributions["finetune.top_k"] == IntDistribution(0, 8)
+
+
+@dataclass
+class _Typed:
+    # A structured config: `x` is declared an int, so OmegaConf would refuse 0.5 anyway.
+    x: int = 1
+
+
+@dataclass
+class _App:
+    typed: _Typed = field(default_factory=_Typed)
+    x: int = 1
+
+
+def test_float_range_on_an_untyped_integer_default_goes_through() -> None:
+    # Hydra's sweeper example: `x: 1` in plain YAML with x: range(-5.5, 5.5, step=0.5). An untyped
+    # key takes floats, so only a typed int node (or finetune.top_k) refuses float distributions.
+    plain = OmegaConf.create({"x": 1, "typed": {"x": 1}})
+    space = parse_search_space({"x": "range(-5.5, 5.5, step=0.5)"}, job_config=plain)
+    assert space.distributions["x"] == FloatDistribution(-5.5, 5.0, step=0.5)
+    typed = OmegaConf.structured(_App)
+    for key in ("x", "typed.x"):
+        with pytest.raises(ValueError) as error:
+            parse_search_space({key: "range(-5.5, 5.5, step=0.5)"}, job_config=typed)
+        assert str(error.value) == (
+            f"hydra.sweeper.params.{key}: {key} is an integer (currently 1) but "
+            "range(-5.5, 5.5, step=0.5) gives floats; use int(interval(...)) or range(...)."
+        )
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._liveness import (
     HEARTBEAT_ATTR,
     REQUEUED_ATTR,

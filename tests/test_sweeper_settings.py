@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import GridSampler
 
-from hydra_plugins.freezesweep_sweeper._settings import read_settings
+from hydra_plugins.freezesweep_sweeper._groups import PRUNERS, SAMPLERS
+from hydra_plugins.freezesweep_sweeper._settings import build_sampler, read_settings
 from hydra_plugins.freezesweep_sweeper._study import (
     ENQUEUED_ATTR,
     count_trials,
     derive_seed,
     enqueue_once,
+    open_study,
     worker_identity,
 )
 from hydra_plugins.freezesweep_sweeper.sweeper import FreezesweepSweeperConf
@@ -22,7 +29,7 @@ from hydra_plugins.freezesweep_sweeper.sweeper import FreezesweepSweeperConf
 
 def settings_with(**changes: Any) -> dict[str, Any]:
     conf = asdict(FreezesweepSweeperConf())
-    del conf["_target_"], conf["_recursive_"]
+    del conf["_target_"], conf["_recursive_"], conf["defaults"]
     conf.update(changes)
     return conf
 
@@ -47,7 +54,10 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
         ({"objectives": ["a"], "direction": ["maximize", "minimize"]}, "hydra.sweeper.objectives"),
         ({"storage": "sqlite://"}, "hydra.sweeper.storage: an in-memory SQLite database"),
         ({"sampler": {"_target_": "optuna.samplers.NoSuchSampler"}}, "hydra.sweeper.sampler: "),
-        ({"pruner": {"_target_": "os.system"}}, "hydra.sweeper.pruner: pruner _target_ must be"),
+        (
+            {"pruner": {"_target_": "os.system"}},
+            "hydra.sweeper.pruner: _target_ must name one of optuna.pruners.*; got 'os.system'.",
+        ),
         ({"pruner": {"_target_": "optuna.pruners.MedianPruner", "bogus": 1}}, "hydra.sweeper."),
         ({"on_sweep_end": "no_such_module.fn"}, "hydra.sweeper.on_sweep_end: cannot import"),
         ({"preflight": "nodots"}, "hydra.sweeper.preflight must be a 'module.function' path"),
@@ -64,6 +74,21 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
             {"storage": "journal:"},
             "hydra.sweeper.storage: journal: needs a file path, e.g. journal:sweeps/optuna.log.",
         ),
+        (
+            {"sampler": {"_target_": "os.system"}},
+            "hydra.sweeper.sampler._target_ must name one of optuna.samplers.*; got 'os.system'.",
+        ),
+        (
+            {
+                "sampler": {
+                    "_target_": "optuna.samplers.QMCSampler",
+                    "independent_sampler": {"_target_": "builtins.print"},
+                }
+            },
+            "hydra.sweeper.sampler._target_ must name one of optuna.samplers.*; "
+            "got 'builtins.print'.",
+        ),
+        ({"worker": ""}, "hydra.sweeper.worker must be a non-empty string; got ''."),
         (
             {"direction": ["maximize", "minimize"], "pruner": {"_target_": "x"}},
             "hydra.sweeper.pruner: Optuna prunes single-objective studies only, and this sweep "
@@ -96,15 +121,77 @@ def test_derived_seed_depends_on_worker_and_trial_count() -> None:
     assert derive_seed(7, "SLURM_ARRAY_TASK_ID=0", 0) != derive_seed(7, "SLURM_ARRAY_TASK_ID=0", 4)
 
 
-def test_worker_identity_prefers_the_array_task(monkeypatch: pytest.MonkeyPatch) -> None:
-    # SLURM_ARRAY_TASK_ID, else SLURM_PROCID, else host and pid.
+def test_worker_identity_prefers_the_explicit_name_then_slurm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # hydra.sweeper.worker, else SLURM_ARRAY_TASK_ID, else SLURM_PROCID, else none (never a pid).
     monkeypatch.setenv("SLURM_PROCID", "3")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    assert worker_identity("gpu-a") == "worker=gpu-a"
     assert worker_identity() == "SLURM_ARRAY_TASK_ID=2"
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
     assert worker_identity() == "SLURM_PROCID=3"
     monkeypatch.delenv("SLURM_PROCID")
-    assert worker_identity().endswith(f":{os.getpid()}")
+    assert worker_identity() is None
+
+
+def test_unnamed_concurrent_workers_register_in_order_and_draw_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two invocations open one fresh study before either asks (same trial count, same process):
+    # the storage numbers them 0 and 1, so their seeds and first suggestions differ. A fresh
+    # storage gives the first invocation the same seed again.
+    for variable in ("SLURM_ARRAY_TASK_ID", "SLURM_PROCID"):
+        monkeypatch.delenv(variable, raising=False)
+    space = {"x": FloatDistribution(0, 1)}
+    settings = read_settings(
+        settings_with(storage=f"sqlite:///{tmp_path}/a.db", seed=7, study_name="s")
+    )
+    first, second = open_study(settings, space), open_study(settings, space)
+    assert (first.worker, second.worker) == ("registered=0", "registered=1")
+    assert first.sampler_seed != second.sampler_seed
+    assert first.study.ask(space).params != second.study.ask(space).params
+    # "Another machine": the host name plays no part in the seed.
+    monkeypatch.setattr("socket.gethostname", lambda: "another-machine")
+    again = open_study(
+        read_settings(settings_with(storage=f"sqlite:///{tmp_path}/b.db", seed=7, study_name="s")),
+        space,
+    )
+    assert (again.worker, again.sampler_seed) == ("registered=0", first.sampler_seed)
+    # The tickets live in a side study; the swept study holds only the two trials asked above.
+    assert len(optuna.load_study(study_name="s:workers", storage=settings.storage).trials) == 2
+    assert len(first.study.trials) == 2
+
+
+def test_grid_sampler_takes_its_grid_from_params() -> None:
+    # Hydra's `grid` option: every value of each searched key (stepped floats included).
+    space = {
+        "x": CategoricalDistribution([-1, 1]),
+        "y": FloatDistribution(-1.0, 0.0, step=1.0),
+        "n": IntDistribution(1, 5, step=2),
+    }
+    sampler = build_sampler({"_target_": "optuna.samplers.GridSampler"}, 3, space)
+    assert isinstance(sampler, GridSampler)
+    assert sampler._search_space == {"n": [1, 3, 5], "x": [-1, 1], "y": [-1.0, 0.0]}
+    with pytest.raises(ValueError) as error:
+        build_sampler(
+            {"_target_": "optuna.samplers.GridSampler"}, 3, {"lr": FloatDistribution(0, 1)}
+        )
+    assert str(error.value) == (
+        "hydra.sweeper.params.lr: the grid sampler needs choice() or range(), not "
+        "FloatDistribution(high=1.0, log=False, low=0.0, step=None)."
+    )
+
+
+def test_null_storage_and_study_name_behave_as_in_hydras_sweeper(tmp_path: Path) -> None:
+    # storage: null -> a fresh SQLite file in the sweep directory (jobs must re-attach from
+    # other processes); study_name: null -> a new uniquely named study, as Optuna names it.
+    settings = read_settings(
+        settings_with(storage=None, study_name=None), sweep_dir=str(tmp_path / "multirun")
+    )
+    assert settings.storage == f"sqlite:///{tmp_path}/multirun/optuna.db"
+    assert settings.study_name.startswith("no-name-")
+    assert read_settings(settings_with(study_name=None)).study_name != settings.study_name
 
 
 def test_enqueue_once_remembers_what_the_study_already_had() -> None:
@@ -137,3 +224,26 @@ def test_counts_include_running_trials_but_not_waiting_ones() -> None:
     study.enqueue_trial({"x": 1})
     counts = count_trials(study)
     assert (counts.finished, counts.running) == (3, 1)
+
+
+@pytest.mark.parametrize("option", sorted(SAMPLERS) + sorted(PRUNERS))
+def test_every_group_option_declares_its_class_arguments(option: str) -> None:
+    # The options list each keyword argument of their Optuna 5 class (so no `+` is needed on the
+    # command line): a renamed or new argument in a later Optuna shows up here.
+    target, arguments = SAMPLERS[option] if option in SAMPLERS else PRUNERS[option]
+    module, _, name = target.rpartition(".")
+    parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    expected = [key for key in parameters if key not in ("seed", "search_space")]
+    assert list(arguments) == expected
+
+
+def test_null_arguments_mean_optunas_default() -> None:
+    # A group option's null arguments are dropped: the TPE option with a QMC target builds QMC.
+    settings = read_settings(
+        settings_with(
+            sampler={"_target_": "optuna.samplers.QMCSampler", "n_startup_trials": None},
+            pruner={"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": 3, "x": None},
+        )
+    )
+    assert settings.sampler == {"_target_": "optuna.samplers.QMCSampler"}
+    assert settings.pruner == {"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": 3}

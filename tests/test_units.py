@@ -1,4 +1,4 @@
-"""Tests for freezesweep.units: layer and block units of real Keras architectures."""
+"""Tests for freezesweep.model.units: layer and block units of real Keras architectures."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from functools import cache
 import keras
 import pytest
 
-from freezesweep.backbone import build_digits_backbone
-from freezesweep.units import (
+from freezesweep.model.backbone import build_digits_backbone
+from freezesweep.model.units import (
     block_key,
     find_units,
     layers_matching,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _pretrain(arguments: argparse.Namespace) -> int:
@@ -21,35 +22,57 @@ def _pretrain(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _project_config(config_dir: Path) -> Any:
+    """The project's composed config (`conf/`), where the storage and tracking defaults live."""
+    if not (config_dir / "config.yaml").is_file():
+        return None
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
+        return compose("config", return_hydra_config=True)
+
+
 def _report(arguments: argparse.Namespace) -> int:
     import optuna
     import pandas as pd
 
-    from freezesweep.report import publish, trials_table
+    from freezesweep.redaction import redact
     from freezesweep.spec import TrackingSpec
-    from freezesweep.storage import normalize_storage_url, open_storage, redacted
+    from freezesweep.spec.read import tracking_spec
+    from freezesweep.study.report import publish, trials_frame
+    from freezesweep.study.storage import normalize_storage_url, open_storage
 
+    config = _project_config(Path(arguments.config_dir))
+    storage = arguments.storage or (config.hydra.sweeper.storage if config else None)
+    if storage is None:
+        print(
+            f"error: --storage is required outside a project folder (no {arguments.config_dir}/)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        url = normalize_storage_url(arguments.storage, key="--storage")
+        url = normalize_storage_url(storage, key="--storage")
         study = optuna.load_study(study_name=arguments.study, storage=open_storage(url))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyError:
-        print(f"error: no study {arguments.study!r} in {redacted(url)}", file=sys.stderr)
+        print(f"error: no study {arguments.study!r} in {redact(url)}", file=sys.stderr)
         return 2
     tracking = None
-    uri = arguments.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri is None and Path("mlruns/mlflow.db").exists():
-        uri = "sqlite:///mlruns/mlflow.db"
-    if uri is not None:
-        tracking = TrackingSpec(
-            enabled=True, uri=uri, artifact_root="mlruns/artifacts", experiment=arguments.study
-        )
+    # The configured store ($MLFLOW_TRACKING_URI, else tracking.default_uri), if it exists.
+    configured = tracking_spec(config) if config is not None else None
+    if arguments.tracking_uri is not None:
+        base = configured or TrackingSpec(True, "", "", arguments.study)
+        tracking = dataclasses.replace(base, enabled=True, uri=arguments.tracking_uri)
+    elif configured is not None:
+        local = configured.uri.removeprefix("sqlite:///")
+        if not configured.uri.startswith("sqlite:///") or Path(local).exists():
+            tracking = configured
     directory = Path(arguments.output or f"sweeps/{arguments.study}/report")
     # A report taken while a sweep runs must not end the study's parent run.
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(trials_table(study).to_string(index=False))
+        print(trials_frame(study).to_string(index=False))
     publish(study, directory, tracking, end_parent=False)
     return 0
 
@@ -73,12 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report", help="rebuild a study's trial table, Pareto set and plot from its storage"
     )
     report.add_argument("--study", required=True, help="study name (= MLflow experiment)")
-    report.add_argument("--storage", default="sqlite:///sweeps/optuna.db")
+    report.add_argument(
+        "--storage", default=None, help="study storage (default: conf/'s hydra.sweeper.storage)"
+    )
     report.add_argument(
         "--tracking-uri",
         default=None,
-        help="MLflow store to update (default: $MLFLOW_TRACKING_URI, else ./mlruns if present)",
+        help="MLflow store to update (default: $MLFLOW_TRACKING_URI, else conf/'s, if present)",
     )
+    report.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
     report.set_defaults(handler=_report)
     arguments = parser.parse_args(argv)

@@ -9,8 +9,9 @@ from typing import Any
 
 import keras
 
-from freezesweep import backbone as backbones
 from freezesweep import data as datasets
+from freezesweep import runtime
+from freezesweep.model import backbone as backbones
 
 PRETRAIN_EPOCHS = 6
 PRETRAIN_SEED = 0
@@ -30,9 +31,7 @@ def pretrain_backbone(
     Returns:
         The file, its SHA-256, and the task-A validation accuracy.
     """
-    from freezesweep.objective import seed_everything
-
-    seed_everything(seed)
+    runtime.seed_everything(seed)
     source = datasets.source_task()
     backbone = backbones.build_digits_backbone()
     # Task A trains the BN statistics too: the backbone runs in training mode here.

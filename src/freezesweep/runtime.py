@@ -1,4 +1,4 @@
-"""Where and how a trial computes: backend, device, mixed precision, XLA/jit. Pure Keras.
+"""Where and how a trial computes: seeds, backend, device, mixed precision, XLA/jit. Pure Keras.
 
 Mixed precision follows the Keras guide: a global dtype policy while the model is built (layers
 take the policy at construction), the classifier's softmax in float32, loss scaling for
@@ -14,6 +14,20 @@ from contextlib import contextmanager
 import keras
 
 PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
+
+
+def seed_everything(seed: int) -> None:
+    """Fresh Keras state and deterministic ops, so one seed gives one result.
+
+    Args:
+        seed: seeds Python, numpy and the backend. No default.
+    """
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 @contextmanager

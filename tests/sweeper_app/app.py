@@ -22,8 +22,8 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from freezesweep.pruning import attach_trial
-from freezesweep.spec import tracking_spec
+from freezesweep.spec.read import tracking_spec
+from freezesweep.study.pruning import attach_trial
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

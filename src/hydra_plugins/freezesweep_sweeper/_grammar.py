@@ -30,6 +30,7 @@ from hydra.core.override_parser.types import (
     RangeSweep,
 )
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.nodes import IntegerNode
 from optuna.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -39,6 +40,10 @@ from optuna.distributions import (
 )
 
 _KNOWN_TAGS = {"log"}
+# Integer-only keys of the project's own plain-YAML config: a unit count, never a fraction.
+# Elsewhere only a typed node (an `int` field of a structured config) is integer-only, since an
+# untyped `x: 1` takes floats too, as it does under Hydra's Optuna sweeper.
+PROJECT_INTEGER_KEYS = frozenset({"finetune.top_k"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ def parse_search_space(
     Args:
         params: `hydra.sweeper.params`, key -> override-grammar string.
         arguments: command-line overrides; for a key given in both, the command line wins.
-        job_config: the composed config, used to reject a float distribution on an integer key.
+        job_config: the composed config, used to reject a float distribution on an
+            integer-only key (a typed `int` node, or one of `PROJECT_INTEGER_KEYS`).
             Defaults to `None` (no check).
         config_loader: Hydra's config loader, needed only by `glob()` over config groups.
             Defaults to `None`.
@@ -85,7 +91,7 @@ def parse_search_space(
         distributions.pop(key, None)
         fixed.pop(key, None)
         if override.is_sweep_override():
-            current = _current_value(job_config, override.key_or_group)
+            current = _integer_only_value(job_config, override.key_or_group)
             distributions[key] = to_distribution(override, where=where, current=current)
         else:
             assert override.input_line is not None
@@ -99,7 +105,8 @@ def to_distribution(override: Override, *, where: str, current: Any = None) -> B
     Args:
         override: a parsed sweep override.
         where: how the error messages name the override, e.g. `hydra.sweeper.params.lr`.
-        current: the key's value in the composed config. Defaults to `None` (unknown).
+        current: the key's value in the composed config when the key is integer-only (see
+            `parse_search_space`). Defaults to `None` (any number goes).
     """
     key = override.key_or_group
     value = override.value()
@@ -196,13 +203,20 @@ def _plain(element: ParsedElementType) -> Any:
     return element.text if isinstance(element, QuotedString) else element
 
 
-def _current_value(config: DictConfig | None, key: str) -> Any:
+def _integer_only_value(config: DictConfig | None, key: str) -> Any:
+    """The key's current value if the key is integer-only, else None."""
     if config is None:
         return None
+    parent_key, _, name = key.rpartition(".")
     try:
-        return OmegaConf.select(config, key, default=None, throw_on_missing=False)
+        value = OmegaConf.select(config, key, default=None, throw_on_missing=False)
+        parent = OmegaConf.select(config, parent_key) if parent_key else config
+        node = parent._get_node(name) if isinstance(parent, DictConfig) else None
     except Exception:  # An unresolvable interpolation says nothing about the key's type.
         return None
+    if isinstance(node, IntegerNode) or key in PROJECT_INTEGER_KEYS:
+        return value
+    return None
 
 
 def check_enqueued(

@@ -26,15 +26,16 @@ from optuna.distributions import (
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.pruning import PRUNER_ATTR
-from freezesweep.storage import redacted
+from freezesweep import compat
+from freezesweep.redaction import redact
+from freezesweep.study.pruning import PRUNER_ATTR
 
+from ._console import optimization_results, progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
-from ._report import progress_line, summary
-from ._results import fail_unfinished, outcome, tell
+from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
 from ._secrets import hide, scrub
-from ._settings import Settings, read_settings
+from ._settings import Settings, check_grid, read_settings
 from ._signals import Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
@@ -77,11 +78,13 @@ class FreezesweepSweeperImpl(Sweeper):
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
         self._job_index = 0
+        # Set once a grid or brute-force sampler has tried every point: no more batches.
+        self._exhausted = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.settings = read_settings(self._conf)
+        self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
             # Hydra's singleton holds its own copy of the hydra node, which submitit pickles.
@@ -107,6 +110,7 @@ class FreezesweepSweeperImpl(Sweeper):
             space.distributions,
             custom_keys_allowed=settings.custom_search_space is not None,
         )
+        check_grid(settings.sampler, space.distributions)
         # Compose one job now: a key the config lacks fails before the study storage exists.
         sample = {key: _some_value(d) for key, d in space.distributions.items()}
         self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
@@ -117,13 +121,13 @@ class FreezesweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
-        opened = open_study(settings)
+        opened = open_study(settings, space.distributions)
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         fail_stale(study, settings.grace_period)
         counts = count_trials(study)
         log.info(
-            f"study '{study.study_name}' in {redacted(settings.storage)}: {counts.finished} of "
+            f"study '{study.study_name}' in {redact(settings.storage)}: {counts.finished} of "
             f"{settings.n_trials} trials finished, {counts.running} running; worker "
             f"{opened.worker}, sampler {settings.sampler['_target_']} seed {opened.sampler_seed}; "
             f"{n_enqueued} parameter set(s) newly enqueued"
@@ -152,10 +156,13 @@ class FreezesweepSweeperImpl(Sweeper):
             summary(
                 study,
                 settings.objectives,
-                storage=redacted(settings.storage),
+                storage=redact(settings.storage),
                 sweep_dir=str(sweep_dir),
             )
         )
+        results = optimization_results(study)
+        if results is not None:  # Read by tools written for Hydra's Optuna sweeper.
+            OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         if settings.on_sweep_end is not None:
             settings.on_sweep_end(study=study, config=config)
         if tally.over(settings.max_failure_rate):
@@ -188,6 +195,9 @@ class FreezesweepSweeperImpl(Sweeper):
                 returns.append(self._run(study, batch, space, tally, beat))
                 if tally.finished >= _BUDGET_MIN_TRIALS and tally.over(settings.max_failure_rate):
                     return
+                if self._exhausted:
+                    log.info("the sampler has tried every point of the search space; stopping")
+                    return
                 continue
             silent = silent_others(study, settings.heartbeat_interval)
             if not silent:
@@ -212,10 +222,14 @@ class FreezesweepSweeperImpl(Sweeper):
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
                 # The job's own study object decides pruning, so it needs the pruner's spec.
-                trial.storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, settings.pruner)
+                trial.storage.set_trial_system_attr(
+                    compat.trial_id(trial), PRUNER_ATTR, settings.pruner
+                )
                 # A first heartbeat at once: without one, liveness falls back on datetime_start,
                 # a naive local time that hosts in different time zones would misread.
-                trial.storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_ATTR, time.time())
+                trial.storage.set_trial_system_attr(
+                    compat.trial_id(trial), HEARTBEAT_ATTR, time.time()
+                )
         except BaseException as error:
             fail_unfinished(study, batch, error)
             raise
@@ -232,7 +246,7 @@ class FreezesweepSweeperImpl(Sweeper):
         settings, config = self._ready()
         assert self.launcher is not None
         overrides = [self._job_overrides(t.params, t.number, space) for t in batch]
-        ids = [trial._trial_id for trial in batch]
+        ids = [compat.trial_id(trial) for trial in batch]
         beat.track(ids)
         try:
             self.validate_batch_is_legal(overrides)
@@ -248,6 +262,9 @@ class FreezesweepSweeperImpl(Sweeper):
         for trial, result in zip(batch, results, strict=True):
             try:
                 frozen = tell(study, trial, outcome(result, settings.objectives))
+            except SearchSpaceExhausted as done:
+                frozen = done.trial
+                self._exhausted = True
             except UpdateFinishedTrialError:
                 log.warning(
                     f"trial {trial.number} was failed as stale by another worker while it ran "

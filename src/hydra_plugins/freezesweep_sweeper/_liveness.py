@@ -22,7 +22,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.storage import open_storage
+from freezesweep import compat
+from freezesweep.study.storage import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,13 @@ def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: boo
     Returns:
         Whether this call failed the trial (False: it had finished, or another worker won).
     """
-    storage = study._storage
+    storage = compat.study_storage(study)
     requeue = requeue and RETRY_OF not in trial.user_attrs
     try:
         if requeue:
-            storage.set_trial_system_attr(trial._trial_id, REQUEUED_ATTR, True)
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            storage.set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
+        storage.set_trial_user_attr(compat.trial_id(trial), "fail_reason", reason)
+        storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False
     if requeue:

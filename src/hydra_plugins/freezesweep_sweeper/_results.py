@@ -12,8 +12,21 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep import compat
+
 from ._liveness import retire
 from ._signals import Interrupted
+
+# What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
+_STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
+
+
+class SearchSpaceExhausted(Exception):
+    """The sampler has tried every point of the search space; `trial` was told all the same."""
+
+    def __init__(self, trial: FrozenTrial) -> None:
+        super().__init__(f"search space exhausted at trial {trial.number}")
+        self.trial = trial
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,7 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
     """
     if result.status != JobStatus.COMPLETED:
         # `result.return_value` would re-raise the job's exception; the sweep must go on.
-        error = result._return_value
+        error = compat.job_error(result)
         if isinstance(error, optuna.TrialPruned):
             return Outcome(TrialState.PRUNED)
         return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")
@@ -62,10 +75,21 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial:
-    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`)."""
+    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`).
+
+    Raises:
+        SearchSpaceExhausted: the sampler asked the study to stop (its grid is done); the
+            outcome is recorded all the same.
+    """
     if told.fail_reason is not None:
         trial.set_user_attr("fail_reason", told.fail_reason)
-    return study.tell(trial, told.values, state=told.state)
+    try:
+        return study.tell(trial, told.values, state=told.state)
+    except RuntimeError as error:
+        if _STOP_OUTSIDE_OPTIMIZE not in str(error):
+            raise
+        # Optuna stores the state before the sampler's after_trial hook asks to stop.
+        raise SearchSpaceExhausted(study._storage.get_trial(trial._trial_id)) from None
 
 
 def fail_unfinished(
@@ -77,7 +101,7 @@ def fail_unfinished(
     reason = f"sweeper stopped: {type(error).__name__}: {error}"
     for trial in trials:
         try:
-            frozen = study._storage.get_trial(trial._trial_id)
+            frozen = compat.study_storage(study).get_trial(compat.trial_id(trial))
             if frozen.state == TrialState.RUNNING:
                 retire(study, frozen, reason, requeue=isinstance(error, Interrupted))
         except Exception:  # The storage itself may be what failed; the original error matters.

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from freezesweep.redaction import has_secret
+
 ENV_PREFIX = "FREEZESWEEP_SECRET_"
-_URL_WITH_PASSWORD = re.compile(r"[a-zA-Z][\w+.-]*://[^:/@\s]*:[^@\s]+@")
 
 
 def has_password(value: str) -> bool:
-    """Whether `value` holds a `scheme://user:password@host` URL."""
-    return bool(_URL_WITH_PASSWORD.search(value))
+    """Whether `value` holds a secret that `freezesweep.redaction.redact` would hide."""
+    return has_secret(value)
 
 
 def hide(value: str) -> str:

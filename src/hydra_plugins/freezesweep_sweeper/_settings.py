@@ -6,6 +6,8 @@ without leaving a database or a trial behind.
 
 from __future__ import annotations
 
+import os
+import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,15 +15,22 @@ from typing import Any, Literal, cast
 
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.samplers import BaseSampler
 
-from freezesweep.pruning import pruner_from_spec
-from freezesweep.storage import normalize_storage_url
+from freezesweep import targets
+from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.study.pruning import pruner_from_spec
+from freezesweep.study.storage import normalize_storage_url
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
-# Objective names when `objectives` is not set: the project's single and Pareto sweeps.
-_DEFAULT_OBJECTIVES = {1: ["val_accuracy"], 2: ["val_accuracy", "trainable_params"]}
+_GRID = "optuna.samplers.GridSampler"
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Settings:
     pruner: dict[str, Any] | None
     enqueue: list[dict[str, Any]]
     seed: int | None
+    worker: str | None  # None: SLURM's ids, else the order of registration (see `_study`).
     on_sweep_start: Callable[..., Any] | None
     on_sweep_end: Callable[..., Any] | None
     preflight: Callable[..., Any] | None
@@ -48,17 +58,24 @@ class Settings:
     grace_period: float
 
 
-def read_settings(conf: Mapping[str, Any]) -> Settings:
-    """Validates the sweeper's keyword arguments (as Hydra instantiated them) into `Settings`."""
+def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
+    """Validates the sweeper's keyword arguments (as Hydra instantiated them) into `Settings`.
+
+    Args:
+        conf: the keys of `hydra.sweeper`.
+        sweep_dir: `hydra.sweep.dir`, home of the study when `storage` is null. Defaults to
+            the working directory.
+    """
     raw = {key: _plain(value) for key, value in conf.items()}
     directions = _directions(raw.get("direction"))
-    pruner = raw.get("pruner")
+    pruner = _without_nulls(raw.get("pruner"))
     if pruner is not None:
         _check_pruner(pruner, directions)
-    sampler_spec = raw.get("sampler") or {"_target_": "optuna.samplers.TPESampler"}
+    sampler_spec = _without_nulls(raw.get("sampler")) or {"_target_": "optuna.samplers.TPESampler"}
     if not isinstance(sampler_spec, dict) or "_target_" not in sampler_spec:
         raise ValueError(f"hydra.sweeper.sampler must be a _target_ mapping; got {sampler_spec!r}.")
-    sampler = dict(sampler_spec)
+    # Hydra's grid option is `_partial_`: its search space comes from `params` (see build_sampler).
+    sampler = {key: value for key, value in sampler_spec.items() if key != "_partial_"}
     # A seed in the sampler spec (the form existing sweep files use) is the base seed too; the
     # sampler itself gets a per-worker seed derived from it (see `_study.derive_seed`).
     sampler_seed = sampler.pop("seed", None)
@@ -67,8 +84,8 @@ def read_settings(conf: Mapping[str, Any]) -> Settings:
         sampler=sampler,
         directions=directions,
         objectives=_objectives(raw.get("objectives"), directions),
-        storage=normalize_storage_url(raw.get("storage")),
-        study_name=_non_empty_str("study_name", raw.get("study_name")),
+        storage=_storage(raw.get("storage"), sweep_dir),
+        study_name=_study_name(raw.get("study_name")),
         n_trials=_int_at_least("n_trials", raw.get("n_trials"), 1),
         n_jobs=_int_at_least("n_jobs", raw.get("n_jobs"), 1),
         max_failure_rate=_rate(raw.get("max_failure_rate")),
@@ -79,6 +96,7 @@ def read_settings(conf: Mapping[str, Any]) -> Settings:
         seed=_seed("sampler.seed", sampler_seed)
         if sampler_seed is not None
         else _seed("seed", raw.get("seed")),
+        worker=None if raw.get("worker") is None else _non_empty_str("worker", raw.get("worker")),
         on_sweep_start=_callable("on_sweep_start", raw.get("on_sweep_start")),
         on_sweep_end=_callable("on_sweep_end", raw.get("on_sweep_end")),
         preflight=_callable("preflight", raw.get("preflight")),
@@ -86,13 +104,71 @@ def read_settings(conf: Mapping[str, Any]) -> Settings:
     )
 
 
-def build_sampler(spec: Mapping[str, Any], seed: int | None) -> BaseSampler:
-    """Instantiates the sampler `_target_` spec, with `seed` when one is given."""
-    overrides = {} if seed is None else {"seed": seed}
+def build_sampler(
+    spec: Mapping[str, Any],
+    seed: int | None,
+    search_space: Mapping[str, BaseDistribution] | None = None,
+) -> BaseSampler:
+    """Instantiates the sampler `_target_` spec, with `seed` when one is given.
+
+    Args:
+        spec: an `optuna.samplers.*` `_target_` mapping, without `seed`.
+        seed: the sampler's seed, or None for an unseeded sampler.
+        search_space: the parsed `params`; a GridSampler's grid is made of their values
+            (as Hydra's Optuna sweeper does). Defaults to `None` (an empty grid).
+
+    Raises:
+        ValueError: a target outside `optuna.samplers`, or a non-discrete grid distribution.
+    """
+    _check_targets(spec)
+    overrides: dict[str, Any] = {} if seed is None else {"seed": seed}
+    if spec.get("_target_") == _GRID and "search_space" not in spec:
+        overrides["search_space"] = {
+            key: grid_values(key, distribution)
+            for key, distribution in (search_space or {}).items()
+        }
     sampler = instantiate(dict(spec), **overrides)
     if not isinstance(sampler, BaseSampler):
         raise ValueError(f"hydra.sweeper.sampler: {spec.get('_target_')} is not an optuna sampler.")
     return sampler
+
+
+def check_grid(spec: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> None:
+    """For a GridSampler spec, a ValueError naming the first `params` key a grid cannot hold."""
+    if spec.get("_target_") == _GRID and "search_space" not in spec:
+        for key, distribution in search_space.items():
+            grid_values(key, distribution)
+
+
+def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
+    """Every value of a discrete distribution, for GridSampler; a ValueError naming `key` else."""
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution) and not distribution.log:
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        count = round((distribution.high - distribution.low) / distribution.step) + 1
+        return [distribution.low + index * distribution.step for index in range(count)]
+    raise ValueError(
+        f"hydra.sweeper.params.{key}: the grid sampler needs choice() or range(), not "
+        f"{distribution}."
+    )
+
+
+def _check_targets(spec: Mapping[str, Any]) -> None:
+    key = "hydra.sweeper.sampler._target_"
+    targets.check_target(spec.get("_target_"), key=key, allowed=targets.OPTUNA_SAMPLERS)
+    for value in spec.values():
+        if isinstance(value, Mapping) and "_target_" in value:
+            _check_targets(value)
+
+
+def _without_nulls(spec: Any) -> Any:
+    # A null argument means "Optuna's default": the config groups declare every argument as null
+    # (see `_groups`), and a class must not receive another class's arguments.
+    if not isinstance(spec, dict):
+        return spec
+    return {key: _without_nulls(value) for key, value in spec.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:
@@ -113,11 +189,12 @@ def _directions(value: Any) -> list[Direction]:
 
 def _objectives(value: Any, directions: list[Direction]) -> list[str]:
     if value is None:
-        if len(directions) not in _DEFAULT_OBJECTIVES:
+        # Not set: the project's single (val_accuracy) and Pareto (+ trainable_params) sweeps.
+        if len(directions) > len(OBJECTIVES):
             raise ValueError(
                 f"hydra.sweeper.objectives: name each of the {len(directions)} objectives."
             )
-        return list(_DEFAULT_OBJECTIVES[len(directions)])
+        return default_objectives(len(directions))
     names = [str(name) for name in value] if isinstance(value, list) else [str(value)]
     if len(names) != len(directions) or len(set(names)) != len(names):
         raise ValueError(
@@ -170,6 +247,19 @@ def _enqueue(value: Any) -> list[dict[str, Any]]:
             f"hydra.sweeper.enqueue must be a list of {{param: value}} mappings; got {value!r}."
         )
     return [{str(key): v for key, v in s.items()} for s in sets]
+
+
+def _storage(value: Any, sweep_dir: str) -> str:
+    # Hydra's sweeper keeps a null storage in memory; jobs here re-attach to their trial from
+    # another process, so a file in the (per-invocation) sweep directory stands in for it.
+    url = f"sqlite:///{os.path.abspath(sweep_dir)}/optuna.db" if value is None else value
+    return normalize_storage_url(url)
+
+
+def _study_name(value: Any) -> str:
+    if value is None:  # As Optuna names a study without a name: a new study every time.
+        return f"no-name-{uuid.uuid4()}"
+    return _non_empty_str("study_name", value)
 
 
 def _non_empty_str(key: str, value: Any) -> str:

@@ -11,14 +11,19 @@ import json
 import os
 import socket
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.pruning import pruner_from_spec
-from freezesweep.storage import open_storage, redacted
+from freezesweep import compat
+from freezesweep.redaction import redact
+from freezesweep.study.pruning import pruner_from_spec
+from freezesweep.study.storage import open_storage
 
 from ._liveness import REQUEUED_ATTR
 from ._settings import Settings, build_sampler
@@ -31,6 +36,10 @@ SURPLUS_ATTR = "freezesweep:surplus"
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
+REGISTRY_SUFFIX = ":workers"
+"""A study named `<study_name>:workers` numbers the invocations of `<study_name>` (see
+`register_worker`): one trial per invocation, numbered by the storage in arrival order."""
+
 
 @dataclass(frozen=True)
 class OpenedStudy:
@@ -42,8 +51,15 @@ class OpenedStudy:
     created: bool
 
 
-def open_study(settings: Settings) -> OpenedStudy:
-    """Creates the study, or loads it when another invocation or worker already did."""
+def open_study(
+    settings: Settings, search_space: Mapping[str, BaseDistribution] | None = None
+) -> OpenedStudy:
+    """Creates the study, or loads it when another invocation or worker already did.
+
+    Args:
+        settings: the sweeper's settings.
+        search_space: the parsed `params`, a grid sampler's grid. Defaults to `None`.
+    """
     storage = open_storage(settings.storage)
     pruner = pruner_from_spec(settings.pruner)
     try:
@@ -63,7 +79,7 @@ def open_study(settings: Settings) -> OpenedStudy:
     if stored != settings.directions:
         raise ValueError(
             f"hydra.sweeper.direction is {settings.directions} but study "
-            f"'{settings.study_name}' in {redacted(settings.storage)} was created with {stored}; "
+            f"'{settings.study_name}' in {redact(settings.storage)} was created with {stored}; "
             "use another study_name."
         )
     if study.metric_names != settings.objectives:
@@ -71,21 +87,50 @@ def open_study(settings: Settings) -> OpenedStudy:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(settings.objectives)
 
-    worker = worker_identity()
+    # Counted before this invocation adds anything, so the seed depends on the study's state
+    # only, never on which host or process runs the sweep.
+    n_existing = len(study.get_trials(deepcopy=False))
+    worker = worker_identity(settings.worker)
     seed = None
     if settings.seed is not None:
-        seed = derive_seed(settings.seed, worker, len(study.get_trials(deepcopy=False)))
-    study.sampler = build_sampler(settings.sampler, seed)
-    return OpenedStudy(study, worker, seed, created)
+        if worker is None:
+            worker = f"registered={register_worker(storage, settings.study_name)}"
+        seed = derive_seed(settings.seed, worker, n_existing)
+    study.sampler = build_sampler(settings.sampler, seed, search_space)
+    return OpenedStudy(study, worker or "unnamed", seed, created)
 
 
-def worker_identity() -> str:
-    """SLURM's array task id, else its process id, else this host and process."""
+def worker_identity(explicit: str | None = None) -> str | None:
+    """`hydra.sweeper.worker`, else SLURM's array task id, else its process id, else None.
+
+    None means no stable name: `register_worker` numbers the invocation instead. Host names and
+    process ids are never used, since they differ between two runs of the same command.
+    """
+    if explicit is not None:
+        return f"worker={explicit}"
     for variable in ("SLURM_ARRAY_TASK_ID", "SLURM_PROCID"):
         value = os.environ.get(variable)
         if value:
             return f"{variable}={value}"
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return None
+
+
+def register_worker(storage: BaseStorage, study_name: str) -> int:
+    """This invocation's place (0, 1, ...) among all invocations that opened `study_name`.
+
+    The storage numbers trials atomically, so a trial in a side study `<study_name>:workers` is
+    a ticket that no concurrent worker can share; the first invocation on a fresh storage is 0.
+    The ticket is COMPLETE at once, with its host and process as user attrs for diagnosis.
+    """
+    registry = optuna.create_study(
+        storage=storage, study_name=study_name + REGISTRY_SUFFIX, load_if_exists=True
+    )
+    trial_id = storage.create_new_trial(registry._study_id)
+    storage.set_trial_user_attr(trial_id, "host", socket.gethostname())
+    storage.set_trial_user_attr(trial_id, "pid", os.getpid())
+    number = storage.get_trial_number_from_id(trial_id)
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(number)])
+    return number
 
 
 def derive_seed(base: int, worker: str, n_existing_trials: int) -> int:
@@ -172,6 +217,6 @@ def claim_place(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool
     )
     if ahead < n_trials:
         return True
-    study._storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
-    study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+    compat.study_storage(study).set_trial_system_attr(compat.trial_id(trial), SURPLUS_ATTR, True)
+    compat.study_storage(study).set_trial_state_values(compat.trial_id(trial), TrialState.WAITING)
     return False

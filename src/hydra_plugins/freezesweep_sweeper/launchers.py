@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.core.utils import JobReturn, filter_overrides
 from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
 )
 from omegaconf import DictConfig
+
+from freezesweep import compat
 
 from ._executor import build_executor
 from ._sbatch import check, refusal
@@ -76,11 +78,9 @@ def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
         state = _scheduler_state(job)
         where = f"job {job.job_id} died at the scheduler level{f' ({state})' if state else ''}"
         log.warning(f"{where}: {type(error).__name__}")
-        failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
-        failed._return_value = RuntimeError(
-            f"{where}: {type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        )
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        died = RuntimeError(f"{where}: {type(error).__name__}: {first_line}")
+        failed: JobReturn = compat.failed_job_return(list(overrides), died)
         return failed
 
 

@@ -16,6 +16,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from ._groups import register_groups
+
 
 @dataclass
 class FreezesweepSweeperConf:
@@ -26,7 +28,15 @@ class FreezesweepSweeperConf:
     # and hands the pruner's spec to every job, so Hydra must not instantiate them first.
     _recursive_: bool = False
 
-    # Any optuna.samplers.* as a `_target_` mapping. A `seed` here is the base seed (see `seed`).
+    # The sampler and pruner config groups (see `_groups`), as in Hydra's Optuna sweeper:
+    # `- override hydra/sweeper/sampler: random` in a sweep file, or hydra/sweeper/pruner=median
+    # on the command line. `_self_` first, so a selected option is not overwritten by the default.
+    defaults: list[Any] = field(
+        default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": None}]
+    )
+
+    # Any optuna.samplers.* as a `_target_` mapping (set by the sampler group; a `_target_` in a
+    # sweep file replaces it). A `seed` here is the base seed (see `seed`).
     sampler: dict[str, Any] = field(
         default_factory=lambda: {"_target_": "optuna.samplers.TPESampler"}
     )
@@ -43,10 +53,12 @@ class FreezesweepSweeperConf:
     # for one machine) or journal:PATH (Optuna's journal file, for a shared file system). A
     # relative path is made absolute (jobs may change directory) and its folder is created.
     # A password given on the command line reaches jobs through the environment, never a file.
-    storage: str = "sqlite:///sweeps/optuna.db"
+    # null (Hydra's Optuna sweeper: in memory): a fresh SQLite file in the sweep directory.
+    storage: str | None = "sqlite:///sweeps/optuna.db"
 
-    # Study name in the storage; an existing study of that name is continued.
-    study_name: str = "freezesweep"
+    # Study name in the storage; an existing study of that name is continued. null: a new
+    # study per invocation, named no-name-<uuid> (as Optuna names it).
+    study_name: str | None = "freezesweep"
 
     # The study's TOTAL of finished trials (COMPLETE + PRUNED + FAIL) across invocations and
     # workers: an invocation runs only what is missing.
@@ -66,17 +78,23 @@ class FreezesweepSweeperConf:
     # 'module.function' called as fn(cfg, trial) after each ask, to suggest further parameters.
     custom_search_space: str | None = None
 
-    # Any optuna.pruners.* as a `_target_` mapping, or null. Single-objective studies only.
+    # Any optuna.pruners.* as a `_target_` mapping (or the pruner group), or null.
+    # Single-objective studies only.
     # (Typed Any: OmegaConf cannot merge a command-line mapping into a null typed dict.)
     pruner: Any = None
 
     # Parameter sets ({key: value}) run first, once per study (remembered in a study user attr).
     enqueue: list[dict[str, Any]] = field(default_factory=list)
 
-    # Base seed. Each invocation seeds its sampler from it, the worker (SLURM_ARRAY_TASK_ID, else
-    # SLURM_PROCID, else host and pid) and the study's trial count: no two workers replay the
-    # same suggestions. null: unseeded.
+    # Base seed. Each invocation seeds its sampler from it, the worker (see `worker`) and the
+    # study's trial count: no two workers replay the same suggestions, and one worker on a fresh
+    # storage always draws the same ones. null: unseeded.
     seed: int | None = None
+
+    # This invocation's name among the study's concurrent workers, for its sampler seed; must be
+    # unique among them. null: SLURM_ARRAY_TASK_ID, else SLURM_PROCID, else the order in which
+    # the storage saw the workers register (0 for the first invocation on a fresh storage).
+    worker: str | None = None
 
     # 'module.function' called as fn(study=..., config=...) before the first batch / after the
     # last (also when the failure budget stops the sweep).
@@ -97,6 +115,7 @@ class FreezesweepSweeperConf:
 ConfigStore.instance().store(
     group="hydra/sweeper", name="freezesweep", node=FreezesweepSweeperConf, provider="freezesweep"
 )
+register_groups()
 
 
 class SweepConfigError(CompactHydraException, ValueError):

@@ -1,0 +1,92 @@
+"""Every private API of Keras, Optuna and Hydra that freezesweep touches, fenced in one place.
+
+Each function names what it reaches into and the versions it was checked on; `tests/test_compat.py`
+calls each against the installed libraries, so an upgrade that removes one fails there, loudly,
+instead of deep inside a sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = [
+    "failed_job_return",
+    "flatten_layers",
+    "job_error",
+    "keras_file_hash_matches",
+    "keras_get_file_replaced",
+    "study_storage",
+    "trial_id",
+]
+
+
+def flatten_layers(layer: Any, *, include_self: bool = True, recursive: bool = True) -> list[Any]:
+    """Every layer inside `layer`, containers before their layers (nested models included).
+
+    Keras 3.15.1: `Layer._flatten_layers`; the public `Model.layers` is one level only.
+    """
+    return list(layer._flatten_layers(include_self=include_self, recursive=recursive))
+
+
+@contextmanager
+def keras_get_file_replaced(replacement: Callable[..., str]) -> Iterator[None]:
+    """Route `keras.applications`' weight downloads to `replacement` while the block runs.
+
+    Keras 3.15.1: the applications call `keras.src.utils.file_utils.get_file` at build time.
+    """
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+    file_utils.get_file = replacement
+    try:
+        yield
+    finally:
+        file_utils.get_file = original
+
+
+def keras_file_hash_matches(path: str, file_hash: str) -> bool:
+    """Keras's own check of a cached download against the hash it expects.
+
+    Keras 3.15.1: `keras.src.utils.file_utils.validate_file`.
+    """
+    from keras.src.utils import file_utils
+
+    return bool(file_utils.validate_file(path, file_hash))
+
+
+def study_storage(study: Any) -> Any:
+    """The storage object behind an `optuna.Study` (to write trial state and system attrs).
+
+    Optuna 5.0: `Study._storage`; the public API has no setter for another worker's trial.
+    """
+    return study._storage
+
+
+def trial_id(trial: Any) -> int:
+    """The storage id of an `optuna.Trial` or `FrozenTrial` (not its per-study number).
+
+    Optuna 5.0: `Trial._trial_id` and `FrozenTrial._trial_id`.
+    """
+    return int(trial._trial_id)
+
+
+def job_error(result: Any) -> BaseException | Any:
+    """What a failed Hydra job raised, without re-raising it (`return_value` would).
+
+    Hydra 1.3.2: `JobReturn._return_value`.
+    """
+    return result._return_value
+
+
+def failed_job_return(overrides: list[str], error: BaseException) -> Any:
+    """A FAILED Hydra `JobReturn` carrying `error`, for a job that never returned.
+
+    Hydra 1.3.2: `JobReturn._return_value`, which the public `return_value` re-raises.
+    """
+    from hydra.core.utils import JobReturn, JobStatus
+
+    failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+    failed._return_value = error
+    return failed

@@ -1,0 +1,195 @@
+"""Image folders: one subfolder per class, streamed with `keras.utils.image_dataset_from_directory`.
+
+Either a folder of class subfolders split into train and validation by a seeded split, or a folder
+with `train/` and `val/` subfolders that each hold the same class subfolders. Images are resized to
+the backbone's input and read in its channels (gray files become RGB for RGB backbones). The
+pipelines cache decoded images, shuffle the training split each epoch, apply optional augmentation
+layers to training batches only, apply the architecture's preprocessing, and prefetch.
+
+Pure Keras and tf.data: the pipelines run on TensorFlow whichever Keras backend trains the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from freezesweep import targets
+from freezesweep.data.feed import Pipelines
+from freezesweep.errors import ConfigError
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+_COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+def class_folders(directory: Path) -> dict[str, list[Path]]:
+    """Class name -> image files, checked: at least 2 classes, each with decodable images.
+
+    Args:
+        directory: a folder of class subfolders. No default.
+
+    Raises:
+        ConfigError: naming `data.directory`: a missing folder, fewer than 2 classes, an empty
+            class, or a file that is not a PNG, JPEG, GIF or BMP image.
+    """
+    if not directory.is_dir():
+        raise ConfigError(f"data.directory: folder not found: {directory}.")
+    classes = {
+        folder.name: sorted(
+            path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        for folder in sorted(directory.iterdir())
+        if folder.is_dir()
+    }
+    if len(classes) < 2:
+        raise ConfigError(
+            f"data.directory: {directory} needs one subfolder per class and at least 2 classes; "
+            f"found {len(classes)} ({', '.join(classes) or 'none'})."
+        )
+    for name, files in classes.items():
+        if not files:
+            raise ConfigError(f"data.directory: class folder {directory / name} has no images.")
+        for path in files:
+            # Read only the header: cheap on large folders, and it names the broken file.
+            with path.open("rb") as handle:
+                head = handle.read(8)
+            if not head.startswith(_SIGNATURES):
+                raise ConfigError(
+                    f"data.directory: cannot decode {path}: not a PNG, JPEG, GIF or BMP image."
+                )
+    return classes
+
+
+def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers.Layer]:
+    """Keras layers from `{_target_: keras.layers.RandomFlip, mode: horizontal}` entries.
+
+    Args:
+        specs: one mapping per layer, `_target_` plus keyword arguments. No default.
+
+    Raises:
+        ConfigError: naming `data.augmentation.N` when a target is not a Keras layer.
+    """
+    layers = []
+    for index, raw in enumerate(specs):
+        kwargs = dict(raw)
+        target = str(kwargs.pop("_target_", ""))
+        key = f"data.augmentation.{index}._target_"
+        layer_class = targets.resolve(target, key=key, allowed=targets.KERAS_LAYERS)
+        try:
+            layer = layer_class(**kwargs)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(
+                f"data.augmentation.{index}: cannot build {target!r}: {error}"
+            ) from error
+        if not isinstance(layer, keras.layers.Layer):
+            raise ConfigError(f"data.augmentation.{index}: {target!r} is not a Keras layer.")
+        layers.append(layer)
+    return layers
+
+
+def load_image_folder(
+    directory: Path,
+    *,
+    image_shape: tuple[int, ...],
+    batch_size: int = 32,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    cache: bool = True,
+    augmentation: Sequence[Mapping[str, Any]] = (),
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Pipelines:
+    """Train and validation pipelines from an image folder.
+
+    Args:
+        directory: class subfolders, or `train/` and `val/` folders of class subfolders. No default.
+        image_shape: the backbone's input, height x width x channels (1, 3 or 4). No default.
+        batch_size: batch size. Defaults to `32`.
+        validation_split: fraction held out when there are no `train/` and `val/` folders.
+            Defaults to `0.2`.
+        seed: seed of the split and of the shuffling. Defaults to `0`.
+        cache: keep decoded images in memory after the first epoch. Defaults to `True`.
+        augmentation: layer specs applied to training batches only. Defaults to `()`.
+        preprocess: the architecture's `preprocess_input`, applied after augmentation.
+            Defaults to `None`.
+
+    Returns:
+        Batched, prefetched pipelines and the class names (sorted folder names).
+    """
+    import tensorflow as tf
+
+    split = (directory / "train").is_dir() and (directory / "val").is_dir()
+    train_classes = class_folders(directory / "train" if split else directory)
+    if split:
+        val_classes = class_folders(directory / "val")
+        if list(val_classes) != list(train_classes):
+            raise ConfigError(
+                f"data.directory: {directory}/train and {directory}/val must hold the same class "
+                f"folders; got {', '.join(train_classes)} and {', '.join(val_classes)}."
+            )
+    height, width, channels = image_shape
+    common: dict[str, Any] = dict(
+        labels="inferred",
+        label_mode="int",
+        color_mode=_COLOR_MODES.get(channels, "rgb"),
+        image_size=(height, width),
+        batch_size=None,  # batched below, after the cache and the shuffle
+        seed=seed,
+        verbose=False,
+    )
+    dataset = keras.utils.image_dataset_from_directory
+    if split:
+        train = dataset(str(directory / "train"), shuffle=True, **common)
+        val = dataset(str(directory / "val"), shuffle=False, **common)
+    else:
+        train, val = dataset(
+            str(directory),
+            shuffle=True,
+            validation_split=validation_split,
+            subset="both",
+            **common,
+        )
+    size = sum(len(files) for files in train_classes.values())
+    layers = augmentation_layers(augmentation)
+
+    def augment(images: Any) -> Any:
+        # Layer by layer, not as a keras.Sequential: Keras's preprocessing layers switch to
+        # TensorFlow inside tf.data on every backend, a Sequential around them does not.
+        for layer in layers:
+            images = layer(images, training=True)
+        return images
+
+    def finish(pipeline: Any, training: bool) -> Any:
+        if cache:
+            pipeline = pipeline.cache()
+        if training:
+            pipeline = pipeline.shuffle(min(size, 10_000), seed=seed, reshuffle_each_iteration=True)
+        pipeline = pipeline.batch(batch_size)
+        if training and layers:
+            pipeline = pipeline.map(
+                lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE
+            )
+        if preprocess is not None:
+            pipeline = pipeline.map(
+                lambda x, y: (_numpy_map(preprocess, x, tf), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        return pipeline.prefetch(tf.data.AUTOTUNE)
+
+    return Pipelines(
+        train=finish(train, training=True),
+        val=finish(val, training=False),
+        num_classes=len(train_classes),
+        class_names=tuple(train_classes),
+    )
+
+
+def _numpy_map(function: Callable[[np.ndarray], np.ndarray], images: Any, tf: Any) -> Any:
+    # The architectures' preprocess_input runs on numpy, so it is the same on every backend.
+    result = tf.numpy_function(function, [images], tf.float32)
+    result.set_shape(images.shape)
+    return result

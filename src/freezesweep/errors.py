@@ -1,0 +1,21 @@
+"""Every error type of the project, in one leaf module any layer may import to raise.
+
+Nothing here imports the rest of the package, so the Keras-side modules can raise a
+`ConfigError` without depending on the config reader.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "FreezeAuditError", "RecompileGuardError"]
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key to fix."""
+
+
+class FreezeAuditError(RuntimeError):
+    """A frozen weight changed, or the trainable counts differ from the plan."""
+
+
+class RecompileGuardError(RuntimeError):
+    """`trainable` changed after compile: Keras would silently train the wrong weights."""

@@ -1,0 +1,159 @@
+"""Freeze plans: which backbone layers train in each stage, applying them, and counting weights.
+
+Pure Keras: knows nothing of Hydra, Optuna or MLflow. A plan is computed for every stage before
+anything trains, so a bad depth or pattern fails first and the trainable-parameter count of a
+trial is known in advance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import keras
+
+from freezesweep import compat
+from freezesweep.errors import ConfigError
+from freezesweep.model.units import Unit, find_units, layers_matching
+from freezesweep.spec import ScheduleSpec, StageSpec
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """What one stage unfreezes, and the parameter counts that must result."""
+
+    stage: StageSpec
+    units: tuple[str, ...]
+    layers: tuple[keras.layers.Layer, ...]
+    trainable_params: int
+    non_trainable_params: int
+
+
+def count_params(weights: Iterable[keras.Variable]) -> int:
+    """Sum of `prod(shape)` over weights: what `model.summary()` reports."""
+    return sum(math.prod(weight.shape) for weight in weights)
+
+
+def _is_batch_norm(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
+def _selected_units(stage: StageSpec, units: Sequence[Unit], kind: str) -> list[Unit]:
+    if stage.unfreeze == "all":
+        return list(units)
+    if stage.unfreeze == "none":
+        return []
+    if isinstance(stage.unfreeze, int):
+        if stage.unfreeze > len(units):
+            raise ConfigError(
+                f"{stage.unfreeze_key} must be between 0 and {len(units)} (the backbone has "
+                f"{len(units)} {kind} units); got {stage.unfreeze}."
+            )
+        return list(units[len(units) - stage.unfreeze :])
+    return []
+
+
+def plan_schedule(
+    model: keras.Model, backbone: keras.Model, schedule: ScheduleSpec
+) -> list[StagePlan]:
+    """Plan every stage of a schedule against a concrete model, before anything trains.
+
+    Args:
+        model: the full model (backbone nested inside, plus head). No default.
+        backbone: the nested backbone. No default.
+        schedule: the validated schedule. No default.
+
+    Returns:
+        One plan per stage with the exact trainable and non-trainable counts it must give.
+
+    Raises:
+        ValueError: a depth larger than the backbone's units, or a pattern matching no layer.
+    """
+    units = find_units(backbone, schedule.unit)
+    backbone_layers = {id(layer) for unit in units for layer in unit.layers}
+    head_layers = [
+        layer
+        for layer in model.layers
+        if layer is not backbone and layer.weights and id(layer) not in backbone_layers
+    ]
+    # Which variables are trainable by nature (kernels, gammas) as opposed to always
+    # non-trainable (BN moving statistics): read with everything unfrozen, then restore.
+    # Every layer is set one by one: on the TensorFlow backend `model.trainable = True` is a
+    # no-op when the model's own flag is already True, even if its layers are frozen.
+    previous = [(layer, layer.trainable) for layer in _all_layers(model)]
+    for layer, _ in previous:
+        layer.trainable = True
+    trainable_kind = {id(weight) for weight in model.trainable_weights}
+    for layer, flag in previous:
+        layer.trainable = flag
+    total = count_params(model.weights)
+
+    plans = []
+    for stage in schedule.stages:
+        if isinstance(stage.unfreeze, str) and stage.unfreeze not in ("all", "none"):
+            matched = layers_matching(backbone, stage.unfreeze)
+            if not matched:
+                raise ConfigError(
+                    f"{stage.unfreeze_key}: pattern {stage.unfreeze!r} matches no weight-bearing "
+                    f"layer of backbone {backbone.name!r}."
+                )
+            chosen_units = [u for u in units if any(layer in matched for layer in u.layers)]
+            layers = tuple(matched)
+        else:
+            chosen_units = _selected_units(stage, units, schedule.unit)
+            layers = tuple(layer for unit in chosen_units for layer in unit.layers)
+        trainable_layers = [
+            layer for layer in layers if schedule.bn == "train" or not _is_batch_norm(layer)
+        ]
+        trainable = count_params(
+            weight
+            for layer in (*trainable_layers, *head_layers)
+            for weight in layer.weights
+            if id(weight) in trainable_kind
+        )
+        plans.append(
+            StagePlan(
+                stage=stage,
+                units=tuple(unit.name for unit in chosen_units),
+                layers=layers,
+                trainable_params=trainable,
+                non_trainable_params=total - trainable,
+            )
+        )
+    return plans
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return compat.flatten_layers(model)
+
+
+def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: str) -> None:
+    """Set `trainable` on every layer so exactly the plan's layers (and the head) train.
+
+    The model must be recompiled afterwards: Keras ignores `trainable` changes made after compile.
+
+    Args:
+        model: the full model. No default.
+        backbone: the nested backbone. No default.
+        plan: the stage's plan. No default.
+        bn: BatchNormalization policy, `frozen` or `train`. No default.
+    """
+    chosen = {id(layer) for layer in plan.layers}
+    in_backbone = {id(layer) for layer in compat.flatten_layers(backbone, include_self=False)}
+    # Containers come before their layers here, so each layer's own setting is the last word.
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.Model):
+            layer.trainable = True  # containers stay trainable so chosen sublayers can train
+        elif id(layer) in in_backbone:
+            frozen_bn = _is_batch_norm(layer) and bn == "frozen"
+            layer.trainable = id(layer) in chosen and not frozen_bn
+        else:
+            layer.trainable = True  # the head always trains
+
+
+def trainable_fingerprint(model: keras.Model) -> str:
+    """A digest of which variables are trainable now; compared before each fit."""
+    paths = "\n".join(sorted(weight.path for weight in model.trainable_weights))
+    return hashlib.sha256(paths.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Models: the embedded backbone, `.keras` files, `keras.applications`, the head, and units."""

@@ -1,0 +1,97 @@
+"""The one redaction function: secrets never reach a file, a log, a message, MLflow or Optuna.
+
+What counts as a secret:
+- the password of a URL's userinfo (`scheme://user:password@host`, the password may itself hold
+  `@`), and a bare token as an HTTP URL's userinfo (`https://TOKEN@host`);
+- the value of a query-string parameter with a secret-looking name (`?password=`, `sslpassword=`,
+  `token=`, `X-Amz-Signature=`, `sig=`, ...);
+- any value stored under a secret-looking key name (`AWS_SECRET_ACCESS_KEY`, `api-key`, `pwd`).
+
+Pure standard library: the leaf every printer, logger and tracker imports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MASK", "has_secret", "is_secret_key", "redact", "redact_mapping"]
+
+MASK = "***"
+
+# Key names whose values are secrets. `auth` only as a whole word part (not `author`).
+_SECRET_KEY = re.compile(
+    r"passw(or)?d|pwd|secret|token|api[_-]?key|private[_-]?key|credential|signature|"
+    r"access[_-]?key|session[_-]?key|(^|[_.-])(pass|auth|authorization|sig)($|[_.-])",
+    re.IGNORECASE,
+)
+# scheme://userinfo@host: the userinfo runs to the last `@` of the authority, so a password
+# holding `@` is hidden whole.
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"']*)@")
+# ?name=value or &name=value (also ;name=value in some drivers' URLs).
+_QUERY_ITEM = re.compile(r"(?P<lead>[?&;](?P<name>[\w.-]+)=)(?P<value>[^&;#\s\"']*)")
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a config key or query parameter name holds a secret (`password`, `api-key`, ...).
+
+    Args:
+        name: the key, dotted or not. No default.
+    """
+    return bool(_SECRET_KEY.search(name.rsplit(".", 1)[-1]))
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match["scheme"], match["userinfo"]
+    user, colon, _password = userinfo.partition(":")
+    if colon:
+        return f"{scheme}{user}:{MASK}@"
+    # A bare userinfo is a user name for databases, but a token for HTTP(S) hosts (git style).
+    if scheme.lower().startswith(("http://", "https://")) and userinfo:
+        return f"{scheme}{MASK}@"
+    return match.group(0)
+
+
+def _query_item(match: re.Match[str]) -> str:
+    if is_secret_key(match["name"]) and match["value"]:
+        return f"{match['lead']}{MASK}"
+    return match.group(0)
+
+
+def redact(text: str) -> str:
+    """`text` with every URL password, userinfo token and secret query value replaced by `***`.
+
+    Args:
+        text: any text: a URL, a message, a traceback, a YAML document. No default.
+
+    Example:
+
+        >>> redact("postgresql://me:p@ss@db/optuna?sslpassword=x&sslmode=require")
+        'postgresql://me:***@db/optuna?sslpassword=***&sslmode=require'
+    """
+    return _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+
+
+def has_secret(text: str) -> bool:
+    """Whether `redact` would change `text`."""
+    return redact(text) != text
+
+
+def redact_mapping(config: Any, key: str = "") -> Any:
+    """A copy of nested mappings and lists with secret-keyed values masked and strings redacted.
+
+    Args:
+        config: a (resolved) config as plain containers. No default.
+        key: the key `config` is stored under, checked for a secret-looking name.
+            Defaults to `""`.
+    """
+    if key and is_secret_key(key) and config is not None and not isinstance(config, Mapping):
+        return MASK
+    if isinstance(config, Mapping):
+        return {name: redact_mapping(value, str(name)) for name, value in config.items()}
+    if isinstance(config, list | tuple):
+        return [redact_mapping(value) for value in config]
+    if isinstance(config, str):
+        return redact(config)
+    return config

@@ -1,0 +1,41 @@
+"""Value checks shared by the config readers: each raises one `ConfigError` naming the key."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from freezesweep.errors import ConfigError
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def positive_number(value: Any, key: str) -> float:
+    require(
+        isinstance(value, int | float) and not isinstance(value, bool),
+        f"{key} must be a number; got {value!r}.",
+    )
+    number = float(value)
+    require(math.isfinite(number) and number > 0, f"{key} must be > 0; got {value}.")
+    return number
+
+
+def integer(value: Any, key: str, minimum: int) -> int:
+    require(
+        isinstance(value, int) and not isinstance(value, bool),
+        f"{key} must be an integer; got {value!r}.",
+    )
+    require(value >= minimum, f"{key} must be >= {minimum}; got {value}.")
+    return int(value)
+
+
+def choice(value: Any, key: str, allowed: tuple[str, ...]) -> Any:
+    require(value in allowed, f"{key} must be one of {', '.join(allowed)}; got {value!r}.")
+    return value
+
+
+def str_keys(mapping: dict[Any, Any]) -> dict[str, Any]:
+    return {str(key): value for key, value in mapping.items()}

@@ -1,0 +1,111 @@
+"""Reads `backbone.*` and `data.*`: where the model and the images come from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from freezesweep import targets
+from freezesweep.spec._checks import choice, integer, require, str_keys
+from freezesweep.spec._types import BackboneSpec, DataSpec
+
+
+def _weights(value: Any) -> str | None:
+    if value is None or value == "imagenet":
+        return value
+    require(
+        isinstance(value, str) and Path(value).is_file(),
+        f"backbone.weights must be imagenet, null or the path of a weights file; "
+        f"{value!r} is not a file.",
+    )
+    return str(value)
+
+
+def read_backbone(cfg: DictConfig) -> BackboneSpec:
+    backbone = cfg.backbone
+    source = choice(backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app"))
+    path = backbone.get("path")
+    if source == "file":
+        require(path is not None, "backbone.path is required when backbone.source=file.")
+    head = backbone.get("head") or {}
+    dropout = float(head.get("dropout", 0.0))
+    require(0 <= dropout < 1, f"backbone.head.dropout must be in [0, 1); got {dropout}.")
+    classes = head.get("classes")
+    sha256 = backbone.get("sha256")
+    feature_layer = backbone.get("feature_layer")
+    common: dict[str, Any] = dict(
+        path=Path(path) if path else None,
+        sha256=str(sha256) if sha256 else None,
+        dropout=dropout,
+        feature_layer=str(feature_layer) if feature_layer else None,
+        classes=None if classes is None else integer(classes, "backbone.head.classes", 2),
+    )
+    if source != "keras_app":
+        return BackboneSpec(source, **common)
+    from freezesweep.model.keras_app import is_application
+
+    name = backbone.get("name")
+    require(
+        isinstance(name, str) and is_application(name),
+        f"backbone.name must be a keras.applications architecture (e.g. MobileNetV3Small, "
+        f"ResNet50, EfficientNetB0); got {name!r}.",
+    )
+    size = integer(backbone.get("input_size"), "backbone.input_size", 1)
+    channels = integer(backbone.get("channels", 3), "backbone.channels", 1)
+    pooling = backbone.get("pooling")
+    require(
+        pooling in ("avg", "max", None),
+        f"backbone.pooling must be one of avg, max, null; got {pooling!r}.",
+    )
+    return BackboneSpec(
+        source,
+        name=name,
+        weights=_weights(backbone.get("weights")),
+        input_shape=(size, size, channels),
+        pooling=pooling,
+        **common,
+    )
+
+
+def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
+    items = OmegaConf.to_container(value, resolve=True) if value is not None else []
+    require(
+        isinstance(items, list)
+        and all(isinstance(item, dict) and "_target_" in item for item in items),
+        "data.augmentation must be a list of layers, each with a _target_ "
+        "(e.g. {_target_: keras.layers.RandomFlip, mode: horizontal}).",
+    )
+    assert isinstance(items, list)
+    for index, item in enumerate(items):
+        key = f"data.augmentation.{index}._target_"
+        targets.check_target(item["_target_"], key=key, allowed=targets.KERAS_LAYERS)
+    return tuple(str_keys(item) for item in items)
+
+
+def read_data(cfg: DictConfig) -> DataSpec:
+    data = cfg.data
+    kind = choice(data.get("kind"), "data.kind", ("digits", "npz", "image_folder"))
+    path = data.get("path")
+    if kind == "npz":
+        require(path is not None, "data.path is required when data.kind=npz.")
+    directory = data.get("directory")
+    if kind == "image_folder":
+        require(directory is not None, "data.directory is required when data.kind=image_folder.")
+    split = data.get("validation_split", 0.2)
+    require(
+        isinstance(split, float) and 0 < split < 1,
+        f"data.validation_split must be a fraction in (0, 1); got {split!r}.",
+    )
+    return DataSpec(
+        kind=kind,
+        train_per_class=integer(data.get("train_per_class", 20), "data.train_per_class", 1),
+        split_seed=integer(data.get("split_seed", 0), "data.split_seed", 0),
+        path=Path(path) if path else None,
+        directory=Path(directory) if directory else None,
+        validation_split=float(split),
+        cache=bool(data.get("cache", True)),
+        augmentation=_augmentation(data.get("augmentation")),
+    )

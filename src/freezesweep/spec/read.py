@@ -1,0 +1,104 @@
+"""The one reader of the Hydra config: typed, validated, frozen specs for everything below.
+
+Every check that needs only the config happens here, before any model, storage or run exists.
+Checks that need the backbone (is `finetune.top_k` within its units, does a pattern match a layer)
+happen in `freezesweep.freeze.plan_schedule`, still before training or tracking starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from freezesweep.objectives import OBJECTIVES
+from freezesweep.spec._checks import choice, integer, positive_number, require, str_keys
+from freezesweep.spec._schedule import read_schedule
+from freezesweep.spec._sources import read_backbone, read_data
+from freezesweep.spec._types import TrackingSpec, TrainerSpec, TrialRef, TrialSpec
+
+
+def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> TrackingSpec:
+    """The tracking slice of a config (for the sweeper's hooks and `freezesweep report`).
+
+    Args:
+        cfg: a config with a `tracking` section. No default.
+        environment: environment variables. Defaults to `None` (use `os.environ`).
+    """
+    return _tracking(cfg, os.environ if environment is None else environment)
+
+
+def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
+    tracking = cfg.tracking
+    uri = tracking.get("uri") or environment.get("MLFLOW_TRACKING_URI") or tracking.default_uri
+    return TrackingSpec(
+        enabled=bool(tracking.get("enabled", True)),
+        uri=str(uri),
+        artifact_root=str(tracking.get("artifact_root") or ""),
+        experiment=str(tracking.experiment),
+    )
+
+
+def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
+    """Validate a composed config and turn it into a `TrialSpec`.
+
+    Args:
+        cfg: the composed Hydra job config. No default.
+        environment: environment variables to honour (`MLFLOW_TRACKING_URI`).
+            Defaults to `None` (use `os.environ`).
+
+    Returns:
+        The validated, fully resolved trial specification.
+
+    Raises:
+        ValueError: with a message naming the offending key.
+    """
+    environment = os.environ if environment is None else environment
+    finetune = cfg.get("finetune") or {}
+    top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
+    finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
+    objectives = tuple(cfg.get("objectives") or ("val_accuracy",))
+    for name in objectives:
+        choice(name, "objectives", OBJECTIVES)
+    trainer = cfg.trainer
+    verbose = trainer.get("verbose", "auto")
+    require(
+        verbose in ("auto", 0, 1, 2), f"trainer.verbose must be auto, 0, 1 or 2; got {verbose!r}."
+    )
+    mixed_precision = choice(
+        trainer.get("mixed_precision", "off"),
+        "trainer.mixed_precision",
+        ("off", "mixed_float16", "mixed_bfloat16"),
+    )
+    jit_compile = trainer.get("jit_compile", "auto")
+    require(
+        jit_compile == "auto" or isinstance(jit_compile, bool),
+        f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
+    )
+    trial = cfg.get("trial") or {}
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    return TrialSpec(
+        seed=integer(cfg.get("seed", 0), "seed", 0),
+        top_k=top_k,
+        finetune_lr=finetune_lr,
+        objectives=objectives,
+        backbone=read_backbone(cfg),
+        data=read_data(cfg),
+        schedule=read_schedule(cfg, finetune_lr),
+        trainer=TrainerSpec(
+            batch_size=integer(trainer.get("batch_size"), "trainer.batch_size", 1),
+            verbose=verbose,
+            mixed_precision=mixed_precision,
+            jit_compile=jit_compile,
+        ),
+        tracking=_tracking(cfg, environment),
+        trial=TrialRef(
+            number=trial.get("number"),
+            study_name=trial.get("study_name"),
+            storage=trial.get("storage"),
+        ),
+        resolved=str_keys(resolved),
+    )

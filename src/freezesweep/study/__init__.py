@@ -1,0 +1,1 @@
+"""A study: where it is stored, the job side of pruning, its report files, the sweeper's hooks."""

@@ -1,0 +1,116 @@
+"""Where a study lives: one URL names any Optuna storage, for the sweeper, its jobs and the CLI.
+
+- Any SQLAlchemy URL Optuna's RDB storage takes: `postgresql+psycopg://user@host/db`,
+  `mysql+pymysql://...`, `sqlite:///sweeps/optuna.db` (one machine only).
+- `journal:PATH`: Optuna's journal file storage, for a shared file system without a database
+  server. Its lock is a hard link (`JournalFileSymlinkLock`), which works on NFS v2 and later.
+
+Relative paths are made absolute, since jobs may run in another directory. Passwords are never
+printed: use `redact(url)` in any message.
+
+Optuna only: no Hydra, no MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from sqlalchemy.engine import make_url
+
+from freezesweep.redaction import redact
+
+__all__ = ["JOURNAL_PREFIX", "is_sqlite", "normalize_storage_url", "open_storage"]
+
+JOURNAL_PREFIX = "journal:"
+# Seconds an SQLite writer waits for another process's lock before failing, instead of
+# SQLite's default of 5 s (several workers on one machine, each with its jobs).
+_SQLITE_BUSY_TIMEOUT_S = 120
+_CREATE_ATTEMPTS = 5
+
+
+def normalize_storage_url(url: Any, key: str = "hydra.sweeper.storage") -> str:
+    """Checks a storage URL and makes its file path absolute.
+
+    Args:
+        url: `journal:PATH` or an SQLAlchemy database URL. No default.
+        key: the config key named in errors. Defaults to `"hydra.sweeper.storage"`.
+
+    Returns:
+        The URL, with a relative SQLite or journal path made absolute.
+
+    Raises:
+        ValueError: not a string, not a database URL, or an in-memory SQLite database.
+    """
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"{key} must be an Optuna RDB URL or journal:PATH; got {_shown(url)!r}.")
+    if url.startswith(JOURNAL_PREFIX):
+        path = url.removeprefix(JOURNAL_PREFIX)
+        if not path:
+            raise ValueError(f"{key}: journal: needs a file path, e.g. journal:sweeps/optuna.log.")
+        return JOURNAL_PREFIX + os.path.abspath(path)
+    try:
+        parsed = make_url(url)
+    except Exception as error:
+        raise ValueError(
+            f"{key}: {redact(url)!r} is neither a database URL nor journal:PATH."
+        ) from error
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError(
+            f"{key}: an in-memory SQLite database cannot be shared with the jobs; "
+            "use a file, e.g. sqlite:///sweeps/optuna.db."
+        )
+    assert parsed.database is not None
+    return parsed.set(database=os.path.abspath(parsed.database)).render_as_string(
+        hide_password=False
+    )
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The Optuna storage a (normalized) URL names, creating a local file's folder.
+
+    Args:
+        url: as returned by `normalize_storage_url`. No default.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        path = Path(url.removeprefix(JOURNAL_PREFIX))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileSymlinkLock(str(path)))
+        return optuna.storages.JournalStorage(backend)
+    parsed = make_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
+    else:
+        # A server that restarted (or a connection a firewall dropped) is reconnected, not fatal.
+        engine_kwargs["pool_pre_ping"] = True
+    # Workers that start together on a new database all create Optuna's tables and version row;
+    # the losers of that race fail with an integrity error and find the tables on a retry.
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether the URL is an SQLite database (a single machine's storage)."""
+    return not url.startswith(JOURNAL_PREFIX) and make_url(url).get_backend_name() == "sqlite"
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error message may show it: strings redacted."""
+    return redact(value) if isinstance(value, str) else value

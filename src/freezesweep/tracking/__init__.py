@@ -1,0 +1,39 @@
+"""MLflow, and the only package that imports it: the store, a trial's run, a study's runs.
+
+- `_store`: a client on the configured URI, experiments, the tracking server's health check;
+- `_trial_run`: one trial's run, ended exactly once (FINISHED, FAILED or KILLED);
+- `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
+- `_params`: the resolved config flattened into params, secrets masked.
+"""
+
+from freezesweep.redaction import redact
+from freezesweep.tracking._params import flatten, stage_params
+from freezesweep.tracking._store import check_reachable, client_for, experiment_id
+from freezesweep.tracking._study_runs import (
+    end_orphan_runs,
+    publish_study_report,
+    study_parent_run,
+    study_run_id,
+)
+from freezesweep.tracking._tags import PARETO_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG
+from freezesweep.tracking._trial_run import TrialRun, trial_run
+
+__all__ = [
+    "PARETO_TAG",
+    "ROLE_TAG",
+    "STATE_TAG",
+    "STUDY_TAG",
+    "TRIAL_TAG",
+    "TrialRun",
+    "check_reachable",
+    "client_for",
+    "end_orphan_runs",
+    "experiment_id",
+    "flatten",
+    "publish_study_report",
+    "redact",
+    "stage_params",
+    "study_parent_run",
+    "study_run_id",
+    "trial_run",
+]

@@ -1,0 +1,14 @@
+"""The tags freezesweep puts on MLflow runs and experiments (filter on them in the UI)."""
+
+from __future__ import annotations
+
+# A trial run's final Optuna state: COMPLETE, PRUNED or FAIL.
+STATE_TAG = "freezesweep.state"
+# The study a run belongs to (trial runs and the study's parent run).
+STUDY_TAG = "freezesweep.study"
+# "study" on a study's parent run.
+ROLE_TAG = "freezesweep.role"
+# A trial run's Optuna trial number.
+TRIAL_TAG = "freezesweep.trial"
+# "true" on trial runs on the study's accuracy/trainable-params Pareto front.
+PARETO_TAG = "freezesweep.pareto"

@@ -1,0 +1,30 @@
+"""Keras callbacks a trial adds to every fit: per-epoch metrics to a run, with cumulative steps."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import keras
+
+
+class MetricSink(Protocol):
+    """Anything that takes metrics at a step (a tracking run); keeps this module MLflow-free."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None: ...
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs Keras's per-epoch logs with step = cumulative epoch (Keras's own epoch index).
+
+    Args:
+        sink: where the metrics go, e.g. a `freezesweep.tracking.TrialRun`. No default.
+    """
+
+    def __init__(self, sink: MetricSink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.sink.log_metrics(
+            {key: float(value) for key, value in (logs or {}).items()}, step=epoch
+        )

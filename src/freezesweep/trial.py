@@ -1,0 +1,199 @@
+"""One trial, top to bottom: spec -> build -> plan -> track -> train -> audit -> values.
+
+The same `ScheduleResult` feeds MLflow and the value returned to the sweeper, so the two never
+disagree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import keras
+from omegaconf import DictConfig, OmegaConf
+
+from freezesweep import runtime
+from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
+from freezesweep.model.assemble import build_backbone, build_model, load_data
+from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
+from freezesweep.redaction import redact_mapping
+from freezesweep.spec import TrialSpec
+from freezesweep.spec.read import trial_spec
+from freezesweep.train import (
+    EpochLogger,
+    ScheduleResult,
+    StageResult,
+    build_optimizer,
+    run_schedule,
+)
+from freezesweep.trial_summary import model_summary, trial_summary
+
+
+def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tuple[float, ...]:
+    """Run one trial of the configured schedule and return its objective values.
+
+    Args:
+        cfg: the composed Hydra job config. No default.
+        output_dir: where the freeze audit is written (the job's Hydra output folder).
+            Defaults to `None` (a fresh temporary folder).
+
+    Returns:
+        `val_accuracy`, or a tuple in the order of `cfg.objectives`.
+    """
+    spec = trial_spec(cfg)
+    runtime.seed_everything(spec.seed)
+    # The policy is read by layers when they are built; restored to float32 after the trial.
+    with runtime.precision(spec.trainer.mixed_precision):
+        return _run(spec, output_dir)
+
+
+def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
+    # Build, cheapest failure first; then plan every stage before anything trains.
+    backbone, preprocess = build_backbone(spec)
+    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
+    model = build_model(spec, backbone, data.num_classes)
+    plans = plan_schedule(model, backbone, spec.schedule)
+    for stage in spec.schedule.stages:
+        build_optimizer(stage)  # a bad optimizer fails now, not after the first stage trained
+    # Known before any training: the most parameters any stage trains.
+    trainable_params = max(plan.trainable_params for plan in plans)
+    total_params = count_params(model.weights)
+    pruning = _pruning_callback(spec, trainable_params)
+
+    with _tracked_run(spec) as run:
+        callbacks: list[keras.callbacks.Callback] = []
+        if run is not None:
+            _log_start(run, spec, plans, model)
+            callbacks.append(EpochLogger(run))
+        if pruning is not None:
+            callbacks.append(pruning)
+        result = run_schedule(
+            model,
+            backbone,
+            plans,
+            data,
+            bn=spec.schedule.bn,
+            batch_size=spec.trainer.batch_size,
+            verbose=spec.trainer.verbose,
+            jit_compile=spec.trainer.jit_compile,
+            callbacks=callbacks,
+            on_stage_end=_stage_logger(run),
+            should_stop=(lambda: pruning.pruned) if pruning is not None else None,
+        )
+        audit_path = _audit_file(output_dir)
+        write_audit(result.audits, audit_path)
+        summary = trial_summary(spec, result, trainable_params, total_params)
+        if run is not None:
+            _log_end(run, result, audit_path, summary, trainable_params, total_params)
+        print(summary, flush=True)
+        # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
+        _raise_if_stopped(pruning, result)
+
+    values = {ACCURACY: result.val_accuracy, TRAINABLE_PARAMS: float(trainable_params)}
+    chosen = tuple(values[name] for name in spec.objectives)
+    return chosen[0] if len(chosen) == 1 else chosen
+
+
+def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
+    """The Optuna pruning callback of a sweep job (re-attached to its trial), else `None`."""
+    ref = spec.trial
+    if ref.number is None or not ref.study_name or not ref.storage:
+        return None
+    from freezesweep.study import pruning
+
+    optuna_trial = pruning.attach_trial(ref.study_name, ref.storage, ref.number)
+    pruning.record_trainable_params(optuna_trial, trainable_params)
+    return pruning.PruningCallback(optuna_trial)
+
+
+@contextmanager
+def _tracked_run(spec: TrialSpec) -> Iterator[Any]:
+    """The trial's MLflow run (`trial-NNNN` under the study's parent in a sweep), or `None`."""
+    if not spec.tracking.enabled:
+        yield None
+        return
+    from freezesweep import tracking
+
+    in_sweep = spec.trial.number is not None and spec.trial.study_name is not None
+    with tracking.trial_run(
+        spec.tracking,
+        run_name=f"trial-{spec.trial.number:04d}" if in_sweep else "trial",
+        experiment=spec.trial.study_name or spec.tracking.experiment,
+        study_name=spec.trial.study_name if in_sweep else None,
+        tags={tracking.TRIAL_TAG: str(spec.trial.number)} if in_sweep else None,
+    ) as run:
+        yield run
+
+
+def _log_start(run: Any, spec: TrialSpec, plans: list[StagePlan], model: keras.Model) -> None:
+    from freezesweep import tracking
+
+    run.log_params({**tracking.flatten(spec.resolved), **tracking.stage_params(plans)})
+    # Where and how this trial computed, next to what it found.
+    compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
+    run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
+    config = OmegaConf.to_yaml(OmegaConf.create(redact_mapping(dict(spec.resolved))))
+    run.log_text(config, "config.yaml")
+    run.log_text(model_summary(model), "model_summary.txt")
+
+
+def _stage_logger(run: Any) -> Callable[[StageResult, Any], None] | None:
+    """Per-stage metrics at step = the stage's index (epochs are logged by `EpochLogger`)."""
+    if run is None:
+        return None
+    steps = itertools.count()
+
+    def log(stage: StageResult, _audit: Any) -> None:
+        metrics = {
+            "stage_val_accuracy": stage.val_accuracy,
+            TRAINABLE_PARAMS: stage.trainable_params,
+        }
+        run.log_metrics(metrics, step=next(steps))
+
+    return log
+
+
+def _audit_file(output_dir: Path | None) -> Path:
+    folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "freeze_audit.json"
+
+
+def _log_end(
+    run: Any,
+    result: ScheduleResult,
+    audit_path: Path,
+    summary: str,
+    trainable_params: int,
+    total_params: int,
+) -> None:
+    run.log_file(audit_path)
+    run.log_metrics(
+        {
+            ACCURACY: result.val_accuracy,
+            TRAINABLE_PARAMS: trainable_params,
+            "non_trainable_params": total_params - trainable_params,
+            "trainable_fraction": trainable_params / total_params,
+            "train_seconds": result.seconds,
+        },
+        step=sum(stage.epochs for stage in result.stages),
+    )
+    run.log_text(summary, "summary.txt")
+    run.log_text(json.dumps([asdict(s) for s in result.stages], indent=2), "stages.json")
+
+
+def _raise_if_stopped(pruning: Any, result: ScheduleResult) -> None:
+    """Pruned: `optuna.TrialPruned`; a non-finite accuracy: `FloatingPointError` (a FAIL)."""
+    if pruning is not None and pruning.pruned:
+        import optuna
+
+        raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at_epoch}")
+    if not math.isfinite(result.val_accuracy):
+        raise FloatingPointError(f"val_accuracy is {result.val_accuracy}")

@@ -1,0 +1,77 @@
+"""What a person reads about one trial: its stage table, its footer line, its model summary."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import keras
+
+from freezesweep.spec import TrialSpec
+from freezesweep.train.schedule import ScheduleResult, StageResult
+
+
+def stage_table(stages: Sequence[StageResult], total_params: int) -> str:
+    """One row per stage: units unfrozen, trainable params (and fraction), epochs, accuracy, time.
+
+    Args:
+        stages: the stages that ran. No default.
+        total_params: all parameters of the model, for the fraction. No default.
+    """
+    rows = [("stage", "units unfrozen", "trainable", "fraction", "epochs", "lr", "val_acc", "sec")]
+    for stage in stages:
+        units = ",".join(stage.units) if len(stage.units) <= 4 else f"{len(stage.units)} units"
+        rows.append(
+            (
+                stage.name,
+                units or "-",
+                f"{stage.trainable_params:,}",
+                f"{stage.trainable_params / total_params:.1%}",
+                str(stage.epochs),
+                f"{stage.learning_rate:.1e}",
+                f"{stage.val_accuracy:.4f}",
+                f"{stage.seconds:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def trial_summary(
+    spec: TrialSpec, result: ScheduleResult, trainable_params: int, total_params: int
+) -> str:
+    """The settings line, the stage table and the result line printed after every trial.
+
+    Args:
+        spec: the trial's spec. No default.
+        result: what the schedule returned. No default.
+        trainable_params: the most parameters any stage trained. No default.
+        total_params: all parameters of the model. No default.
+    """
+    header = (
+        f"schedule={spec.schedule.name} unit={spec.schedule.unit} bn={spec.schedule.bn} "
+        f"top_k={spec.top_k} lr={spec.finetune_lr:g} seed={spec.seed}"
+    )
+    footer = (
+        f"val_accuracy={result.val_accuracy:.4f} trainable_params={trainable_params:,} "
+        f"({trainable_params / total_params:.1%} of {total_params:,}) "
+        f"train_seconds={result.seconds:.1f}"
+    )
+    return "\n".join([header, stage_table(result.stages, total_params), footer])
+
+
+def model_summary(model: keras.Model) -> str:
+    """`model.summary()` with the trainable column, as text.
+
+    Args:
+        model: the built model. No default.
+    """
+    buffer = io.StringIO()
+    model.summary(
+        show_trainable=True,
+        expand_nested=True,
+        print_fn=lambda line, line_break=True: buffer.write(line + ("\n" if line_break else "")),
+    )
+    return buffer.getvalue()

@@ -1,0 +1,131 @@
+"""What people read: one progress line per finished trial, and the end-of-sweep summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+_MAX_TABLE_ROWS = 60
+_MAX_REASON_CHARS = 60
+
+
+def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[str]) -> str:
+    """`trial 7 COMPLETE val_accuracy=0.9123 trainable_params=74053 top_k=2 lr=0.00031 12.3s
+    best=0.9301 (#5)`."""
+    parts = [f"trial {trial.number}", trial.state.name]
+    # A PRUNED trial's value is only its last report, shown below with its step.
+    if trial.values is not None and trial.state != TrialState.PRUNED:
+        parts += [f"{name}={_number(v)}" for name, v in zip(objectives, trial.values, strict=True)]
+    if "trainable_params" in trial.user_attrs and "trainable_params" not in objectives:
+        parts.append(f"trainable_params={trial.user_attrs['trainable_params']}")
+    names = short_names(trial.params)
+    parts += [f"{names[key]}={_number(value)}" for key, value in trial.params.items()]
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        parts.append(f"at step {step} ({objectives[0]}={_number(trial.intermediate_values[step])})")
+    if trial.duration is not None:
+        parts.append(f"{trial.duration.total_seconds():.1f}s")
+    if "fail_reason" in trial.user_attrs:
+        reason = str(trial.user_attrs["fail_reason"]).strip().splitlines() or [""]
+        parts.append(f"reason={reason[0][: _MAX_REASON_CHARS * 2]}")
+    parts.append(_best(study))
+    return " ".join(parts)
+
+
+def summary(study: optuna.Study, objectives: Sequence[str], *, storage: str, sweep_dir: str) -> str:
+    """The trial table, the best trial or the Pareto set, and where everything went."""
+    trials = study.get_trials(deepcopy=False)
+    states = ", ".join(
+        f"{sum(t.state == state for t in trials)} {state.name}"
+        for state in TrialState
+        if any(t.state == state for t in trials)
+    )
+    lines = [f"study '{study.study_name}': {len(trials)} trials ({states or 'none'})"]
+    lines.append(trials_table(study, objectives))
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    if completed and len(study.directions) == 1:
+        best = study.best_trial
+        lines.append(f"best trial: {_describe(best, objectives)}")
+    elif completed:
+        lines.append(f"Pareto set ({len(study.best_trials)} trials):")
+        lines += [f"  {_describe(t, objectives)}" for t in study.best_trials]
+    lines.append(f"storage: {storage}  study: {study.study_name}")
+    lines.append(f"job outputs: {sweep_dir}/trial-NNNN")
+    return "\n".join(lines)
+
+
+def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
+    """`study.trials_dataframe()` cut to what a person compares, as text."""
+    frame = study.trials_dataframe(
+        attrs=("number", "state", "value", "params", "duration", "user_attrs")
+    )
+    if frame.empty:
+        return "(no trials)"
+    columns = [str(column) for column in frame.columns]
+    names = short_names(c.removeprefix("params_") for c in columns if c.startswith("params_"))
+    renamed: dict[str, str] = {"duration": "seconds", "user_attrs_fail_reason": "fail_reason"}
+    for column in columns:
+        for prefix in ("values_", "value_"):
+            if column.startswith(prefix):
+                renamed[column] = column.removeprefix(prefix)
+        if column.startswith("params_"):
+            renamed[column] = names[column.removeprefix("params_")]
+    if "trainable_params" not in objectives:
+        renamed["user_attrs_trainable_params"] = "trainable_params"
+    frame = frame.rename(columns=renamed)
+    frame["seconds"] = frame["seconds"].dt.total_seconds().round(1)
+    if "fail_reason" in frame:
+        frame["fail_reason"] = frame["fail_reason"].fillna("").str.slice(0, _MAX_REASON_CHARS)
+    keep = [c for c in frame.columns if not str(c).startswith("user_attrs_")]
+    text: str = frame[keep].to_string(index=False, max_rows=_MAX_TABLE_ROWS)
+    return text
+
+
+def short_names(keys: Iterable[str]) -> dict[str, str]:
+    """`finetune.top_k` -> `top_k`, unless two keys end the same way (then the full key)."""
+    keys = list(keys)
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    return {
+        key: tail if last.count(tail) == 1 else key for key, tail in zip(keys, last, strict=True)
+    }
+
+
+def _describe(trial: FrozenTrial, objectives: Sequence[str]) -> str:
+    values = " ".join(
+        f"{name}={_number(v)}" for name, v in zip(objectives, trial.values or (), strict=False)
+    )
+    params = " ".join(f"{key}={_number(value)}" for key, value in trial.params.items())
+    return f"#{trial.number} {values} {params}"
+
+
+def _best(study: optuna.Study) -> str:
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return "best=none yet"
+    if len(study.directions) == 1:
+        best = study.best_trial
+        return f"best={_number(best.value)} (#{best.number})"
+    return "pareto=" + ",".join(f"#{t.number}" for t in study.best_trials)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+    return str(value)
+
+
+def optimization_results(study: optuna.Study) -> dict[str, Any] | None:
+    """`optimization_results.yaml` as Hydra's Optuna sweeper writes it; None before any COMPLETE.
+
+    One objective: `{name: optuna, best_params, best_value}`; several: `{name: optuna,
+    solutions: [{params, values}, ...]}` (the Pareto set).
+    """
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if len(study.directions) == 1:
+        best = study.best_trial
+        return {"name": "optuna", "best_params": best.params, "best_value": best.value}
+    solutions = [{"params": t.params, "values": t.values} for t in study.best_trials]
+    return {"name": "optuna", "solutions": solutions}

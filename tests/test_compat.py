@@ -1,0 +1,67 @@
+"""Every private API in freezesweep.compat still exists in the installed Keras, Optuna and Hydra.
+
+When an upgrade removes one, these fail first, naming it, instead of a sweep failing deep inside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import keras
+import optuna
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+
+from freezesweep import compat
+
+
+def test_flatten_layers_reaches_into_nested_models() -> None:
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="inner_dense")])
+    outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="head")])
+    names = [layer.name for layer in compat.flatten_layers(outer)]
+    # Containers come first, nested layers are included, and include_self is honoured.
+    assert names[0] == outer.name
+    assert {"inner_dense", "head", inner.name} <= set(names)
+    assert outer.name not in [
+        layer.name for layer in compat.flatten_layers(outer, include_self=False)
+    ]
+
+
+def test_keras_get_file_is_replaced_and_restored() -> None:
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+    with compat.keras_get_file_replaced(lambda *args, **kwargs: "served"):
+        # The applications call this very attribute when they fetch weights.
+        assert file_utils.get_file("x", "http://example.invalid/x") == "served"
+    assert file_utils.get_file is original
+
+
+def test_keras_file_hash_check(tmp_path: Path) -> None:
+    path = tmp_path / "weights.h5"
+    path.write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    assert compat.keras_file_hash_matches(str(path), digest)
+    assert not compat.keras_file_hash_matches(str(path), "0" * 64)
+
+
+def test_study_storage_and_trial_id() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    storage = compat.study_storage(study)
+    # The storage object answers for the trial by its storage id.
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert storage.get_trial(compat.trial_id(trial)).number == trial.number
+    study.tell(trial, 1.0)
+    assert compat.trial_id(study.trials[0]) == compat.trial_id(trial)
+
+
+def test_failed_job_return_carries_the_error_without_raising() -> None:
+    error = RuntimeError("job 7 died at the scheduler level")
+    result = compat.failed_job_return(["a=1"], error)
+    assert isinstance(result, JobReturn) and result.status == JobStatus.FAILED
+    assert compat.job_error(result) is error
+    # The public accessor re-raises, which is why the sweeper reads the private one.
+    with pytest.raises(RuntimeError):
+        _ = result.return_value
