@@ -21,8 +21,11 @@ import pytest
 from optuna.trial import TrialState
 
 from freezesweep.study.storage import open_storage
+from hydra_plugins.freezesweep_sweeper._executor import build_executor
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
+from hydra_plugins.freezesweep_sweeper._sbatch import SbatchRefused
 from hydra_plugins.freezesweep_sweeper._study import count_trials
+from hydra_plugins.freezesweep_sweeper.launchers import SlurmLauncher
 
 from .checkout import clean_checkout
 from .slurm import (
@@ -272,3 +275,27 @@ def test_sbatch_refusals_are_one_line_naming_the_key_before_any_trial(tmp_path: 
         assert "Traceback" not in output
     assert not (tmp_path / "optuna.log").exists()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_refusal_at_submission_is_the_same_one_line(tmp_path: Path) -> None:
+    # Should the cluster change between the preflight and a batch, sbatch's refusal at
+    # submission (submitit's FailedJobError) becomes the same one-line error, not a traceback.
+    params = {
+        "submitit_folder": f"{tmp_path}/.submitit/%j",
+        "timeout_min": 5,
+        "cpus_per_task": 1,
+        "gpus_per_task": 1,
+        "mem_gb": 1,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "name": "refused",
+        "max_num_timeout": 0,
+    }
+    launcher = SlurmLauncher(**params)
+    arguments = [([f"x={n}"], "hydra.sweep.dir", n, f"job_id_for_{n}", {}) for n in (0, 1)]
+    with pytest.raises(SbatchRefused) as refused:
+        launcher._submit(build_executor("slurm", params), arguments)
+    assert str(refused.value) == (
+        "hydra.launcher.gpus_per_task=1: sbatch refuses the job: Invalid generic resource (gres) "
+        "specification (set hydra.launcher.gpus_per_task to null on a partition without GPUs)"
+    )
