@@ -16,7 +16,7 @@ from pathlib import Path
 
 ENABLE_VARIABLE = "FREEZESWEEP_TEST_SLURM"
 
-# A CPU node of the throw-away cluster (2 cores): what the README tells CPU-only users to pass.
+# The README's options for a CPU-only partition, sized for the throw-away cluster's 2-core node.
 CPU_NODE = ["--gpus-per-task=0", "--cpus-per-task=1", "--mem=1G", "--time=15"]
 
 
