@@ -26,6 +26,8 @@ from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 
 from .postgres import postgres_database
 
+pytestmark = pytest.mark.cluster
+
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 HOOKS = [
     f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"

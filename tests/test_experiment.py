@@ -39,6 +39,7 @@ def test_experiment_composes_backbone_data_and_sweep() -> None:
     assert sweeper.n_trials == len(depths) * 3
 
 
+@pytest.mark.slow
 def test_experiment_trial_runs_on_a_png_folder(tmp_path: Path) -> None:
     folder = write_png_folder(tmp_path / "digits", per_class=4)
     cfg = compose_config(

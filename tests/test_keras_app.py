@@ -78,6 +78,7 @@ def test_top_blocks_train_and_the_audit_passes(name: str) -> None:
     assert audit.passed and audit.changed_trainable > 0
 
 
+@pytest.mark.slow
 def test_a_real_trial_on_digits_resized_to_rgb_is_tracked(tmp_path: Path) -> None:
     value = run_trial(compose_config(tmp_path, *KERAS_APP, "backbone.name=MobileNetV3Small"))
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
