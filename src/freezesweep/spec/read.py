@@ -58,6 +58,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     environment = os.environ if environment is None else environment
     finetune = cfg.get("finetune") or {}
     top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
+    offset = integer(finetune.get("offset", 0), "finetune.offset", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
     objectives = tuple(cfg.get("objectives") or default_objectives(1))
     for name in objectives:
@@ -83,6 +84,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     return TrialSpec(
         seed=integer(cfg.get("seed", 0), "seed", 0),
         top_k=top_k,
+        offset=offset,
         finetune_lr=finetune_lr,
         objectives=objectives,
         backbone=read_backbone(cfg),
