@@ -12,7 +12,7 @@ from freezesweep.model.units import find_units
 from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
 from tests.shrink import CONF, compose_config
-from tests.test_image_folder import write_png_folder
+from tests.test_data_image_folder import write_png_folder
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

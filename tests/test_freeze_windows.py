@@ -16,7 +16,7 @@ from freezesweep.model.units import find_units
 from freezesweep.spec import ScheduleSpec, StageSpec
 from freezesweep.spec.read import trial_spec
 from tests.shrink import compose_config
-from tests.test_freezing import assert_plan_matches_keras, assert_trainable_layers, digits_model
+from tests.test_freeze_plan import assert_plan_matches_keras, assert_trainable_layers, digits_model
 
 
 def windows(unit: str, count: int, bn: str = "frozen") -> ScheduleSpec:
