@@ -26,6 +26,8 @@ from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 
 from .postgres import postgres_database
 
+pytestmark = pytest.mark.cluster
+
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 HOOKS = [
     f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
@@ -37,7 +39,12 @@ def worker(
     tmp_path: Path, storage: str, *overrides: str, tracking_uri: str | None = None
 ) -> subprocess.Popen[str]:
     """Start `app.py -m` as its own process (and process group, as a scheduler would)."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
+    # No SLURM_* of an enclosing job (they would seed the sampler), but the cluster's config.
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SLURM_") or key == "SLURM_CONF"
+    }
     environment["MLFLOW_DISABLE_TELEMETRY"] = "true"
     uri = tracking_uri or f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     command = [

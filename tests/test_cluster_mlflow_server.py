@@ -20,6 +20,8 @@ import pytest
 from .postgres import VARIABLE, postgres_database
 from .test_cluster import finish, load, worker
 
+pytestmark = pytest.mark.cluster
+
 
 def free_port() -> int:
     with socket.socket() as probe:

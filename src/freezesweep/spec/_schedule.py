@@ -55,7 +55,10 @@ def _stage(
     )
     stopping = raw.get("early_stopping")
     early_stopping = EarlyStoppingSpec(**stopping) if stopping else None
+    offset_key = _interpolated_key(unresolved.get("offset")) or f"{key}.offset"
     common: dict[str, Any] = dict(
+        offset=integer(raw.get("offset", 0), offset_key, 0),
+        offset_key=offset_key,
         epochs=epochs,
         learning_rate=learning_rate,
         optimizer=target,

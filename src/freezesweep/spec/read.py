@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep.objectives import OBJECTIVES
+from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.spec._checks import choice, integer, positive_number, require, str_keys
 from freezesweep.spec._schedule import read_schedule
 from freezesweep.spec._sources import read_backbone, read_data
@@ -58,8 +58,9 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     environment = os.environ if environment is None else environment
     finetune = cfg.get("finetune") or {}
     top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
+    offset = integer(finetune.get("offset", 0), "finetune.offset", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
-    objectives = tuple(cfg.get("objectives") or ("val_accuracy",))
+    objectives = tuple(cfg.get("objectives") or default_objectives(1))
     for name in objectives:
         choice(name, "objectives", OBJECTIVES)
     trainer = cfg.trainer
@@ -89,6 +90,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     return TrialSpec(
         seed=integer(cfg.get("seed", 0), "seed", 0),
         top_k=top_k,
+        offset=offset,
         finetune_lr=finetune_lr,
         objectives=objectives,
         backbone=read_backbone(cfg),

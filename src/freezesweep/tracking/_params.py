@@ -42,6 +42,7 @@ def stage_params(stages: Sequence[Any]) -> dict[str, str]:
     for index, plan in enumerate(stages):
         prefix = f"stage{index}.{plan.stage.name}"
         params[f"{prefix}.unfreeze"] = str(plan.stage.unfreeze)
+        params[f"{prefix}.offset"] = str(plan.stage.offset)
         params[f"{prefix}.units"] = ",".join(plan.units)[:_MAX_PARAM_LENGTH] or "-"
         params[f"{prefix}.epochs"] = str(plan.stage.epochs)
         params[f"{prefix}.learning_rate"] = repr(plan.stage.learning_rate)

@@ -8,6 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep.objectives import TRAINABLE_PARAMS
+
 _MAX_TABLE_ROWS = 60
 _MAX_REASON_CHARS = 60
 
@@ -19,8 +21,8 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
     # A PRUNED trial's value is only its last report, shown below with its step.
     if trial.values is not None and trial.state != TrialState.PRUNED:
         parts += [f"{name}={_number(v)}" for name, v in zip(objectives, trial.values, strict=True)]
-    if "trainable_params" in trial.user_attrs and "trainable_params" not in objectives:
-        parts.append(f"trainable_params={trial.user_attrs['trainable_params']}")
+    if TRAINABLE_PARAMS in trial.user_attrs and TRAINABLE_PARAMS not in objectives:
+        parts.append(f"{TRAINABLE_PARAMS}={trial.user_attrs[TRAINABLE_PARAMS]}")
     names = short_names(trial.params)
     parts += [f"{names[key]}={_number(value)}" for key, value in trial.params.items()]
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
@@ -73,8 +75,8 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
                 renamed[column] = column.removeprefix(prefix)
         if column.startswith("params_"):
             renamed[column] = names[column.removeprefix("params_")]
-    if "trainable_params" not in objectives:
-        renamed["user_attrs_trainable_params"] = "trainable_params"
+    if TRAINABLE_PARAMS not in objectives:
+        renamed[f"user_attrs_{TRAINABLE_PARAMS}"] = TRAINABLE_PARAMS
     frame = frame.rename(columns=renamed)
     frame["seconds"] = frame["seconds"].dt.total_seconds().round(1)
     if "fail_reason" in frame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,12 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.pruning import PRUNER_ATTR
 
+from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
@@ -46,30 +45,8 @@ log = logging.getLogger(__name__)
 _BUDGET_MIN_TRIALS = 3
 
 
-class FailureBudgetExceeded(RuntimeError):
-    """More trials of this invocation failed than `max_failure_rate` allows."""
-
-
-@dataclass
-class _Tally:
-    """This invocation's finished trials, for the failure budget."""
-
-    finished: int = 0
-    failed: int = 0
-    last_reason: str = ""
-
-    def add(self, trial: FrozenTrial) -> None:
-        self.finished += 1
-        if trial.state == TrialState.FAIL:
-            self.failed += 1
-            self.last_reason = str(trial.user_attrs.get("fail_reason", ""))
-
-    def over(self, rate: float) -> bool:
-        return self.failed > rate * self.finished
-
-
 class FreezesweepSweeperImpl(Sweeper):
-    """See `FreezesweepSweeperConf` for the keys and `ARCHITECTURE.md` section 5 for the rules."""
+    """See `FreezesweepSweeperConf` for the keys and the README's sweeper section for the rules."""
 
     def __init__(self, conf: Mapping[str, Any]) -> None:
         self._conf = dict(conf)
@@ -135,7 +112,7 @@ class FreezesweepSweeperImpl(Sweeper):
         if settings.on_sweep_start is not None:
             settings.on_sweep_start(study=study, config=config)
 
-        tally = _Tally()
+        tally = Tally()
         returns: list[Sequence[JobReturn]] = []
         try:
             with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
@@ -177,7 +154,7 @@ class FreezesweepSweeperImpl(Sweeper):
         self,
         study: optuna.Study,
         space: SearchSpace,
-        tally: _Tally,
+        tally: Tally,
         returns: list[Sequence[JobReturn]],
         beat: Heartbeat,
     ) -> None:
@@ -240,7 +217,7 @@ class FreezesweepSweeperImpl(Sweeper):
         study: optuna.Study,
         batch: list[optuna.Trial],
         space: SearchSpace,
-        tally: _Tally,
+        tally: Tally,
         beat: Heartbeat,
     ) -> Sequence[JobReturn]:
         settings, config = self._ready()
