@@ -20,7 +20,7 @@ from freezesweep.train.feature_cache import cache_key, split_at_cut
 from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
 from tests.shrink import compose_config
-from tests.test_training import NUM_CLASSES, digits_plans, random_rows
+from tests.test_train_schedule import NUM_CLASSES, digits_plans, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

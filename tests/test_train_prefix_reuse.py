@@ -15,7 +15,7 @@ from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
 from freezesweep.trial import run_trial
 from tests.shrink import compose_config
-from tests.test_training import digits_plans, random_rows
+from tests.test_train_schedule import digits_plans, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
