@@ -114,3 +114,23 @@ def test_feature_cache_off_trains_every_stage(
     lines = [line for line in capsys.readouterr().out.splitlines() if "feature cache" in line]
     assert lines == ["feature cache: off: trainer.feature_cache=off"] * 2
     assert first == second
+
+
+def test_a_sweep_keeps_its_cache_on_disk_for_other_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from freezesweep.train.store import clear_shared_stores
+
+    config = compose_config(tmp_path, "tracking.enabled=false", "trial.study_name=demo")
+    first = run_trial(config, output_dir=tmp_path / "demo" / "trial-0000")
+    # Entries land in the study's folder: sweeps/<study>/cache/ (features and stage prefixes).
+    names = sorted(path.name for path in (tmp_path / "demo" / "cache").iterdir())
+    assert any(name.startswith("features-") for name in names)
+    assert any(name.startswith("prefix-") for name in names)
+    assert not any(name.endswith(".partial") for name in names)
+    # Another process (an empty memory tier) restores both stages from disk, same value.
+    clear_shared_stores()
+    capsys.readouterr()
+    second = run_trial(config, output_dir=tmp_path / "demo" / "trial-0001")
+    assert second == first
+    assert "feature cache: hit" in capsys.readouterr().out.splitlines()
