@@ -29,7 +29,7 @@ from .postgres import postgres_database
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 HOOKS = [
     f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
-    for hook in ("preflight", "on_sweep_start", "on_sweep_end")
+    for hook in ("preflight", "on_sweep_start", "on_trial_end", "on_sweep_end")
 ]
 
 

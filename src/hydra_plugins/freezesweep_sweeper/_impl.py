@@ -30,7 +30,7 @@ from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.pruning import PRUNER_ATTR
 
-from ._console import optimization_results, progress_line, summary
+from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
@@ -80,6 +80,8 @@ class FreezesweepSweeperImpl(Sweeper):
         self._job_index = 0
         # Set once a grid or brute-force sampler has tried every point: no more batches.
         self._exhausted = False
+        # When this invocation's sweep began, for the progress line's elapsed time.
+        self._started = time.monotonic()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -136,6 +138,7 @@ class FreezesweepSweeperImpl(Sweeper):
             settings.on_sweep_start(study=study, config=config)
 
         tally = _Tally()
+        self._started = time.monotonic()
         returns: list[Sequence[JobReturn]] = []
         try:
             with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
@@ -273,6 +276,10 @@ class FreezesweepSweeperImpl(Sweeper):
                 continue
             tally.add(frozen)
             log.info(progress_line(frozen, study, settings.objectives))
+            elapsed = time.monotonic() - self._started
+            log.info(sweep_progress(study, settings.n_trials, settings.n_jobs, elapsed))
+            if settings.on_trial_end is not None:
+                settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
 
     def _job_overrides(
