@@ -97,6 +97,7 @@ def _choose(page: sync_api.Page, select: sync_api.Locator, option: str) -> None:
 
 def _close_assistant(page: sync_api.Page) -> None:
     """The MLflow Assistant side panel takes a third of the page; close it when it is open."""
-    if page.get_by_text("MLflow Assistant", exact=True).count():
-        page.locator("button[aria-label='Close']:visible").first.click()
-        page.get_by_text("MLflow Assistant", exact=True).wait_for(state="hidden")
+    close = page.locator("button[aria-label='Close']:visible")
+    if close.count():
+        close.first.click()
+        page.get_by_placeholder("Ask a question...").wait_for(state="hidden")
