@@ -22,15 +22,18 @@ REPORT_FILES = ("trials.csv", "pareto.csv", "pareto.png")
 def describe_study_run(experiment: str, run_id: str, study_name: str) -> str:
     """The parent run's description: links to the report artifacts and the trial runs' filter."""
     base = f"#/experiments/{experiment}/runs/{run_id}/artifacts"
-    links = ", ".join(f"[{name}]({base}/{name})" for name in REPORT_FILES)
+    # The query keeps the UI on its model-training pages (it opens on GenAI pages otherwise).
+    links = ", ".join(
+        f"[{name}]({base}/{name}?workflowType=machine_learning)" for name in REPORT_FILES
+    )
     return (
         f"Optuna study `{study_name}`: one child run per trial (`trial-NNNN`).\n\n"
         f"Report, refreshed after each sweep: {links}.\n\n"
         f"Metrics `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed` (step = trial "
         f"number) chart the sweep as it runs.\n\n"
-        f"All trial runs without unfolding this one: search `tags.`{STUDY_TAG}` = "
-        f"'{study_name}' and tags.`freezesweep.role` != 'study'`, or turn off "
-        f'"group by parent" in the runs table.'
+        f"The trial runs are folded under this run in the runs table: the button left of its "
+        f"name unfolds them. Every run of the study is tagged `{STUDY_TAG}` "
+        f"(search: tags.`{STUDY_TAG}` = '{study_name}')."
     )
 
 
