@@ -4,6 +4,7 @@ TensorFlow C++ log lines; a single run keeps Keras's own progress output."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -40,6 +41,30 @@ def test_a_level_the_user_set_is_kept() -> None:
     # The user asked for TensorFlow's logs: nothing is changed or captured.
     assert quiet_tensorflow(environment) is False
     assert environment == {"TF_CPP_MIN_LOG_LEVEL": "0"}
+
+
+IMPORT = "from freezesweep.console import quiet_tensorflow; quiet_tensorflow(); import keras"
+
+
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or platform.machine() != "x86_64",
+    reason="TensorFlow's oneDNN notice is printed by x86-64 TensorFlow builds only",
+)
+def test_tensorflow_loads_without_cpp_log_lines_unless_asked() -> None:
+    def stderr_of(**extra: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        return subprocess.run(
+            [sys.executable, "-c", IMPORT],
+            env={**environment, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stderr
+
+    # Left to freezesweep: not one C++ log line while TensorFlow loads.
+    assert [line for line in stderr_of().splitlines() if CPP_LOG.search(line)] == []
+    # The user's own level stands: TF_CPP_MIN_LOG_LEVEL=0 shows TensorFlow's notices again.
+    assert "oneDNN custom operations are on" in stderr_of(TF_CPP_MIN_LOG_LEVEL="0")
 
 
 @pytest.mark.slow
