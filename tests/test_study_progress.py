@@ -86,3 +86,4 @@ def test_on_trial_end_charts_the_study_on_its_parent_run(tmp_path: Path) -> None
     # The description links the report and says how to list the trial runs without unfolding.
     assert f"runs/{parent}/artifacts/trials.csv" in note
     assert "tags.`freezesweep.study` = 's'" in note
+    assert '"Group by" `freezesweep.state` lists them all' in note

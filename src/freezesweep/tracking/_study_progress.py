@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._store import client_for, experiment_id
 from freezesweep.tracking._study_runs import study_run_id
-from freezesweep.tracking._tags import STUDY_TAG
+from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
 
 # MLflow shows this tag as a run's description (rendered Markdown) on the run's page.
 DESCRIPTION_TAG = "mlflow.note.content"
@@ -31,9 +31,9 @@ def describe_study_run(experiment: str, run_id: str, study_name: str) -> str:
         f"Report, refreshed after each sweep: {links}.\n\n"
         f"Metrics `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed` (step = trial "
         f"number) chart the sweep as it runs.\n\n"
-        f"The trial runs are folded under this run in the runs table: the button left of its "
-        f"name unfolds them. Every run of the study is tagged `{STUDY_TAG}` "
-        f"(search: tags.`{STUDY_TAG}` = '{study_name}')."
+        f'The trial runs are folded under this run in the runs table: "Group by" '
+        f"`{STATE_TAG}` lists them all by final state (or unfold this run). Every run of the "
+        f"study is tagged `{STUDY_TAG}` (search: tags.`{STUDY_TAG}` = '{study_name}')."
     )
 
 
