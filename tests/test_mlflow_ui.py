@@ -84,8 +84,25 @@ def _browse(url: str) -> None:
             page.get_by_text("trial-0000 (val_accuracy)").first.wait_for()
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"))
+            _group_by_state(browser.new_page(viewport={"width": 1600, "height": 1000}), url)
         finally:
             browser.close()
+
+
+def _group_by_state(page: sync_api.Page, url: str) -> None:
+    """The README's view for trial runs without unfolding: group the runs by `freezesweep.state`."""
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_text("top_k_lr", exact=True).last.wait_for()
+    # A fresh page: the trial runs are folded under the parent.
+    assert page.get_by_text("trial-0000", exact=True).count() == 0
+    page.get_by_role("button", name="Group by").click()
+    menu = page.locator("[role=menu], [role=listbox]").first
+    menu.get_by_text("freezesweep.state", exact=True).click()
+    page.keyboard.press("Escape")
+    # Grouped by state, every trial run is listed without unfolding the parent.
+    for number in range(3):
+        page.get_by_text(f"trial-{number:04d}", exact=True).wait_for()
 
 
 def _choose(page: sync_api.Page, select: sync_api.Locator, option: str) -> None:
