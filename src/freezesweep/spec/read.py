@@ -80,6 +80,8 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
     )
     trial = cfg.get("trial") or {}
+    if verbose == "auto" and trial.get("number") is not None:
+        verbose = 0  # a sweep job: the sweeper prints one line per trial instead of epoch logs
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     return TrialSpec(
