@@ -31,7 +31,7 @@ pytestmark = pytest.mark.cluster
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 HOOKS = [
     f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
-    for hook in ("preflight", "on_sweep_start", "on_sweep_end")
+    for hook in ("preflight", "on_sweep_start", "on_trial_end", "on_sweep_end")
 ]
 
 

@@ -55,6 +55,7 @@ def test_unsafe_models_are_refused(tmp_path: Path) -> None:
         load_backbone(path)
 
 
+@pytest.mark.slow
 def test_pretrain_is_byte_reproducible(tmp_path: Path) -> None:
     first, first_hash, _ = pretrain_backbone(tmp_path / "a.keras", epochs=1, verbose=0)
     second, second_hash, _ = pretrain_backbone(tmp_path / "b.keras", epochs=1, verbose=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ from freezesweep.train import (
     shared_store,
 )
 from freezesweep.trial_summary import model_summary, trial_summary
+
+logger = logging.getLogger(__name__)
 
 
 def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tuple[float, ...]:
@@ -91,14 +94,19 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
             seed=spec.seed,
         )
         cache_tags = cache_summary(result)
-        print(f"feature cache: {cache_tags['freezesweep.feature_cache']}", flush=True)
+        cache_line = f"feature cache: {cache_tags['freezesweep.feature_cache']}"
+        if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
+            print(cache_line, flush=True)
+        else:
+            logger.info(cache_line)
         audit_path = _audit_file(output_dir)
         write_audit(result.audits, audit_path)
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
             run.set_tags(cache_tags)
-        print(summary, flush=True)
+        if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
+            print(summary, flush=True)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
         _raise_if_stopped(pruning, result)
 

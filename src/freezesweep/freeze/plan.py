@@ -29,6 +29,8 @@ class StagePlan:
     layers: tuple[keras.layers.Layer, ...]
     trainable_params: int
     non_trainable_params: int
+    # The layers of each unit in `units`, in the same order (bottom to top).
+    unit_layers: tuple[tuple[keras.layers.Layer, ...], ...] = ()
 
 
 def count_params(weights: Iterable[keras.Variable]) -> int:
@@ -129,6 +131,10 @@ def plan_schedule(
                 stage=stage,
                 units=tuple(unit.name for unit in chosen_units),
                 layers=layers,
+                unit_layers=tuple(
+                    tuple(layer for layer in unit.layers if layer in layers)
+                    for unit in chosen_units
+                ),
                 trainable_params=trainable,
                 non_trainable_params=total - trainable,
             )

@@ -42,6 +42,9 @@ class StageSpec:
     offset: int = 0
     # The config key of `offset` (the interpolation source, e.g. `finetune.offset`).
     offset_key: str = ""
+    # Layer-wise decay: the top trainable unit (and the head) train at `learning_rate`, each
+    # unit below at `lr_decay` times the one above it (1.0: one rate for all).
+    lr_decay: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A stage's fresh optimizer, its compile, and the guard that refuses a fit after a stale one."""
+"""A stage's compile with a fresh optimizer, and the guard that refuses a fit after a stale one."""
 
 from __future__ import annotations
 
@@ -6,35 +6,31 @@ import sys
 from typing import Any
 
 import keras
-from keras.optimizers import Optimizer
 
-from freezesweep import targets
-from freezesweep.errors import ConfigError, RecompileGuardError
-from freezesweep.freeze.plan import trainable_fingerprint
+from freezesweep.errors import RecompileGuardError
+from freezesweep.freeze.plan import StagePlan, trainable_fingerprint
 from freezesweep.spec import StageSpec
+from freezesweep.train.optimizers import build_optimizer, stage_optimizer
 
 
-def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
-    """A fresh optimizer instance for one stage (never reused: Keras raises on unknown variables).
+def compile_stage(
+    model: keras.Model,
+    stage: StageSpec,
+    jit_compile: str | bool = "auto",
+    *,
+    plan: StagePlan | None = None,
+) -> str:
+    """Compile with a fresh optimizer and return the trainable fingerprint at compile time.
 
     Args:
-        stage: the stage, with `optimizer` as a dotted class path. No default.
+        model: the model, with the stage's plan applied (the full model, or the part above a
+            feature-cache cut: its variables have the same paths). No default.
+        stage: the stage. No default.
+        jit_compile: `model.compile`'s setting. Defaults to `"auto"`.
+        plan: the stage's plan, for layer-wise rates (`lr_decay`). Defaults to `None` (one rate).
     """
-    key = f"stage {stage.name!r}: optimizer._target_"
-    optimizer_class = targets.resolve(stage.optimizer, key=key, allowed=targets.KERAS_OPTIMIZERS)
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
-        raise ConfigError(f"{key} {stage.optimizer!r} is not a Keras optimizer.")
-    try:
-        optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
-    except (TypeError, ValueError) as error:  # an unknown or bad argument: name the stage
-        raise ConfigError(f"stage {stage.name!r}: optimizer {stage.optimizer}: {error}") from None
-    return optimizer
-
-
-def compile_stage(model: keras.Model, stage: StageSpec, jit_compile: str | bool = "auto") -> str:
-    """Compile with a fresh optimizer and return the trainable fingerprint at compile time."""
     model.compile(
-        optimizer=build_optimizer(stage),
+        optimizer=build_optimizer(stage) if plan is None else stage_optimizer(plan),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         jit_compile=jit_compile,

@@ -18,13 +18,9 @@ from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.audit import StageAudit, StageAuditor
 from freezesweep.freeze.plan import StagePlan, apply_plan
 from freezesweep.spec import StageSpec
-from freezesweep.train.compile import (
-    build_optimizer,
-    compile_stage,
-    guarded_fit,
-    resolve_verbose,
-)
+from freezesweep.train.compile import compile_stage, guarded_fit, resolve_verbose
 from freezesweep.train.feature_cache import data_digest
+from freezesweep.train.optimizers import build_optimizer
 from freezesweep.train.prefix_reuse import PrefixReuse, base_key, replay, stage_key
 from freezesweep.train.stage_fit import OFF, fit_stage
 from freezesweep.train.store import ArrayStore
@@ -187,7 +183,8 @@ def run_schedule(
         if reuse is not None and stored is None:
             reuse.save(key, model, result)
     if evaluate is None:  # the last stage was restored: the full model was never compiled here
-        compile_stage(model, plans[len(stages) - 1].stage, jit_compile)
+        last = plans[len(stages) - 1]
+        compile_stage(model, last.stage, jit_compile, plan=last)
         evaluate = lambda: model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)  # noqa: E731
     val_loss, val_accuracy = evaluate()
     return ScheduleResult(

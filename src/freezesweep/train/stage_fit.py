@@ -68,7 +68,7 @@ def fit_stage(
     if isinstance(split, str):
         status = split if split.startswith("off: ") else f"off: {split}"
         logger.info("feature cache for stage %r: %s", plan.stage.name, status)
-        fingerprint = compile_stage(model, plan.stage, jit_compile)
+        fingerprint = compile_stage(model, plan.stage, jit_compile, plan=plan)
         history = guarded_fit(model, fingerprint, **fit_arguments(data, batch_size), **fit_kwargs)
         return FitOutcome(history, status, lambda: _evaluate(model, data, batch_size))
     assert store is not None and isinstance(data, Dataset)
@@ -77,7 +77,7 @@ def fit_stage(
     logger.info(
         "feature cache for stage %r: %s (cut at the %s)", plan.stage.name, status, split.cut
     )
-    fingerprint = compile_stage(split.upper, plan.stage, jit_compile)
+    fingerprint = compile_stage(split.upper, plan.stage, jit_compile, plan=plan)
     # Every weight that trains must be above the cut, or the cache would freeze it silently.
     if not same_trainable(split.upper, model):
         raise RecompileGuardError(

@@ -29,7 +29,7 @@ from freezesweep.redaction import redact
 from freezesweep.study.pruning import PRUNER_ATTR
 
 from ._budget import FailureBudgetExceeded, Tally
-from ._console import optimization_results, progress_line, summary
+from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
 _BUDGET_MIN_TRIALS = 3
+_BASIC_LAUNCHER_LOG = "hydra._internal.core_plugins.basic_launcher"
 
 
 class FreezesweepSweeperImpl(Sweeper):
@@ -57,6 +58,8 @@ class FreezesweepSweeperImpl(Sweeper):
         self._job_index = 0
         # Set once a grid or brute-force sampler has tried every point: no more batches.
         self._exhausted = False
+        # When this invocation's sweep began, for the progress line's elapsed time.
+        self._started = time.monotonic()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -113,6 +116,7 @@ class FreezesweepSweeperImpl(Sweeper):
             settings.on_sweep_start(study=study, config=config)
 
         tally = Tally()
+        self._started = time.monotonic()
         returns: list[Sequence[JobReturn]] = []
         try:
             with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
@@ -227,6 +231,9 @@ class FreezesweepSweeperImpl(Sweeper):
         beat.track(ids)
         try:
             self.validate_batch_is_legal(overrides)
+            # Hydra's basic launcher logs "Launching N jobs locally" and every job's overrides;
+            # the trial's own line says the same in fewer words.
+            logging.getLogger(_BASIC_LAUNCHER_LOG).setLevel(logging.WARNING)
             results = self.launcher.launch(overrides, initial_job_idx=self._job_index)
         except BaseException as error:
             fail_unfinished(study, batch, error)
@@ -250,6 +257,10 @@ class FreezesweepSweeperImpl(Sweeper):
                 continue
             tally.add(frozen)
             log.info(progress_line(frozen, study, settings.objectives))
+            elapsed = time.monotonic() - self._started
+            log.info(sweep_progress(study, settings.n_trials, settings.n_jobs, elapsed))
+            if settings.on_trial_end is not None:
+                settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
 
     def _job_overrides(
