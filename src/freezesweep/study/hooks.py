@@ -1,28 +1,72 @@
 """The sweeper's lifecycle hooks (`hydra.sweeper.preflight`, `on_sweep_start`, `on_sweep_end`).
 
-The sweeper plugin knows nothing of MLflow; `conf/config.yaml` names these functions, and they
-check the tracking server before a study exists, open the study's parent run before any trial,
-and publish the report after each invocation.
+The sweeper plugin knows nothing of MLflow or of the job config; `conf/config.yaml` names these
+functions, and they check every sample job's values and the tracking server before a study
+exists, open the study's parent run before any trial, and publish the report after each
+invocation.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+from omegaconf import DictConfig, open_dict
 
-from freezesweep.spec.read import tracking_spec
+from freezesweep.spec import TrialSpec
+from freezesweep.spec.read import tracking_spec, trial_spec
 from freezesweep.study.report import publish
 
 
-def preflight(config: Any) -> None:
-    """Sweeper hook, before the study exists: an MLflow tracking server must answer."""
+def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
+    """Sweeper hook, before the study, the sweep folder or any run exists.
+
+    Every composed sample job (each choice and range end of the search space, each enqueued set,
+    all with the fixed overrides) must read as a valid trial spec, each depth must fit its
+    backbone (built here when that is cheap: an embedded or file backbone), and an MLflow
+    tracking server must answer.
+
+    Args:
+        config: the sweep's config. No default.
+        jobs: the sample jobs' composed configs, `hydra` node included. Defaults to `()`.
+
+    Raises:
+        ConfigError: a bad value in a job, with the message of a single run.
+    """
     from freezesweep import tracking
 
+    specs = [trial_spec(_task(job)) for job in jobs]
+    _check_depths(specs)
     spec = tracking_spec(config)
     if spec.enabled:
         tracking.check_reachable(spec)
+
+
+def _task(job: DictConfig) -> DictConfig:
+    """A job's config as its task function receives it: without the `hydra` node."""
+    task = copy.deepcopy(job)
+    with open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def _check_depths(specs: Sequence[TrialSpec]) -> None:
+    """Each job's depths against its backbone's units; a keras.applications backbone is skipped
+    (building it may download weights), the job checks it before training."""
+    cheap = [spec for spec in specs if spec.backbone.source in ("embedded", "file")]
+    if not cheap:
+        return
+    from freezesweep.freeze import check_depths
+    from freezesweep.model.assemble import build_backbone
+
+    built: dict[Any, Any] = {}
+    for spec in cheap:
+        if spec.backbone not in built:
+            built[spec.backbone] = build_backbone(spec)[0]
+        check_depths(built[spec.backbone], spec.schedule)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:

@@ -17,12 +17,6 @@ from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
@@ -34,6 +28,7 @@ from ._console import optimization_results, progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
+from ._samples import sample_points
 from ._secrets import hide, scrub
 from ._settings import Settings, check_grid, read_settings
 from ._signals import Interrupted, signals_raise
@@ -111,12 +106,17 @@ class FreezesweepSweeperImpl(Sweeper):
             custom_keys_allowed=settings.custom_search_space is not None,
         )
         check_grid(settings.sampler, space.distributions)
-        # Compose one job now: a key the config lacks fails before the study storage exists.
-        sample = {key: _some_value(d) for key, d in space.distributions.items()}
-        self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
-
+        # Compose the jobs of every choice, range end and enqueued set now: a key the config
+        # lacks fails here, and the preflight hook checks each job's values, all before the
+        # study, the sweep folder or any run exists.
+        jobs = [
+            self.hydra_context.config_loader.load_sweep_config(
+                config, self._job_overrides(point, 0, space)
+            )
+            for point in sample_points(space.distributions, settings.enqueue)
+        ]
         if settings.preflight is not None:
-            settings.preflight(config=config)
+            settings.preflight(config=config, jobs=jobs)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
@@ -300,10 +300,3 @@ class FreezesweepSweeperImpl(Sweeper):
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"
         return self.settings, self.config
-
-
-def _some_value(distribution: BaseDistribution) -> Any:
-    if isinstance(distribution, CategoricalDistribution):
-        return distribution.choices[0]
-    assert isinstance(distribution, IntDistribution | FloatDistribution)
-    return distribution.low

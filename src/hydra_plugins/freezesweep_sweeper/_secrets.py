@@ -35,11 +35,18 @@ def hide(value: str) -> str:
 
 
 def hide_in_override(override: str) -> str:
-    """`key=value` with a password-bearing value hidden (see `hide`)."""
+    """`key=value` with a password-bearing value hidden (see `hide`), else `override` as it is.
+
+    Only a secret's override is rewritten: the quotes of any other value are part of its meaning
+    (`'a,b'` is one string, not a choice of two), so they are kept.
+    """
     key, separator, value = override.partition("=")
     if not separator:
         return override
-    return f"{key}={hide(_unquote(value))}"
+    plain = _unquote(value)
+    if not has_password(plain):
+        return override
+    return f"{key}={hide(plain)}"
 
 
 def scrub(config: DictConfig) -> list[str]:
