@@ -12,11 +12,21 @@ Pure standard library: the leaf every printer, logger and tracker imports.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "has_secret", "is_secret_key", "redact", "redact_mapping"]
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "has_secret",
+    "is_secret_key",
+    "redact",
+    "redact_logs",
+    "redact_mapping",
+    "redact_override",
+]
 
 MASK = "***"
 
@@ -73,6 +83,23 @@ def redact(text: str) -> str:
     return _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
 
 
+def redact_override(override: str) -> str:
+    """A Hydra override `key=value` with the value masked under a secret key, else `redact`ed.
+
+    Args:
+        override: one command-line override, e.g. `+aws.AWS_SECRET_ACCESS_KEY=abc`. No default.
+
+    Example:
+
+        >>> redact_override("+env.api_key=abc")
+        '+env.api_key=***'
+    """
+    key, separator, value = override.partition("=")
+    if separator and value and is_secret_key(key.lstrip("+~")):
+        return f"{key}={MASK}"
+    return redact(override)
+
+
 def has_secret(text: str) -> bool:
     """Whether `redact` would change `text`."""
     return redact(text) != text
@@ -95,3 +122,27 @@ def redact_mapping(config: Any, key: str = "") -> Any:
     if isinstance(config, str):
         return redact(config)
     return config
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that redacts each record's message (MLflow and Optuna log URLs too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = redact(message)
+        if safe != message:
+            record.msg, record.args = safe, ()
+        return True
+
+
+def redact_logs(logger: logging.Logger | None = None) -> None:
+    """Adds a `RedactingFilter` to every handler of `logger` (once per handler).
+
+    Handler filters, unlike logger filters, also see the records that child loggers propagate.
+
+    Args:
+        logger: the logger whose handlers print or write. Defaults to `None` (the root logger).
+    """
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -42,7 +42,7 @@ def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
     _check_depths(specs)
     spec = tracking_spec(config)
     if spec.enabled:
-        tracking.check_reachable(spec)
+        tracking.check_store(spec)
 
 
 def _task(job: DictConfig) -> DictConfig:

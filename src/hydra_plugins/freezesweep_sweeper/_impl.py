@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep import compat
-from freezesweep.redaction import redact
+from freezesweep import compat, hydra_files
+from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.pruning import PRUNER_ATTR
+from freezesweep.study.storage import check_storage
 
 from ._console import optimization_results, progress_line, summary
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
@@ -79,6 +80,7 @@ class FreezesweepSweeperImpl(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        redact_logs()
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
@@ -115,11 +117,12 @@ class FreezesweepSweeperImpl(Sweeper):
             )
             for point in sample_points(space.distributions, settings.enqueue)
         ]
+        check_storage(settings.storage)
         if settings.preflight is not None:
             settings.preflight(config=config, jobs=jobs)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+        hydra_files.save(config, sweep_dir / "multirun.yaml")
 
         opened = open_study(settings, space.distributions)
         study = opened.study
@@ -258,6 +261,7 @@ class FreezesweepSweeperImpl(Sweeper):
             beat.untrack(ids)
             # Each job configured logging into its own directory; the sweeper logs to the console.
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+            redact_logs()
         self._job_index += len(batch)
         for trial, result in zip(batch, results, strict=True):
             try:

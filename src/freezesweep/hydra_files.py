@@ -1,0 +1,62 @@
+"""The YAML files Hydra saves (`.hydra/*.yaml`, `multirun.yaml`), with every secret redacted.
+
+Hydra writes a job's composed config, its own config and the command-line overrides before the
+task function runs; a password on the command line or in a config file would stay in them. The
+task function rewrites them first thing, and the sweeper saves `multirun.yaml` through `save`.
+Interpolations are kept as written (`${oc.env:NAME}` names a variable, never its value).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from freezesweep.redaction import redact_mapping, redact_override
+
+__all__ = ["redact_saved_configs", "redacted", "save"]
+
+
+def redacted(config: DictConfig | ListConfig) -> Any:
+    """A config as plain containers, interpolations unresolved, every secret masked.
+
+    Secret-keyed values become `***`, URLs lose their passwords and secret query values, and
+    an override string (`key=value` in a list) is masked by its key.
+
+    Args:
+        config: any OmegaConf config. No default.
+    """
+    return _overrides(redact_mapping(OmegaConf.to_container(config, resolve=False)))
+
+
+def save(config: DictConfig | ListConfig, path: Path) -> None:
+    """Writes `redacted(config)` to `path` as YAML.
+
+    Args:
+        config: any OmegaConf config. No default.
+        path: the YAML file. No default.
+    """
+    OmegaConf.save(OmegaConf.create(redacted(config)), path)
+
+
+def redact_saved_configs(output_dir: Path) -> None:
+    """Rewrites the YAML files in `output_dir/.hydra` that hold a secret; others stay untouched.
+
+    Args:
+        output_dir: a job's Hydra output folder. No default.
+    """
+    for path in sorted((output_dir / ".hydra").glob("*.yaml")):
+        config = OmegaConf.load(path)
+        if redacted(config) != OmegaConf.to_container(config, resolve=False):
+            save(config, path)
+
+
+def _overrides(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _overrides(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [
+            redact_override(item) if isinstance(item, str) else _overrides(item) for item in value
+        ]
+    return value
