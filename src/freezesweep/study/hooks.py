@@ -25,9 +25,9 @@ def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
     """Sweeper hook, before the study, the sweep folder or any run exists.
 
     Every composed sample job (each choice and range end of the search space, each enqueued set,
-    all with the fixed overrides) must read as a valid trial spec, each depth must fit its
-    backbone (built here when that is cheap: an embedded or file backbone), and an MLflow
-    tracking server must answer.
+    all with the fixed overrides) must read as a valid trial spec, the MLflow store must be
+    writable (a tracking server must answer), each stage's optimizer must build, and each depth
+    must fit its backbone (built here when that is cheap: an embedded or file backbone).
 
     Args:
         config: the sweep's config. No default.
@@ -39,10 +39,10 @@ def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
     from freezesweep import tracking
 
     specs = [trial_spec(_task(job)) for job in jobs]
-    _check_depths(specs)
     spec = tracking_spec(config)
     if spec.enabled:
         tracking.check_store(spec)
+    _check_with_keras(specs)
 
 
 def _task(job: DictConfig) -> DictConfig:
@@ -53,17 +53,22 @@ def _task(job: DictConfig) -> DictConfig:
     return task
 
 
-def _check_depths(specs: Sequence[TrialSpec]) -> None:
-    """Each job's depths against its backbone's units; a keras.applications backbone is skipped
-    (building it may download weights), the job checks it before training."""
-    cheap = [spec for spec in specs if spec.backbone.source in ("embedded", "file")]
-    if not cheap:
+def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
+    """What needs Keras but no data: each stage's optimizer (its arguments included) is built,
+    and each depth is checked against its backbone's units. A keras.applications backbone is
+    not built here (that may download weights): its jobs check their depths before training."""
+    if not specs:
         return
     from freezesweep.freeze import check_depths
     from freezesweep.model.assemble import build_backbone
+    from freezesweep.train import build_optimizer
 
     built: dict[Any, Any] = {}
-    for spec in cheap:
+    for spec in specs:
+        for stage in spec.schedule.stages:
+            build_optimizer(stage)
+        if spec.backbone.source not in ("embedded", "file"):
+            continue
         if spec.backbone not in built:
             built[spec.backbone] = build_backbone(spec)[0]
         check_depths(built[spec.backbone], spec.schedule)
