@@ -4,7 +4,8 @@ What counts as a secret:
 - the password of a URL's userinfo (`scheme://user:password@host`, the password may itself hold
   `@`), and a bare token as an HTTP URL's userinfo (`https://TOKEN@host`);
 - the value of a query-string parameter with a secret-looking name (`?password=`, `sslpassword=`,
-  `token=`, `X-Amz-Signature=`, `sig=`, ...);
+  `token=`, `X-Amz-Signature=`, `sig=`, ...), and of a free-standing `name=value` with such a
+  name (`+env.AWS_SECRET_ACCESS_KEY=...` in a log line of overrides);
 - any value stored under a secret-looking key name (`AWS_SECRET_ACCESS_KEY`, `api-key`, `pwd`).
 
 Pure standard library: the leaf every printer, logger and tracker imports.
@@ -39,8 +40,12 @@ _SECRET_KEY = re.compile(
 # scheme://userinfo@host: the userinfo runs to the last `@` of the authority, so a password
 # holding `@` is hidden whole.
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"']*)@")
-# ?name=value or &name=value (also ;name=value in some drivers' URLs).
-_QUERY_ITEM = re.compile(r"(?P<lead>[?&;](?P<name>[\w.-]+)=)(?P<value>[^&;#\s\"']*)")
+# ?name=value or &name=value (also ;name=value in some drivers' URLs), and a free-standing
+# name=value (an override in a log line, KEY=value in a traceback), the name starting a word.
+_QUERY_ITEM = re.compile(
+    r"(?P<lead>(?:[?&;]|(?<![\w.+~-]))[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
+    r"(?P<value>[^&;#\s\"']*)"
+)
 
 
 def is_secret_key(name: str) -> bool:

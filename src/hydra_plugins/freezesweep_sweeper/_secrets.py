@@ -15,7 +15,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from freezesweep.redaction import has_secret
+from freezesweep.redaction import has_secret, is_secret_key
 
 ENV_PREFIX = "FREEZESWEEP_SECRET_"
 
@@ -29,13 +29,18 @@ def hide(value: str) -> str:
     """`${oc.env:NAME}` for a password-bearing value (setting NAME here), else the value."""
     if not has_password(value):
         return value
+    return _hide_value(value)
+
+
+def _hide_value(value: str) -> str:
     name = ENV_PREFIX + hashlib.sha256(value.encode()).hexdigest()[:12].upper()
     os.environ[name] = value
     return "${oc.env:" + name + "}"
 
 
 def hide_in_override(override: str) -> str:
-    """`key=value` with a password-bearing value hidden (see `hide`), else `override` as it is.
+    """`key=value` with a password-bearing value, or any value of a secret-looking key
+    (`+env.AWS_SECRET_ACCESS_KEY=...`), hidden (see `hide`); else `override` as it is.
 
     Only a secret's override is rewritten: the quotes of any other value are part of its meaning
     (`'a,b'` is one string, not a choice of two), so they are kept.
@@ -44,9 +49,10 @@ def hide_in_override(override: str) -> str:
     if not separator:
         return override
     plain = _unquote(value)
-    if not has_password(plain):
+    secret_key = is_secret_key(key.lstrip("+~")) and plain != "" and not plain.startswith("${")
+    if not (secret_key or has_password(plain)):
         return override
-    return f"{key}={hide(plain)}"
+    return f"{key}={_hide_value(plain)}"
 
 
 def scrub(config: DictConfig) -> list[str]:
