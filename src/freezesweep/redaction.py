@@ -44,7 +44,8 @@ _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"
 # name=value (an override in a log line, KEY=value in a traceback), the name starting a word.
 _QUERY_ITEM = re.compile(
     r"(?P<lead>(?:[?&;]|(?<![\w.+~-]))[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
-    r"(?P<value>[^&;#\s\"']*)"
+    # A comma continues the value (a password may hold one) unless a `name=` follows it.
+    r"(?P<value>[^&;#,\s\"']*(?:,(?![^&;#,\s\"']*=)[^&;#,\s\"']*)*)"
 )
 
 
