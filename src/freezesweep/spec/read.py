@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES
 from freezesweep.spec._checks import choice, integer, positive_number, require, str_keys
 from freezesweep.spec._schedule import read_schedule
@@ -41,6 +42,10 @@ def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     )
 
 
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
 def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
     """Validate a composed config and turn it into a `TrialSpec`.
 
@@ -56,6 +61,8 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         ValueError: with a message naming the offending key.
     """
     environment = os.environ if environment is None else environment
+    # Before any `_target_` is checked: the user's own modules join the allow-list.
+    targets.allow_modules(_plain(cfg.get("allowed_targets")))
     finetune = cfg.get("finetune") or {}
     top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep import compat, hydra_files
+from freezesweep import compat, hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.pruning import PRUNER_ATTR
 from freezesweep.study.storage import check_storage
@@ -81,6 +81,11 @@ class FreezesweepSweeperImpl(Sweeper):
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         redact_logs()
+        # The user's own `_target_` modules, before the sampler's and pruner's are checked.
+        allowed = config.get("allowed_targets")
+        targets.allow_modules(
+            OmegaConf.to_container(allowed) if OmegaConf.is_config(allowed) else allowed
+        )
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
