@@ -41,6 +41,11 @@ def _files(extra: Path) -> None:
         "data:\n  directory: /nonexistent\n"
         f"hydra:\n  sweeper:\n    params:\n      data.augmentation: '{EVIL_AUGMENTATION}'\n"
     )
+    (extra / "sweep" / "typo.yaml").write_text(
+        "# @package _global_\n"
+        "hydra:\n  sweeper:\n    params:\n      finetune.top_k: range(0, 5)\n"
+        "      schedule.bn: froze\n"
+    )
     (extra / "experiment" / "evil.yaml").write_text(
         "# @package _global_\n"
         "defaults:\n  - override /data: image_folder\n"
@@ -94,7 +99,13 @@ SWEEP_ROWS = [
     ),
     (
         ["hydra.sweeper.enqueue=[{finetune.top_k: 9, finetune.lr: 0.001}]"],
-        "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 9.",
+        "hydra.sweeper.enqueue[0].finetune.top_k: 9 is outside IntDistribution(high=4, "
+        "log=False, low=0, step=1).",
+    ),
+    (
+        # A fixed value in a sweep file's params, not on the command line.
+        ["sweep=typo"],
+        "schedule.bn must be one of frozen, train; got 'froze'.",
     ),
     (
         ["+schedule.stages.1.optimizer.betaa_1=0.9"],
