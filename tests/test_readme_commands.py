@@ -1,9 +1,10 @@
 """Every `python sweep.py` command and quoted override form the README shows works.
 
-Each command goes through the real app and sweeper (`-m`) with a preflight hook that reads every
-composed sample job as a trial and then stops the sweep before its study exists: the override
-grammar, the config keys and every value are checked, nothing trains. Paths the README invents
-are swapped for real ones where the config reader checks them.
+A sweep command (`-m`) goes through the real app and sweeper with a preflight hook that reads
+every composed sample job as a trial and then stops the sweep before its study exists: the
+override grammar, the config keys and every value are checked, nothing trains. A single-run
+command is composed from the real config tree with Hydra's compose API and read as a trial.
+Paths the README invents are swapped for real ones where the config reader checks them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from freezesweep.spec.read import trial_spec
 from tests.readme_probe import MARK
-from tests.shrink import ROOT
+from tests.shrink import ROOT, compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +62,10 @@ def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list
     weights = tmp_path / "weights.h5"
     weights.write_bytes(b"")
     real = [re.sub(r"^(backbone\.weights=)/models/.*$", rf"\g<1>{weights}", a) for a in arguments]
+    if "-m" not in real:
+        # A single run: the composed config must read as a trial.
+        trial_spec(compose_config(tmp_path, *real, small=False))
+        return
     environment = {
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",
