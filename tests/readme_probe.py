@@ -7,22 +7,16 @@ stops before its study exists (nothing trains, nothing is created).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
-
-from freezesweep.spec.read import trial_spec
+from freezesweep.spec.read import job_spec
 
 MARK = "README probe"
 
 
-def check(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
+def check(config: Any, jobs: Sequence[Any] = ()) -> None:
     """Reads each composed job as its task function would; raises to stop with a count."""
     for job in jobs:
-        task = copy.deepcopy(job)
-        with open_dict(task):
-            task.pop("hydra", None)
-        trial_spec(task)
+        job_spec(job)
     raise ValueError(f"{MARK}: {len(jobs)} job(s) valid")

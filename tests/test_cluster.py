@@ -27,9 +27,13 @@ from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 from .postgres import postgres_database
 
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
+# The toy app's jobs are not trials: its preflight is the store check alone.
 HOOKS = [
-    f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
-    for hook in ("preflight", "on_sweep_start", "on_sweep_end")
+    "hydra.sweeper.preflight=freezesweep.study.hooks.check_tracking",
+    *(
+        f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
+        for hook in ("on_sweep_start", "on_sweep_end")
+    ),
 ]
 
 

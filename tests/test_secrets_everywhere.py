@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 
 SECRETS = ("Pa55@wordX", "SslSecretY", "SigSecretZ", "AwsSecretW")
 OVERRIDES = [
-    f"+notes.database=postgresql://fs:{SECRETS[0]}@db.example.org/optuna?sslpassword={SECRETS[1]}",
-    f"+notes.artifact=https://bucket.s3.example.org/k?X-Amz-Signature={SECRETS[2]}&X-Amz-Expires=60",
+    # Quoted, as Hydra's grammar needs for a value holding `=`.
+    f"+notes.database='postgresql://fs:{SECRETS[0]}@db.example.org/optuna?sslpassword={SECRETS[1]}'",
+    f"+notes.artifact='https://s3.example.org/k?X-Amz-Signature={SECRETS[2]}&X-Amz-Expires=60'",
     f"+notes.AWS_SECRET_ACCESS_KEY={SECRETS[3]}",
     "schedule.stages.0.epochs=1",
     "schedule.stages.1.epochs=1",

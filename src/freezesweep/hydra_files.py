@@ -3,7 +3,8 @@
 Hydra writes a job's composed config, its own config and the command-line overrides before the
 task function runs; a password on the command line or in a config file would stay in them. The
 task function rewrites them first thing, and the sweeper saves `multirun.yaml` through `save`.
-Interpolations are kept as written (`${oc.env:NAME}` names a variable, never its value).
+Plain YAML, no OmegaConf: interpolations are strings kept as written (`${oc.env:NAME}` names a
+variable, never its value).
 """
 
 from __future__ import annotations
@@ -11,33 +12,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+import yaml
 
 from freezesweep.redaction import redact_mapping, redact_override
 
 __all__ = ["redact_saved_configs", "redacted", "save"]
 
 
-def redacted(config: DictConfig | ListConfig) -> Any:
-    """A config as plain containers, interpolations unresolved, every secret masked.
+def redacted(config: Any) -> Any:
+    """A config as plain containers with every secret masked.
 
     Secret-keyed values become `***`, URLs lose their passwords and secret query values, and
     an override string (`key=value` in a list) is masked by its key.
 
     Args:
-        config: any OmegaConf config. No default.
+        config: nested dicts and lists, interpolations unresolved. No default.
     """
-    return _overrides(redact_mapping(OmegaConf.to_container(config, resolve=False)))
+    return _overrides(redact_mapping(config))
 
 
-def save(config: DictConfig | ListConfig, path: Path) -> None:
+def save(config: Any, path: Path) -> None:
     """Writes `redacted(config)` to `path` as YAML.
 
     Args:
-        config: any OmegaConf config. No default.
+        config: nested dicts and lists, interpolations unresolved. No default.
         path: the YAML file. No default.
     """
-    OmegaConf.save(OmegaConf.create(redacted(config)), path)
+    path.write_text(yaml.safe_dump(redacted(config), sort_keys=False, allow_unicode=True))
 
 
 def redact_saved_configs(output_dir: Path) -> None:
@@ -47,8 +48,8 @@ def redact_saved_configs(output_dir: Path) -> None:
         output_dir: a job's Hydra output folder. No default.
     """
     for path in sorted((output_dir / ".hydra").glob("*.yaml")):
-        config = OmegaConf.load(path)
-        if redacted(config) != OmegaConf.to_container(config, resolve=False):
+        config = yaml.safe_load(path.read_text())
+        if redacted(config) != config:
             save(config, path)
 
 

@@ -7,11 +7,12 @@ happen in `freezesweep.freeze.plan_schedule`, still before training or tracking 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES
@@ -44,6 +45,19 @@ def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def job_spec(job: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
+    """A sweep job's composed config (its `hydra` node included) read as its task will read it.
+
+    Args:
+        job: the job config, as the sweeper composes it. No default.
+        environment: see `trial_spec`. Defaults to `None`.
+    """
+    task = copy.deepcopy(job)
+    with open_dict(task):
+        task.pop("hydra", None)
+    return trial_spec(task, environment)
 
 
 def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:

@@ -8,20 +8,18 @@ invocation.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
-from omegaconf import DictConfig, open_dict
 
 from freezesweep.spec import TrialSpec
-from freezesweep.spec.read import tracking_spec, trial_spec
+from freezesweep.spec.read import job_spec, tracking_spec
 from freezesweep.study.report import publish
 
 
-def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
+def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
     """Sweeper hook, before the study, the sweep folder or any run exists.
 
     Every composed sample job (each choice and range end of the search space, each enqueued set,
@@ -36,21 +34,25 @@ def preflight(config: Any, jobs: Sequence[DictConfig] = ()) -> None:
     Raises:
         ConfigError: a bad value in a job, with the message of a single run.
     """
-    from freezesweep import tracking
-
-    specs = [trial_spec(_task(job)) for job in jobs]
-    spec = tracking_spec(config)
-    if spec.enabled:
-        tracking.check_store(spec)
+    specs = [job_spec(job) for job in jobs]
+    check_tracking(config)
     _check_with_keras(specs)
 
 
-def _task(job: DictConfig) -> DictConfig:
-    """A job's config as its task function receives it: without the `hydra` node."""
-    task = copy.deepcopy(job)
-    with open_dict(task):
-        task.pop("hydra", None)
-    return task
+def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
+    """Sweeper hook, the store part of `preflight` alone (for apps whose jobs are not trials):
+    the MLflow store must be writable, a tracking server must answer.
+
+    Args:
+        config: the sweep's config, with a `tracking` section. No default.
+        jobs: ignored (the sweeper passes the sample jobs). Defaults to `()`.
+    """
+    del jobs
+    spec = tracking_spec(config)
+    if spec.enabled:
+        from freezesweep import tracking
+
+        tracking.check_store(spec)
 
 
 def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
