@@ -127,7 +127,9 @@ class FreezesweepSweeperImpl(Sweeper):
             settings.preflight(config=config, jobs=jobs)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        hydra_files.save(OmegaConf.to_container(config), sweep_dir / "multirun.yaml")
+        hydra_files.save(
+            OmegaConf.to_container(config, enum_to_str=True), sweep_dir / "multirun.yaml"
+        )
 
         opened = open_study(settings, space.distributions)
         study = opened.study
