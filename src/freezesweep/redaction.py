@@ -40,12 +40,18 @@ _SECRET_KEY = re.compile(
 # scheme://userinfo@host: the userinfo runs to the last `@` of the authority, so a password
 # holding `@` is hidden whole.
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"']*)@")
-# ?name=value or &name=value (also ;name=value in some drivers' URLs), and a free-standing
-# name=value (an override in a log line, KEY=value in a traceback), the name starting a word.
+# ?name=value or &name=value (also ;name=value in some drivers' URLs). A comma continues the
+# value (a password may hold one) unless a `name=` follows it (a list of overrides).
 _QUERY_ITEM = re.compile(
-    r"(?P<lead>(?:[?&;]|(?<![\w.+~-]))[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
-    # A comma continues the value (a password may hold one) unless a `name=` follows it.
+    r"(?P<lead>[?&;](?P<name>[\w.-]+)=)"
     r"(?P<value>[^&;#,\s\"']*(?:,(?![^&;#,\s\"']*=)[^&;#,\s\"']*)*)"
+)
+# A free-standing name=value (an override in a log line, KEY=value in a traceback), the name
+# starting a word; commas as in a query value. Applied after the query pass, so a URL value has
+# its query secrets masked first.
+_ASSIGNMENT = re.compile(
+    r"(?P<lead>(?<![\w.+~?&;-])[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
+    r"(?P<value>[^;#,\s\"']*(?:,(?![^;#,\s\"']*=)[^;#,\s\"']*)*)"
 )
 
 
@@ -86,7 +92,8 @@ def redact(text: str) -> str:
         >>> redact("postgresql://me:p@ss@db/optuna?sslpassword=x&sslmode=require")
         'postgresql://me:***@db/optuna?sslpassword=***&sslmode=require'
     """
-    return _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+    text = _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+    return _ASSIGNMENT.sub(_query_item, text)
 
 
 def redact_override(override: str) -> str:

@@ -77,7 +77,11 @@ def scrub(config: DictConfig) -> list[str]:
                 # Hydra composed hydra.job.override_dirname from the raw task overrides.
                 job = config.hydra.get("job")
                 if job is not None and isinstance(job.get("override_dirname"), str):
-                    job.override_dirname = job.override_dirname.replace(override, safe)
+                    # Hydra writes the value there without its quotes.
+                    key, _, value = override.partition("=")
+                    job.override_dirname = job.override_dirname.replace(override, safe).replace(
+                        f"{key}={_unquote(value)}", safe
+                    )
                 key, _, value = safe.partition("=")
                 key = key.lstrip("+~")
                 hidden.append(key)
