@@ -12,10 +12,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from freezesweep.errors import ConfigError
-from freezesweep.hydra_files import redact_saved_configs
-from freezesweep.redaction import redact, redact_logs
-from freezesweep.trial import run_trial
+from freezesweep.console import quiet_tensorflow
+
+# Before anything imports TensorFlow: its C++ log lines (oneDNN notices, absl warnings, "E0000 ...
+# NodeDef mentions attribute") read like errors and bury the sweep's own lines. A value the user
+# set is kept, so TF_CPP_MIN_LOG_LEVEL=0 brings them back.
+quiet_tensorflow()
+
+from freezesweep.errors import ConfigError  # noqa: E402
+from freezesweep.hydra_files import redact_saved_configs  # noqa: E402
+from freezesweep.redaction import redact, redact_logs  # noqa: E402
+from freezesweep.trial import run_trial  # noqa: E402
 
 # conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
 # so Hydra type-checks their keys against them; it warns that this matching is deprecated.

@@ -5,7 +5,11 @@
 #
 #   sbatch deploy/slurm_array.sh                     # 8 workers, study "nightly"
 #   sbatch --array=0-3 deploy/slurm_array.sh sweep=pareto hydra.sweeper.study_name=pareto
+#   sbatch --array=0-3 --gpus-per-task=0 --cpus-per-task=4 --mem=8G deploy/slurm_array.sh  # CPU
 #
+# sbatch options on the command line override the #SBATCH lines below. The jobs inherit the
+# submitting shell's environment: activate the project's virtualenv first. logs/ is part of the
+# checkout because SLURM opens --output before this script runs.
 # Extra arguments are Hydra overrides for every worker. Credentials come from the environment
 # file below (chmod 600), never from the command line (visible in `ps` and in SLURM's records).
 #
@@ -23,7 +27,7 @@
 #SBATCH --requeue
 
 set -euo pipefail
-mkdir -p logs
+mkdir -p logs  # logs/ is in the checkout; SLURM opened --output there already
 
 # FREEZESWEEP_STORAGE=postgresql+psycopg://USER:PASSWORD@DBHOST:5432/optuna
 # MLFLOW_TRACKING_URI=http://MLFLOW_HOST:5000

@@ -14,7 +14,13 @@ from optuna.trial import TrialState
 
 from tests.test_sweep_real import load_study, ok, run_sweep, tracked
 
-pytestmark = pytest.mark.backend_portable
+pytestmark = [
+    pytest.mark.backend_portable,
+    pytest.mark.skipif(
+        keras.backend.backend() == "tensorflow",
+        reason="on TensorFlow, the real sweeps of tests/test_sweep_real.py (slow tier) cover it",
+    ),
+]
 
 
 def test_a_small_sweep_completes_and_logs_its_backend(tmp_path: Path) -> None:

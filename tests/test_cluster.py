@@ -26,13 +26,15 @@ from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 
 from .postgres import postgres_database
 
+pytestmark = pytest.mark.cluster
+
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 # The toy app's jobs are not trials: its preflight is the store check alone.
 HOOKS = [
     "hydra.sweeper.preflight=freezesweep.study.hooks.check_tracking",
     *(
         f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
-        for hook in ("on_sweep_start", "on_sweep_end")
+        for hook in ("on_sweep_start", "on_trial_end", "on_sweep_end")
     ),
 ]
 
@@ -41,7 +43,12 @@ def worker(
     tmp_path: Path, storage: str, *overrides: str, tracking_uri: str | None = None
 ) -> subprocess.Popen[str]:
     """Start `app.py -m` as its own process (and process group, as a scheduler would)."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
+    # No SLURM_* of an enclosing job (they would seed the sampler), but the cluster's config.
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SLURM_") or key == "SLURM_CONF"
+    }
     environment["MLFLOW_DISABLE_TELEMETRY"] = "true"
     uri = tracking_uri or f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     command = [

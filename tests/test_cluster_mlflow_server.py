@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ import pytest
 
 from .postgres import VARIABLE, postgres_database
 from .test_cluster import finish, load, worker
+
+pytestmark = pytest.mark.cluster
 
 
 def free_port() -> int:
@@ -37,29 +39,22 @@ def rest(base: str, path: str, body: dict[str, Any] | None = None) -> dict[str, 
         return answer
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1: PostgreSQL backend when the test server exists, else SQLite."""
-    with ExitStack() as stack:
-        if os.environ.get(VARIABLE):
-            backend = stack.enter_context(postgres_database())
-        else:
-            backend = f"sqlite:///{tmp_path}/server/mlflow.db"
-            (tmp_path / "server").mkdir()
-        port = free_port()
-        environment = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
-        command += ["--artifacts-destination", f"{tmp_path}/server/artifacts"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        server = subprocess.Popen(
-            command,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        stack.callback(server.wait, 30)
-        stack.callback(server.terminate)
+@contextmanager
+def serve_mlflow(backend: str, artifacts: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 over `backend`, until the block ends; yields its base URL."""
+    port = free_port()
+    environment = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
+    command += ["--artifacts-destination", str(artifacts)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while True:
@@ -71,6 +66,21 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
                 assert time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.5)
         yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1: PostgreSQL backend when the test server exists, else SQLite."""
+    with ExitStack() as stack:
+        if os.environ.get(VARIABLE):
+            backend = stack.enter_context(postgres_database())
+        else:
+            backend = f"sqlite:///{tmp_path}/server/mlflow.db"
+            (tmp_path / "server").mkdir()
+        yield stack.enter_context(serve_mlflow(backend, tmp_path / "server" / "artifacts"))
 
 
 def test_two_workers_log_to_a_tracking_server(tmp_path: Path, mlflow_server: str) -> None:

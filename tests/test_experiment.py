@@ -12,7 +12,7 @@ from freezesweep.model.units import find_units
 from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
 from tests.shrink import CONF, compose_config
-from tests.test_image_folder import write_png_folder
+from tests.test_data_image_folder import write_png_folder
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
@@ -39,6 +39,7 @@ def test_experiment_composes_backbone_data_and_sweep() -> None:
     assert sweeper.n_trials == len(depths) * 3
 
 
+@pytest.mark.slow
 def test_experiment_trial_runs_on_a_png_folder(tmp_path: Path) -> None:
     folder = write_png_folder(tmp_path / "digits", per_class=4)
     cfg = compose_config(

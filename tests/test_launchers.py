@@ -3,14 +3,21 @@ with the documented keys; a job that dies becomes a FAILED JobReturn instead of 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
 
+from hydra_plugins.freezesweep_sweeper._sbatch import _last_line
+from hydra_plugins.freezesweep_sweeper._watcher import GONE, FallbackWatcher
 from hydra_plugins.freezesweep_sweeper.launchers import LocalLauncher, SlurmLauncher, _result
 from tests.shrink import compose_config
+
+APP = Path(__file__).parent / "sweeper_app" / "app.py"
 
 
 @pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")
@@ -59,3 +66,51 @@ def test_a_dead_job_becomes_a_failed_job_return() -> None:
     )
     with pytest.raises(RuntimeError):
         _ = result.return_value
+
+
+def test_squeue_fallback_reads_states_and_ends_jobs_squeue_forgot() -> None:
+    # Without accounting, submitit's watcher reads squeue's listing (finished jobs stay there for
+    # MinJobAge); a registered job squeue no longer lists has ended too.
+    watcher = FallbackWatcher()
+    for job in ("7_0", "7_1", "8_0"):
+        watcher.register_job(job)
+    info = watcher.read_info("JOBID|STATE|NODELIST\n7_0|RUNNING|vm\n7_1|CANCELLED|vm\n")
+    assert {job: info[job]["State"] for job in ("7_0", "7_1", "8_0")} == {
+        "7_0": "RUNNING",
+        "7_1": "CANCELLED",
+        "8_0": GONE,
+    }
+
+
+def test_sbatch_reasons_keep_only_slurms_words() -> None:
+    submitted = "sbatch: error: Batch job submission failed: Invalid generic resource (gres) spec"
+    tested = "allocation failure: Requested node configuration is not available"
+    assert _last_line(f"warning\n{submitted}\n") == "Invalid generic resource (gres) spec"
+    assert _last_line(tested) == "Requested node configuration is not available"
+
+
+def test_submitit_slurm_without_sbatch_is_one_line(tmp_path: Path) -> None:
+    # A machine with no SLURM client: the sweep stops at once, before any study exists.
+    environment = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(APP),
+            "-m",
+            f"hydra.sweep.dir={tmp_path}/multirun",
+            f"hydra.sweeper.storage=journal:{tmp_path}/optuna.log",
+            "hydra/launcher=submitit_slurm",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("hydra/launcher")]
+    assert lines == [
+        "hydra/launcher=submitit_slurm: sbatch is not on PATH (no SLURM client on this host)"
+    ], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "optuna.log").exists()

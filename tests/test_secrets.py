@@ -77,6 +77,7 @@ def _files_containing(root: Path, secret: bytes) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file() and secret in path.read_bytes()]
 
 
+@pytest.mark.cluster  # real submitit jobs and a PostgreSQL storage
 def test_password_urls_never_reach_files_params_tags_or_logs(tmp_path: Path) -> None:
     with (
         postgres_database(password=PASSWORD) as storage,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,27 @@ def test_hooks_run_before_and_after_the_sweep_even_when_the_budget_stops_it(
     assert process.returncode != 0
     calls = [json.loads(line) for line in (tmp_path / "hooks.jsonl").read_text().splitlines()]
     assert calls == [{"finished": 0, "study": "toy"}, {"finished": 3, "study": "toy"}]
+
+
+def test_each_told_trial_reaches_on_trial_end_and_a_progress_line(tmp_path: Path) -> None:
+    process = run_app(
+        tmp_path,
+        "hydra.sweeper.n_trials=3",
+        "raise_on=[1]",
+        "hydra.sweeper.on_trial_end=app.record_trial_hook",
+    )
+    calls = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    # The hook sees every trial once, after it was told (so with its final state).
+    assert calls == [
+        {"number": 0, "state": "COMPLETE"},
+        {"number": 1, "state": "FAIL"},
+        {"number": 2, "state": "COMPLETE"},
+    ]
+    # After each trial's line, a progress line: finished of total, best so far, times.
+    progress = [line.split("] ", 1)[1] for line in process.stdout.splitlines() if "/3] " in line]
+    assert [line[:5] for line in progress] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert re.fullmatch(r"\[1/3\] best [\d.]+ \(#0\) · \d+s elapsed · ETA \d+s", progress[0])
+    assert progress[-1].endswith(" elapsed · done")
 
 
 def test_enqueued_params_run_first_and_once_per_study(tmp_path: Path) -> None:

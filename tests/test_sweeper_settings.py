@@ -60,6 +60,7 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
         ),
         ({"pruner": {"_target_": "optuna.pruners.MedianPruner", "bogus": 1}}, "hydra.sweeper."),
         ({"on_sweep_end": "no_such_module.fn"}, "hydra.sweeper.on_sweep_end: cannot import"),
+        ({"on_trial_end": "no_such_module.fn"}, "hydra.sweeper.on_trial_end: cannot import"),
         ({"preflight": "nodots"}, "hydra.sweeper.preflight must be a 'module.function' path"),
         (
             {"heartbeat_interval": 0},

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from freezesweep.tracking import flatten, redact
@@ -43,6 +44,7 @@ print(study_parent_run(spec, "shared"))
 """
 
 
+@pytest.mark.cluster
 def test_workers_starting_together_share_one_parent_run(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     # The store exists before the workers start, as after a first invocation.

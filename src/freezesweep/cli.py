@@ -32,6 +32,50 @@ def _project_config(config_dir: Path) -> Any:
         return compose("config", return_hydra_config=True)
 
 
+def _storage_url(arguments: argparse.Namespace, config: Any) -> str | None:
+    """`--storage`, else the project's `hydra.sweeper.storage`, normalized; None after an error
+    was printed."""
+    storage = arguments.storage or (config.hydra.sweeper.storage if config else None)
+    if storage is None:
+        print(
+            f"error: --storage is required outside a project folder (no {arguments.config_dir}/)",
+            file=sys.stderr,
+        )
+        return None
+    from freezesweep.study.storage import normalize_storage_url
+
+    try:
+        return normalize_storage_url(storage, key="--storage")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def _dashboard(arguments: argparse.Namespace) -> int:
+    from freezesweep.redaction import redact
+    from freezesweep.study.storage import open_storage
+
+    url = _storage_url(arguments, _project_config(Path(arguments.config_dir)))
+    if url is None:
+        return 2
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        print(
+            "error: optuna-dashboard is not installed (pip install optuna-dashboard)",
+            file=sys.stderr,
+        )
+        return 2
+    # The project's own storage opener: `journal:PATH` files and database URLs alike.
+    storage = open_storage(url)
+    print(
+        f"optuna-dashboard on http://{arguments.host}:{arguments.port} for {redact(url)}",
+        flush=True,
+    )
+    run_server(storage, host=arguments.host, port=arguments.port)
+    return 0
+
+
 def _report(arguments: argparse.Namespace) -> int:
     import optuna
     import pandas as pd
@@ -40,18 +84,13 @@ def _report(arguments: argparse.Namespace) -> int:
     from freezesweep.spec import TrackingSpec
     from freezesweep.spec.read import tracking_spec
     from freezesweep.study.report import publish, trials_frame
-    from freezesweep.study.storage import normalize_storage_url, open_storage
+    from freezesweep.study.storage import open_storage
 
     config = _project_config(Path(arguments.config_dir))
-    storage = arguments.storage or (config.hydra.sweeper.storage if config else None)
-    if storage is None:
-        print(
-            f"error: --storage is required outside a project folder (no {arguments.config_dir}/)",
-            file=sys.stderr,
-        )
+    url = _storage_url(arguments, config)
+    if url is None:
         return 2
     try:
-        url = normalize_storage_url(storage, key="--storage")
         study = optuna.load_study(study_name=arguments.study, storage=open_storage(url))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -107,6 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
     report.set_defaults(handler=_report)
+    dashboard = commands.add_parser(
+        "dashboard", help="serve optuna-dashboard on the study storage (journal: files too)"
+    )
+    dashboard.add_argument(
+        "--storage", default=None, help="study storage (default: conf/'s hydra.sweeper.storage)"
+    )
+    dashboard.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.set_defaults(handler=_dashboard)
     arguments = parser.parse_args(argv)
     return int(arguments.handler(arguments))
 

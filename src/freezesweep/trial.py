@@ -97,7 +97,8 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
-        print(summary, flush=True)
+        if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
+            print(summary, flush=True)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
         _raise_if_stopped(pruning, result)
 

@@ -52,7 +52,8 @@ def trial_summary(
     """
     header = (
         f"schedule={spec.schedule.name} unit={spec.schedule.unit} bn={spec.schedule.bn} "
-        f"top_k={spec.top_k} lr={spec.finetune_lr:g} seed={spec.seed}"
+        f"top_k={spec.top_k}{f' offset={spec.offset}' if spec.offset else ''} "
+        f"lr={spec.finetune_lr:g} seed={spec.seed}"
     )
     footer = (
         f"val_accuracy={result.val_accuracy:.4f} trainable_params={trainable_params:,} "

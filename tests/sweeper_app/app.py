@@ -79,5 +79,13 @@ def record_hook(study: optuna.Study, config: DictConfig) -> None:
         )
 
 
+def record_trial_hook(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, config: DictConfig
+) -> None:
+    """on_trial_end hook for the tests: appends the told trial's number and state to a file."""
+    with open("trials.jsonl", "a") as file:
+        print(json.dumps({"number": trial.number, "state": trial.state.name}), file=file)
+
+
 if __name__ == "__main__":
     main()

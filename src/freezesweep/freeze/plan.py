@@ -29,6 +29,8 @@ class StagePlan:
     layers: tuple[keras.layers.Layer, ...]
     trainable_params: int
     non_trainable_params: int
+    # The layers of each unit in `units`, in the same order (bottom to top).
+    unit_layers: tuple[tuple[keras.layers.Layer, ...], ...] = ()
 
 
 def count_params(weights: Iterable[keras.Variable]) -> int:
@@ -41,18 +43,29 @@ def _is_batch_norm(layer: keras.layers.Layer) -> bool:
 
 
 def _selected_units(stage: StageSpec, units: Sequence[Unit], kind: str) -> list[Unit]:
+    """The window: `unfreeze` units with `offset` top units left frozen above them."""
+    count, offset = len(units), stage.offset
+    if offset and not isinstance(stage.unfreeze, int) and stage.unfreeze != "none":
+        raise ConfigError(
+            f"{stage.offset_key} needs a unit count in {stage.unfreeze_key}; "
+            f"got {stage.unfreeze!r}."
+        )
     if stage.unfreeze == "all":
         return list(units)
-    if stage.unfreeze == "none":
+    if not isinstance(stage.unfreeze, int) or stage.unfreeze == 0:
         return []
-    if isinstance(stage.unfreeze, int):
-        if stage.unfreeze > len(units):
-            raise ConfigError(
-                f"{stage.unfreeze_key} must be between 0 and {len(units)} (the backbone has "
-                f"{len(units)} {kind} units); got {stage.unfreeze}."
-            )
-        return list(units[len(units) - stage.unfreeze :])
-    return []
+    if offset == 0 and stage.unfreeze > count:
+        raise ConfigError(
+            f"{stage.unfreeze_key} must be between 0 and {count} (the backbone has "
+            f"{count} {kind} units); got {stage.unfreeze}."
+        )
+    if stage.unfreeze + offset > count:
+        raise ConfigError(
+            f"{stage.unfreeze_key} + {stage.offset_key} must be at most {count} (the backbone "
+            f"has {count} {kind} units); got {stage.unfreeze} + {offset} = "
+            f"{stage.unfreeze + offset}."
+        )
+    return list(units[count - offset - stage.unfreeze : count - offset])
 
 
 def check_depths(backbone: keras.Model, schedule: ScheduleSpec) -> None:
@@ -136,6 +149,10 @@ def plan_schedule(
                 stage=stage,
                 units=tuple(unit.name for unit in chosen_units),
                 layers=layers,
+                unit_layers=tuple(
+                    tuple(layer for layer in unit.layers if layer in layers)
+                    for unit in chosen_units
+                ),
                 trainable_params=trainable,
                 non_trainable_params=total - trainable,
             )

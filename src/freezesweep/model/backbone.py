@@ -83,6 +83,38 @@ def check_backbone_file(path: Path, expected_sha256: str | None) -> None:
             )
     if not zipfile.is_zipfile(path):
         raise ConfigError(f"backbone.path: {path} is not a valid .keras archive (corrupt file?).")
+    _check_archive(path)
+
+
+# A .keras archive holds config.json, metadata.json and model.weights.h5. Declared sizes are checked
+# before Keras reads anything, so a forged archive cannot make it allocate without bound.
+_KERAS_MEMBERS = ("config.json", "model.weights.h5")
+_MAX_CONFIG_BYTES = 64 << 20
+_MAX_EXPANSION = 1000  # uncompressed / compressed; real weights compress far less than this
+
+
+def _check_archive(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ConfigError(
+            f"backbone.path: {path} is not a valid .keras archive ({error})."
+        ) from None
+    missing = [name for name in _KERAS_MEMBERS if name not in members]
+    if missing:
+        raise ConfigError(
+            f"backbone.path: {path} is not a Keras model archive (no {', '.join(missing)})."
+        )
+    declared = sum(info.file_size for info in members.values())
+    packed = sum(info.compress_size for info in members.values())
+    if members["config.json"].file_size > _MAX_CONFIG_BYTES or declared > _MAX_EXPANSION * max(
+        packed, 1
+    ):
+        raise ConfigError(
+            f"backbone.path: {path} declares {declared:,} bytes unpacked from {packed:,} "
+            "packed; refused as a forged or damaged archive."
+        )
 
 
 def load_backbone(path: Path, expected_sha256: str | None = None) -> keras.Model:

@@ -39,3 +39,14 @@ def choice(value: Any, key: str, allowed: tuple[str, ...]) -> Any:
 
 def str_keys(mapping: dict[Any, Any]) -> dict[str, Any]:
     return {str(key): value for key, value in mapping.items()}
+
+
+def decay(value: Any, key: str) -> float:
+    """A layer-wise learning-rate decay factor in (0, 1]."""
+    require(
+        isinstance(value, int | float) and not isinstance(value, bool),
+        f"{key} must be a number in (0, 1]; got {value!r}.",
+    )
+    number = float(value)
+    require(0 < number <= 1, f"{key} must be in (0, 1]; got {value}.")
+    return number

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from freezesweep import targets
 from freezesweep.errors import ConfigError
-from freezesweep.spec._checks import choice, integer, positive_number, require, str_keys
+from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
 from freezesweep.spec._types import (
     BN_POLICIES,
     DEFAULT_OPTIMIZER,
@@ -34,7 +34,7 @@ def _unfreeze(value: Any, key: str) -> Unfreeze:
 
 
 def _stage(
-    raw: Mapping[str, Any], unresolved: Any, index: int, finetune_lr: float
+    raw: Mapping[str, Any], unresolved: Any, index: int, finetune_lr: float, lr_decay: float
 ) -> list[StageSpec]:
     key = f"schedule.stages.{index}"
     name = str(raw.get("name", f"stage{index}"))
@@ -55,7 +55,12 @@ def _stage(
         allowed=targets.KERAS_OPTIMIZERS,
     )
     early_stopping = _early_stopping(raw.get("early_stopping"), f"{key}.early_stopping")
+    offset_key = _interpolated_key(unresolved.get("offset")) or f"{key}.offset"
+    decay_key = _interpolated_key(unresolved.get("lr_decay")) or f"{key}.lr_decay"
     common: dict[str, Any] = dict(
+        lr_decay=decay(raw["lr_decay"], decay_key) if "lr_decay" in raw else lr_decay,
+        offset=integer(raw.get("offset", 0), offset_key, 0),
+        offset_key=offset_key,
         epochs=epochs,
         learning_rate=learning_rate,
         optimizer=target,
@@ -113,7 +118,7 @@ def _interpolated_key(value: Any) -> str | None:
     return None
 
 
-def read_schedule(cfg: DictConfig, finetune_lr: float) -> ScheduleSpec:
+def read_schedule(cfg: DictConfig, finetune_lr: float, lr_decay: float = 1.0) -> ScheduleSpec:
     schedule = cfg.schedule
     unit = choice(schedule.get("unit"), "schedule.unit", UNIT_KINDS)
     bn = choice(schedule.get("bn"), "schedule.bn", BN_POLICIES)
@@ -127,7 +132,7 @@ def read_schedule(cfg: DictConfig, finetune_lr: float) -> ScheduleSpec:
         resolved = OmegaConf.to_container(stage, resolve=True)
         unresolved = OmegaConf.to_container(stage, resolve=False)
         assert isinstance(resolved, dict) and isinstance(unresolved, dict)
-        stages.extend(_stage(str_keys(resolved), unresolved, index, finetune_lr))
+        stages.extend(_stage(str_keys(resolved), unresolved, index, finetune_lr, lr_decay))
     names = [stage.name for stage in stages]
     require(len(set(names)) == len(names), f"schedule.stages names must be unique; got {names}.")
     return ScheduleSpec(str(schedule.get("name", "custom")), unit, bn, tuple(stages))

@@ -38,6 +38,13 @@ class StageSpec:
     early_stopping: EarlyStoppingSpec | None = None
     # The config key a user should fix when `unfreeze` is out of range.
     unfreeze_key: str = ""
+    # Top units kept frozen above the window of `unfreeze` units (0: the classic top-k).
+    offset: int = 0
+    # The config key of `offset` (the interpolation source, e.g. `finetune.offset`).
+    offset_key: str = ""
+    # Layer-wise decay: the top trainable unit (and the head) train at `learning_rate`, each
+    # unit below at `lr_decay` times the one above it (1.0: one rate for all).
+    lr_decay: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class TrialRef:
 class TrialSpec:
     seed: int
     top_k: int
+    # Top units left frozen above the window of `top_k` units (`finetune.offset`).
+    offset: int
     finetune_lr: float
     objectives: tuple[str, ...]
     backbone: BackboneSpec

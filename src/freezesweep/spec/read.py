@@ -15,8 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from freezesweep import targets
-from freezesweep.objectives import OBJECTIVES
-from freezesweep.spec._checks import choice, integer, positive_number, require, str_keys
+from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
 from freezesweep.spec._schedule import read_schedule
 from freezesweep.spec._sources import read_backbone, read_data
 from freezesweep.spec._types import TrackingSpec, TrainerSpec, TrialRef, TrialSpec
@@ -79,8 +79,10 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     targets.allow_modules(_plain(cfg.get("allowed_targets")))
     finetune = cfg.get("finetune") or {}
     top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
+    offset = integer(finetune.get("offset", 0), "finetune.offset", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
-    objectives = tuple(cfg.get("objectives") or ("val_accuracy",))
+    lr_decay = decay(finetune.get("lr_decay", 1.0), "finetune.lr_decay")
+    objectives = tuple(cfg.get("objectives") or default_objectives(1))
     for name in objectives:
         choice(name, "objectives", OBJECTIVES)
     trainer = cfg.trainer
@@ -99,16 +101,19 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
     )
     trial = cfg.get("trial") or {}
+    if verbose == "auto" and trial.get("number") is not None:
+        verbose = 0  # a sweep job: the sweeper prints one line per trial instead of epoch logs
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     return TrialSpec(
         seed=integer(cfg.get("seed", 0), "seed", 0),
         top_k=top_k,
+        offset=offset,
         finetune_lr=finetune_lr,
         objectives=objectives,
         backbone=read_backbone(cfg),
         data=read_data(cfg),
-        schedule=read_schedule(cfg, finetune_lr),
+        schedule=read_schedule(cfg, finetune_lr, lr_decay),
         trainer=TrainerSpec(
             batch_size=integer(trainer.get("batch_size"), "trainer.batch_size", 1),
             verbose=verbose,

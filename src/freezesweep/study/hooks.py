@@ -1,22 +1,27 @@
-"""The sweeper's lifecycle hooks (`hydra.sweeper.preflight`, `on_sweep_start`, `on_sweep_end`).
+"""The sweeper's lifecycle hooks (`hydra.sweeper.preflight`, `on_sweep_start`, `on_trial_end`,
+`on_sweep_end`).
 
 The sweeper plugin knows nothing of MLflow or of the job config; `conf/config.yaml` names these
 functions, and they check every sample job's values and the tracking server before a study
-exists, open the study's parent run before any trial, and publish the report after each
-invocation.
+exists, open the study's parent run before any trial, chart the study on it after each trial,
+and publish the report after each invocation.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import job_spec, tracking_spec
 from freezesweep.study.report import publish
+
+log = logging.getLogger(__name__)
 
 
 def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
@@ -83,8 +88,51 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
 
     spec = tracking_spec(config)
     if spec.enabled:
-        tracking.study_parent_run(spec, study.study_name)
+        tracking.open_study_run(spec, study.study_name)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+
+
+def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
+    """Sweeper hook, after each trial is told: study-level metrics on the parent run, step =
+    the trial's number, so the MLflow UI charts the sweep while it runs."""
+    spec = tracking_spec(config)
+    if not spec.enabled:
+        return
+    from freezesweep import tracking
+
+    try:
+        tracking.log_study_progress(
+            spec, study.study_name, trial.number, study_metrics(study, config.get("objectives"))
+        )
+    except Exception as error:  # a chart must never fail the sweep
+        log.warning(f"study metrics not logged for trial {trial.number}: {error}")
+
+
+def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, float]:
+    """`best_val_accuracy` (when a trial completed), `n_complete`, `n_pruned`, `n_failed`.
+
+    Args:
+        study: the study. No default.
+        objectives: the study's objective names, in order. Defaults to `None`
+            (`["val_accuracy"]`).
+    """
+    names = list(objectives or ["val_accuracy"])
+    trials = study.get_trials(deepcopy=False)
+    metrics = {
+        "n_complete": float(sum(t.state == TrialState.COMPLETE for t in trials)),
+        "n_pruned": float(sum(t.state == TrialState.PRUNED for t in trials)),
+        "n_failed": float(sum(t.state == TrialState.FAIL for t in trials)),
+    }
+    if "val_accuracy" in names:
+        index = names.index("val_accuracy")
+        values = [
+            t.values[index]
+            for t in trials
+            if t.state == TrialState.COMPLETE and t.values is not None
+        ]
+        if values:
+            metrics["best_val_accuracy"] = float(max(values))
+    return metrics
 
 
 def on_sweep_end(study: optuna.Study, config: Any) -> None:

@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from freezesweep import targets
+from freezesweep.objectives import TRAINABLE_PARAMS
 from freezesweep.redaction import redact
 from freezesweep.study.storage import open_storage
 
@@ -101,7 +102,7 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
 
 def record_trainable_params(trial: optuna.Trial, count: int) -> None:
     """Set user attr `trainable_params` before training, so progress lines and reports have it."""
-    trial.set_user_attr("trainable_params", int(count))
+    trial.set_user_attr(TRAINABLE_PARAMS, int(count))
 
 
 class _PruningLogic:

@@ -3,6 +3,7 @@
 - `_store`: a client on the configured URI, experiments, the tracking server's health check;
 - `_trial_run`: one trial's run, ended exactly once (FINISHED, FAILED or KILLED);
 - `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
+- `_study_progress`: the parent run's study-level metrics per finished trial, its description;
 - `_params`: the resolved config flattened into params, secrets masked.
 """
 
@@ -14,6 +15,7 @@ from freezesweep.tracking._store import (
     client_for,
     experiment_id,
 )
+from freezesweep.tracking._study_progress import log_study_progress, open_study_run
 from freezesweep.tracking._study_runs import (
     end_orphan_runs,
     publish_study_report,
@@ -36,6 +38,8 @@ __all__ = [
     "end_orphan_runs",
     "experiment_id",
     "flatten",
+    "log_study_progress",
+    "open_study_run",
     "publish_study_report",
     "redact",
     "stage_params",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from freezesweep.redaction import MASK, is_secret_key, redact
+from freezesweep.train.optimizers import unit_learning_rates as unit_rates
 
 # MLflow refuses longer param values.
 _MAX_PARAM_LENGTH = 6000
@@ -42,8 +43,13 @@ def stage_params(stages: Sequence[Any]) -> dict[str, str]:
     for index, plan in enumerate(stages):
         prefix = f"stage{index}.{plan.stage.name}"
         params[f"{prefix}.unfreeze"] = str(plan.stage.unfreeze)
+        params[f"{prefix}.offset"] = str(plan.stage.offset)
         params[f"{prefix}.units"] = ",".join(plan.units)[:_MAX_PARAM_LENGTH] or "-"
         params[f"{prefix}.epochs"] = str(plan.stage.epochs)
         params[f"{prefix}.learning_rate"] = repr(plan.stage.learning_rate)
         params[f"{prefix}.optimizer"] = plan.stage.optimizer
+        params[f"{prefix}.lr_decay"] = repr(plan.stage.lr_decay)
+        # The effective rate of every trainable unit, top first (layer-wise decay).
+        rates = ",".join(f"{name}={rate:.3g}" for name, rate in unit_rates(plan).items())
+        params[f"{prefix}.unit_learning_rates"] = rates[:_MAX_PARAM_LENGTH] or "-"
     return params

@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
+from freezesweep.tracking._tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from freezesweep.writable import check_writable
 
 
@@ -114,10 +115,16 @@ def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:
     """Get or create an experiment; local artifact roots become absolute `file://` URIs.
 
     An empty artifact root leaves the location to the tracking server (its
-    `--artifacts-destination`, served to every worker through `mlflow-artifacts:/`).
+    `--artifacts-destination`, served to every worker through `mlflow-artifacts:/`). The
+    experiment is tagged so the MLflow UI opens it on its training runs (also when it was made
+    before the tag existed, or by hand).
     """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) is None:
+            client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return str(experiment.experiment_id)
     root = spec.artifact_root
     if not root:
@@ -127,7 +134,11 @@ def experiment_id(client: MlflowClient, spec: TrackingSpec, name: str) -> str:
     else:
         location = (Path(root).resolve() / name).as_uri()
     try:
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(
+            client.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
+        )
     except mlflow.exceptions.MlflowException:
         # Another worker created it between our lookup and our create.
         experiment = client.get_experiment_by_name(name)

@@ -12,3 +12,8 @@ ROLE_TAG = "freezesweep.role"
 TRIAL_TAG = "freezesweep.trial"
 # "true" on trial runs on the study's accuracy/trainable-params Pareto front.
 PARETO_TAG = "freezesweep.pareto"
+
+# MLflow 3's UI picks an experiment's landing page from this tag: without it a new experiment
+# opens on the GenAI overview (traces, token usage) instead of its runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"

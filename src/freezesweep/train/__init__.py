@@ -1,10 +1,10 @@
 """Training a planned schedule: per stage freeze, fresh optimizer, compile, guard, fit, audit."""
 
 from freezesweep.train.callbacks import EpochLogger
+from freezesweep.train.optimizers import build_optimizer, stage_optimizer, unit_learning_rates
 from freezesweep.train.schedule import (
     ScheduleResult,
     StageResult,
-    build_optimizer,
     compile_stage,
     guarded_fit,
     run_schedule,
@@ -18,4 +18,6 @@ __all__ = [
     "compile_stage",
     "guarded_fit",
     "run_schedule",
+    "stage_optimizer",
+    "unit_learning_rates",
 ]

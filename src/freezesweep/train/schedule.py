@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
-from keras.optimizers import Optimizer
 
-from freezesweep import targets
 from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_arguments
-from freezesweep.errors import ConfigError, RecompileGuardError
+from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.audit import StageAudit, StageAuditor
 from freezesweep.freeze.plan import StagePlan, apply_plan, trainable_fingerprint
 from freezesweep.spec import StageSpec
+from freezesweep.train.optimizers import build_optimizer, stage_optimizer
 
 
 @dataclass
@@ -47,27 +46,23 @@ class ScheduleResult:
     seconds: float
 
 
-def build_optimizer(stage: StageSpec) -> keras.optimizers.Optimizer:
-    """A fresh optimizer instance for one stage (never reused: Keras raises on unknown variables).
+def compile_stage(
+    model: keras.Model,
+    stage: StageSpec,
+    jit_compile: str | bool = "auto",
+    *,
+    plan: StagePlan | None = None,
+) -> str:
+    """Compile with a fresh optimizer and return the trainable fingerprint at compile time.
 
     Args:
-        stage: the stage, with `optimizer` as a dotted class path. No default.
+        model: the model, with the stage's plan applied. No default.
+        stage: the stage. No default.
+        jit_compile: `model.compile`'s setting. Defaults to `"auto"`.
+        plan: the stage's plan, for layer-wise rates (`lr_decay`). Defaults to `None` (one rate).
     """
-    key = f"stage {stage.name!r}: optimizer._target_"
-    optimizer_class = targets.resolve(stage.optimizer, key=key, allowed=targets.KERAS_OPTIMIZERS)
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
-        raise ConfigError(f"{key} {stage.optimizer!r} is not a Keras optimizer.")
-    try:
-        optimizer = optimizer_class(learning_rate=stage.learning_rate, **stage.optimizer_kwargs)
-    except (TypeError, ValueError) as error:  # an unknown or bad argument: name the stage
-        raise ConfigError(f"stage {stage.name!r}: optimizer {stage.optimizer}: {error}") from None
-    return optimizer
-
-
-def compile_stage(model: keras.Model, stage: StageSpec, jit_compile: str | bool = "auto") -> str:
-    """Compile with a fresh optimizer and return the trainable fingerprint at compile time."""
     model.compile(
-        optimizer=build_optimizer(stage),
+        optimizer=build_optimizer(stage) if plan is None else stage_optimizer(plan),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         jit_compile=jit_compile,
@@ -145,7 +140,7 @@ def run_schedule(
     for plan in plans:
         stage_started = time.perf_counter()
         apply_plan(model, backbone, plan, bn)
-        fingerprint = compile_stage(model, plan.stage, jit_compile)
+        fingerprint = compile_stage(model, plan.stage, jit_compile, plan=plan)
         moving = _moving_statistics(plan) if bn == "train" else ()
         auditor = StageAuditor(model, plan, expected_to_move=moving)
         auditor.check_counts()

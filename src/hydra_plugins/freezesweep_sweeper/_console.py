@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from freezesweep.objectives import TRAINABLE_PARAMS
 
 _MAX_TABLE_ROWS = 60
 _MAX_REASON_CHARS = 60
@@ -19,8 +22,8 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
     # A PRUNED trial's value is only its last report, shown below with its step.
     if trial.values is not None and trial.state != TrialState.PRUNED:
         parts += [f"{name}={_number(v)}" for name, v in zip(objectives, trial.values, strict=True)]
-    if "trainable_params" in trial.user_attrs and "trainable_params" not in objectives:
-        parts.append(f"trainable_params={trial.user_attrs['trainable_params']}")
+    if TRAINABLE_PARAMS in trial.user_attrs and TRAINABLE_PARAMS not in objectives:
+        parts.append(f"{TRAINABLE_PARAMS}={trial.user_attrs[TRAINABLE_PARAMS]}")
     names = short_names(trial.params)
     parts += [f"{names[key]}={_number(value)}" for key, value in trial.params.items()]
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
@@ -33,6 +36,33 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
         parts.append(f"reason={reason[0][: _MAX_REASON_CHARS * 2]}")
     parts.append(_best(study))
     return " ".join(parts)
+
+
+def sweep_progress(study: optuna.Study, n_trials: int, n_jobs: int, elapsed_s: float) -> str:
+    """`[5/16] best 0.9123 (#3) · 1m02s elapsed · ETA 2m10s`: the study's finished trials of its
+    total, the best so far, this invocation's time and the time left at the median trial time."""
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.is_finished()]
+    durations = [t.duration.total_seconds() for t in finished if t.duration is not None]
+    left = max(n_trials - len(finished), 0)
+    if not left:
+        eta = "done"
+    elif durations:
+        # Trials of a batch run side by side: n_jobs of them per median trial time.
+        rounds = -(-left // n_jobs)
+        eta = "ETA " + _duration(rounds * statistics.median(durations))
+    else:
+        eta = "ETA unknown"
+    best = _best(study).replace("=", " ", 1)
+    return f"[{len(finished)}/{n_trials}] {best} · {_duration(elapsed_s)} elapsed · {eta}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def summary(study: optuna.Study, objectives: Sequence[str], *, storage: str, sweep_dir: str) -> str:
@@ -73,8 +103,8 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
                 renamed[column] = column.removeprefix(prefix)
         if column.startswith("params_"):
             renamed[column] = names[column.removeprefix("params_")]
-    if "trainable_params" not in objectives:
-        renamed["user_attrs_trainable_params"] = "trainable_params"
+    if TRAINABLE_PARAMS not in objectives:
+        renamed[f"user_attrs_{TRAINABLE_PARAMS}"] = TRAINABLE_PARAMS
     frame = frame.rename(columns=renamed)
     frame["seconds"] = frame["seconds"].dt.total_seconds().round(1)
     if "fail_reason" in frame:

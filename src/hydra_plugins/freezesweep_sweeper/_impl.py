@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat, hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.pruning import PRUNER_ATTR
 from freezesweep.study.storage import check_storage
 
-from ._console import optimization_results, progress_line, summary
+from ._budget import FailureBudgetExceeded, Tally
+from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
@@ -40,32 +39,11 @@ log = logging.getLogger(__name__)
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
 _BUDGET_MIN_TRIALS = 3
-
-
-class FailureBudgetExceeded(RuntimeError):
-    """More trials of this invocation failed than `max_failure_rate` allows."""
-
-
-@dataclass
-class _Tally:
-    """This invocation's finished trials, for the failure budget."""
-
-    finished: int = 0
-    failed: int = 0
-    last_reason: str = ""
-
-    def add(self, trial: FrozenTrial) -> None:
-        self.finished += 1
-        if trial.state == TrialState.FAIL:
-            self.failed += 1
-            self.last_reason = str(trial.user_attrs.get("fail_reason", ""))
-
-    def over(self, rate: float) -> bool:
-        return self.failed > rate * self.finished
+_BASIC_LAUNCHER_LOG = "hydra._internal.core_plugins.basic_launcher"
 
 
 class FreezesweepSweeperImpl(Sweeper):
-    """See `FreezesweepSweeperConf` for the keys and `ARCHITECTURE.md` section 5 for the rules."""
+    """See `FreezesweepSweeperConf` for the keys and the README's sweeper section for the rules."""
 
     def __init__(self, conf: Mapping[str, Any]) -> None:
         self._conf = dict(conf)
@@ -76,16 +54,15 @@ class FreezesweepSweeperImpl(Sweeper):
         self._job_index = 0
         # Set once a grid or brute-force sampler has tried every point: no more batches.
         self._exhausted = False
+        # When this invocation's sweep began, for the progress line's elapsed time.
+        self._started = time.monotonic()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         redact_logs()
         # The user's own `_target_` modules, before the sampler's and pruner's are checked.
-        allowed = config.get("allowed_targets")
-        targets.allow_modules(
-            OmegaConf.to_container(allowed) if OmegaConf.is_config(allowed) else allowed
-        )
+        targets.allow_modules(config.get("allowed_targets"))  # a ListConfig is a Sequence
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
@@ -145,7 +122,8 @@ class FreezesweepSweeperImpl(Sweeper):
         if settings.on_sweep_start is not None:
             settings.on_sweep_start(study=study, config=config)
 
-        tally = _Tally()
+        tally = Tally()
+        self._started = time.monotonic()
         returns: list[Sequence[JobReturn]] = []
         try:
             with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
@@ -187,7 +165,7 @@ class FreezesweepSweeperImpl(Sweeper):
         self,
         study: optuna.Study,
         space: SearchSpace,
-        tally: _Tally,
+        tally: Tally,
         returns: list[Sequence[JobReturn]],
         beat: Heartbeat,
     ) -> None:
@@ -250,7 +228,7 @@ class FreezesweepSweeperImpl(Sweeper):
         study: optuna.Study,
         batch: list[optuna.Trial],
         space: SearchSpace,
-        tally: _Tally,
+        tally: Tally,
         beat: Heartbeat,
     ) -> Sequence[JobReturn]:
         settings, config = self._ready()
@@ -260,6 +238,9 @@ class FreezesweepSweeperImpl(Sweeper):
         beat.track(ids)
         try:
             self.validate_batch_is_legal(overrides)
+            # Hydra's basic launcher logs "Launching N jobs locally" and every job's overrides;
+            # the trial's own line says the same in fewer words.
+            logging.getLogger(_BASIC_LAUNCHER_LOG).setLevel(logging.WARNING)
             results = self.launcher.launch(overrides, initial_job_idx=self._job_index)
         except BaseException as error:
             fail_unfinished(study, batch, error)
@@ -284,6 +265,10 @@ class FreezesweepSweeperImpl(Sweeper):
                 continue
             tally.add(frozen)
             log.info(progress_line(frozen, study, settings.objectives))
+            elapsed = time.monotonic() - self._started
+            log.info(sweep_progress(study, settings.n_trials, settings.n_jobs, elapsed))
+            if settings.on_trial_end is not None:
+                settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
 
     def _job_overrides(

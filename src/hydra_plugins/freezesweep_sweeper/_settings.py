@@ -53,6 +53,7 @@ class Settings:
     worker: str | None  # None: SLURM's ids, else the order of registration (see `_study`).
     on_sweep_start: Callable[..., Any] | None
     on_sweep_end: Callable[..., Any] | None
+    on_trial_end: Callable[..., Any] | None
     preflight: Callable[..., Any] | None
     heartbeat_interval: float
     grace_period: float
@@ -99,6 +100,7 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         worker=None if raw.get("worker") is None else _non_empty_str("worker", raw.get("worker")),
         on_sweep_start=_callable("on_sweep_start", raw.get("on_sweep_start")),
         on_sweep_end=_callable("on_sweep_end", raw.get("on_sweep_end")),
+        on_trial_end=_callable("on_trial_end", raw.get("on_trial_end")),
         preflight=_callable("preflight", raw.get("preflight")),
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
     )

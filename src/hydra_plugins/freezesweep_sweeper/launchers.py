@@ -18,45 +18,30 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
 )
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 
 from freezesweep import compat
 
-log = logging.getLogger(__name__)
+from ._executor import build_executor
+from ._sbatch import check, refusal
 
-# Keys the executor takes at construction; everything else goes to update_parameters.
-_INIT_KEYS = {"submitit_folder", "max_num_timeout"}
+log = logging.getLogger(__name__)
 
 
 class _TolerantMixin(BaseSubmititLauncher):
+    def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        """Submits one job (array task) per argument tuple; returns submitit's jobs."""
+        return list(executor.map_array(self, *zip(*arguments, strict=True)))
+
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        import submitit  # Imported here so that Hydra's plugin scan stays fast.
-
         assert self.config is not None
-        cluster = self._EXECUTOR
-        executor = submitit.AutoExecutor(
-            cluster=cluster,
-            folder=self.params["submitit_folder"],
-            **(
-                {f"{cluster}_max_num_timeout": self.params["max_num_timeout"]}
-                if "max_num_timeout" in self.params
-                else {}
-            ),
-        )
-        shared = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(
-            **{
-                key if key in shared else f"{cluster}_{key}": value
-                for key, value in self.params.items()
-                if key not in _INIT_KEYS
-            }
-        )
+        executor = build_executor(self._EXECUTOR, self.params)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         arguments = []
         for offset, overrides in enumerate(job_overrides):
@@ -71,7 +56,7 @@ class _TolerantMixin(BaseSubmititLauncher):
                     Singleton.get_state(),
                 )
             )
-        jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        jobs = self._submit(executor, arguments)
         try:
             return [
                 _result(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)
@@ -90,13 +75,26 @@ def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
         return result
     except Exception as error:
         # The job never returned: its process died. The sweep goes on without it.
-        log.warning(f"job {job.job_id} died at the scheduler level: {type(error).__name__}")
+        state = _scheduler_state(job)
+        where = f"job {job.job_id} died at the scheduler level{f' ({state})' if state else ''}"
+        log.warning(f"{where}: {type(error).__name__}")
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        died = RuntimeError(
-            f"job {job.job_id} died at the scheduler level: {type(error).__name__}: {first_line}"
-        )
+        died = RuntimeError(f"{where}: {type(error).__name__}: {first_line}")
         failed: JobReturn = compat.failed_job_return(list(overrides), died)
         return failed
+
+
+def _scheduler_state(job: Any) -> str:
+    """The job's last state as the scheduler reported it (CANCELLED, OUT_OF_MEMORY, TIMEOUT,
+    NODE_FAIL...), from the watcher's cache; "" when there is none to read."""
+    watcher = getattr(job, "watcher", None)
+    if watcher is None:
+        return ""
+    try:
+        state = str(watcher.get_state(job.job_id, mode="cache"))
+    except Exception:  # A reason for the message only; never worth failing the sweep over.
+        return ""
+    return "" if state.upper() == "UNKNOWN" else state
 
 
 class LocalLauncher(_TolerantMixin):
@@ -106,6 +104,41 @@ class LocalLauncher(_TolerantMixin):
 
 
 class SlurmLauncher(_TolerantMixin):
-    """`hydra/launcher=submitit_slurm`: each trial a SLURM job (array), dead ones FAIL."""
+    """`hydra/launcher=submitit_slurm`: each trial a SLURM job (array), dead ones FAIL.
+
+    sbatch's refusals (no GPUs on the partition, an unknown partition, resources over a node's)
+    end the sweep with one line naming the `hydra.launcher` key: checked with `sbatch
+    --test-only` when the sweeper sets the launcher up, before any trial is asked, and again at
+    submission should the cluster change in between. Job states come from sacct, or from squeue
+    on clusters without accounting, so a cancelled job is noticed there too.
+    """
 
     _EXECUTOR = "slurm"
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        check(self.params, self._array_size())
+
+    def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+        from ._watcher import WATCHER
+
+        try:
+            jobs = super()._submit(executor, arguments)
+        except (FailedJobError, FailedSubmissionError) as error:
+            # submitit wraps sbatch's stderr; keep its reason, not the 20-line traceback.
+            raise refusal(self.params, len(arguments), str(error)) from None
+        # Job states from squeue where sacct has no accounting database to read (see _watcher);
+        # submitit builds array jobs with its own class, so the watcher is set per job.
+        for job in jobs:
+            job.watcher = WATCHER
+            WATCHER.register_job(job.job_id)
+        return jobs
+
+    def _array_size(self) -> int:
+        assert self.config is not None
+        sweeper = self.config.hydra.get("sweeper") or {}
+        return int(sweeper.get("n_jobs", 1) or 1)

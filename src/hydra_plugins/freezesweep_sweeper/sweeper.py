@@ -101,6 +101,10 @@ class FreezesweepSweeperConf:
     on_sweep_start: str | None = None
     on_sweep_end: str | None = None
 
+    # 'module.function' called as fn(study=..., trial=..., config=...) after each trial of this
+    # worker is told (trial: its FrozenTrial), e.g. to chart the sweep while it runs.
+    on_trial_end: str | None = None
+
     # 'module.function' called as fn(config=...) before the study is opened: a ValueError it
     # raises stops the sweep with one line, before any storage, run or trial exists.
     preflight: str | None = None

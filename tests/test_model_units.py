@@ -59,6 +59,14 @@ ARCHITECTURES: dict[str, tuple[Callable[..., keras.Model], tuple[int, int, int],
 }
 
 
+# Pinned in the default tier; the other architectures' pins run in the slow tier.
+DEFAULT_TIER = ("digits", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "ResNet50")
+TIERED = [
+    name if name in DEFAULT_TIER else pytest.param(name, marks=pytest.mark.slow)
+    for name in ARCHITECTURES
+]
+
+
 @cache
 def backbone(name: str) -> keras.Model:
     keras.backend.clear_session()
@@ -80,7 +88,7 @@ def names(layers: tuple[keras.layers.Layer, ...] | list[keras.layers.Layer]) -> 
     return [layer.name for layer in layers]
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", TIERED)
 def test_block_count_and_ends(name: str) -> None:
     _, _, blocks, first, last = ARCHITECTURES[name]
     units = find_units(backbone(name), "block")
@@ -90,7 +98,7 @@ def test_block_count_and_ends(name: str) -> None:
     assert (units[0].name, units[-1].name) == (first, last)
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", TIERED)
 def test_nested_backbone_has_the_same_units_plus_the_head(name: str) -> None:
     alone = find_units(backbone(name), "block")
     nested = find_units(full_model(name), "block")
@@ -103,7 +111,7 @@ def test_nested_backbone_has_the_same_units_plus_the_head(name: str) -> None:
 
 
 @pytest.mark.parametrize("unit", ["layer", "block"])
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", TIERED)
 def test_units_partition_weight_bearing_layers_in_order(name: str, unit: str) -> None:
     model = full_model(name)
     layers = weight_bearing_layers(model)

@@ -21,9 +21,22 @@ from tests.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
-# The smallest inputs each architecture accepts; the slow ones still run in CI.
-FAST = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "EfficientNetV2B0"]
-SLOW = ["EfficientNetB3", "ResNet50", "ResNet50V2", "ConvNeXtTiny", "DenseNet121", "VGG16"]
+# One real fit per architecture: MobileNetV3Small in the default tier, the others in the `slow`
+# tier that CI runs as its own step. Each at the smallest input it accepts.
+DEFAULT_TIER = ["MobileNetV3Small"]
+SLOW = [
+    "MobileNetV2",
+    "MobileNetV3Large",
+    "EfficientNetB0",
+    "EfficientNetV2B0",
+    "EfficientNetB3",
+    "ResNet50",
+    "ResNet50V2",
+    "ConvNeXtTiny",
+    "DenseNet121",
+    "VGG16",
+    "Xception",
+]
 INPUT_SIZE = {"Xception": 71}
 KERAS_APP = ["backbone=keras_app", "backbone.weights=null", "backbone.input_size=32"]
 
@@ -36,11 +49,7 @@ def random_rows(size: int, rows: int = 8) -> Dataset:
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        *FAST,
-        *(pytest.param(name, marks=pytest.mark.slow) for name in [*SLOW, "Xception"]),
-    ],
+    "name", [*DEFAULT_TIER, *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW)]
 )
 def test_top_blocks_train_and_the_audit_passes(name: str) -> None:
     size = INPUT_SIZE.get(name, 32)
@@ -50,24 +59,26 @@ def test_top_blocks_train_and_the_audit_passes(name: str) -> None:
         StageSpec(name="head", unfreeze="none", epochs=1, learning_rate=1e-2),
         StageSpec(name="top2", unfreeze=2, epochs=1, learning_rate=1e-3),
     )
-    plans = plan_schedule(model, backbone, ScheduleSpec("test", "block", "frozen", stages))
-    data = random_rows(size)
-    result = run_schedule(model, backbone, plans, data, batch_size=8, verbose=0)
-    for plan, audit in zip(plans, result.audits, strict=True):
-        # Keras's counts equal the plan, and together they are every parameter of the model.
-        assert (audit.actual_trainable, audit.actual_non_trainable) == (
-            plan.trainable_params,
-            plan.non_trainable_params,
-        )
-        assert audit.actual_trainable + audit.actual_non_trainable == model.count_params()
-        # Frozen weights are bit-identical after a real fit; trained ones moved.
-        assert audit.digests_after == audit.digests_before
-        assert audit.passed and audit.changed_trainable > 0
-    # The second stage trains two more units than the head alone.
-    assert len(result.audits[1].units) == 2
-    assert result.audits[1].actual_trainable > result.audits[0].actual_trainable
+    head, top2 = plan_schedule(model, backbone, ScheduleSpec("test", "block", "frozen", stages))
+    # The top-2 stage trains two whole blocks more than the head alone.
+    assert len(top2.units) == 2 and top2.trainable_params > head.trainable_params
+    # One real fit, of the stage that unfreezes blocks (the head-only stage is the same
+    # mechanism with an empty window, covered on the embedded backbone).
+    (audit,) = run_schedule(
+        model, backbone, [top2], random_rows(size), batch_size=8, verbose=0
+    ).audits
+    # Keras's counts equal the plan, and together they are every parameter of the model.
+    assert (audit.actual_trainable, audit.actual_non_trainable) == (
+        top2.trainable_params,
+        top2.non_trainable_params,
+    )
+    assert audit.actual_trainable + audit.actual_non_trainable == model.count_params()
+    # Frozen weights are bit-identical after a real fit; trained ones moved.
+    assert audit.digests_after == audit.digests_before
+    assert audit.passed and audit.changed_trainable > 0
 
 
+@pytest.mark.slow
 def test_a_real_trial_on_digits_resized_to_rgb_is_tracked(tmp_path: Path) -> None:
     value = run_trial(compose_config(tmp_path, *KERAS_APP, "backbone.name=MobileNetV3Small"))
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")

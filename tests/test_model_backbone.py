@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 import yaml
 
@@ -53,6 +55,7 @@ def test_unsafe_models_are_refused(tmp_path: Path) -> None:
         load_backbone(path)
 
 
+@pytest.mark.slow
 def test_pretrain_is_byte_reproducible(tmp_path: Path) -> None:
     first, first_hash, _ = pretrain_backbone(tmp_path / "a.keras", epochs=1, verbose=0)
     second, second_hash, _ = pretrain_backbone(tmp_path / "b.keras", epochs=1, verbose=0)
@@ -110,3 +113,46 @@ def test_unknown_feature_layer_names_the_key(tmp_path: Path) -> None:
         "layers are block4_conv2, block4_bn2, block4_relu2, old_pool, old_head."
     )
     assert not (tmp_path / "mlruns").exists()
+
+
+def _forge_sizes(path: Path, size: int) -> None:
+    """Rewrite every member's declared uncompressed size in a zip's headers."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            data[start + offset : start + offset + 4] = size.to_bytes(4, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_and_forged_archives_are_refused_before_keras_reads_them(tmp_path: Path) -> None:
+    good = default_backbone_path().read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(good[: len(good) // 2])
+    noise = tmp_path / "noise.keras"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    not_a_model = tmp_path / "other.keras"
+    with zipfile.ZipFile(not_a_model, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    forged = tmp_path / "forged.keras"
+    forged.write_bytes(good)
+    _forge_sizes(forged, 0xFFFFFFF0)
+    cases = {
+        truncated: f"backbone.path: {truncated} is not a valid .keras archive (corrupt file?).",
+        noise: f"backbone.path: {noise} is not a valid .keras archive (corrupt file?).",
+        not_a_model: (
+            f"backbone.path: {not_a_model} is not a Keras model archive "
+            "(no config.json, model.weights.h5)."
+        ),
+    }
+    for path, message in cases.items():
+        # One typed error naming the file; never a zipfile or h5py traceback.
+        with pytest.raises(ConfigError) as caught:
+            load_backbone(path)
+        assert str(caught.value) == message
+    with pytest.raises(ConfigError) as caught:
+        load_backbone(forged)
+    # Declared sizes are judged before anything is unpacked.
+    assert str(caught.value).startswith(f"backbone.path: {forged} declares ")
+    assert str(caught.value).endswith("refused as a forged or damaged archive.")

@@ -174,6 +174,7 @@ def test_class_count_differing_from_the_head_names_both(tmp_path: Path) -> None:
     assert str(caught.value) == "backbone.head.classes is 5 but the data has 3 classes."
 
 
+@pytest.mark.slow
 def test_sweep_app_runs_one_trial_on_a_folder(tmp_path: Path) -> None:
     folder = write_png_folder(tmp_path / "digits", per_class=4)
     command = [

@@ -1,0 +1,66 @@
+"""A quiet console: TensorFlow's C++ log lines silenced before TensorFlow is first imported.
+
+TensorFlow 2.21 writes its oneDNN notice through absl before it reads `TF_CPP_MIN_LOG_LEVEL`
+("WARNING: All log messages before absl::InitializeLog() ...", "I0000 ... port.cc:153] oneDNN
+custom operations are on"), so the variable alone does not hide them: the import itself runs
+with the process's stderr captured, and only those log lines are dropped from what it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, MutableMapping
+
+# absl/TSL C++ log lines: `I0000 00:00:1796187826.110329    9361 port.cc:153] ...` (info,
+# warning, error; fatal ones are kept), and the notice absl prints before its first line.
+_CPP_LOG_LINE = re.compile(
+    r"^[IWE]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] |^WARNING: All log messages before absl"
+)
+
+
+def quiet_tensorflow(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Silence TensorFlow's C++ logging, unless the user set `TF_CPP_MIN_LOG_LEVEL` themselves.
+
+    Call it before anything imports TensorFlow. With another Keras backend it only sets the
+    environment (TensorFlow may still be imported by a library).
+
+    Args:
+        environ: the environment to read and update. Defaults to `None` (`os.environ`).
+
+    Returns:
+        Whether logging was silenced (False: the user's `TF_CPP_MIN_LOG_LEVEL` stands).
+    """
+    environ = os.environ if environ is None else environ
+    if "TF_CPP_MIN_LOG_LEVEL" in environ:
+        return False
+    environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    backend = environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow" and "tensorflow" not in sys.modules:
+        # A missing TensorFlow is not an error here: Keras reports a missing backend itself.
+        with _stderr_without_cpp_logs(), contextlib.suppress(ImportError):
+            importlib.import_module("tensorflow")
+    return True
+
+
+@contextlib.contextmanager
+def _stderr_without_cpp_logs() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file; what it got, less C++ log lines, is replayed."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode(errors="replace")
+            kept = [line for line in text.splitlines(True) if not _CPP_LOG_LINE.match(line)]
+            sys.stderr.write("".join(kept))

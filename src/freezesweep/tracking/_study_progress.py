@@ -1,0 +1,71 @@
+"""The study's parent run as the sweep's dashboard: study-level metrics per finished trial, and a
+description that says where the report and the trial runs are."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from freezesweep.spec import TrackingSpec
+from freezesweep.tracking._store import client_for, experiment_id
+from freezesweep.tracking._study_runs import study_run_id
+from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
+
+# MLflow shows this tag as a run's description (rendered Markdown) on the run's page.
+DESCRIPTION_TAG = "mlflow.note.content"
+REPORT_FILES = ("trials.csv", "pareto.csv", "pareto.png")
+
+
+def describe_study_run(experiment: str, run_id: str, study_name: str) -> str:
+    """The parent run's description: links to the report artifacts and the trial runs' filter."""
+    base = f"#/experiments/{experiment}/runs/{run_id}/artifacts"
+    # The query keeps the UI on its model-training pages (it opens on GenAI pages otherwise).
+    links = ", ".join(
+        f"[{name}]({base}/{name}?workflowType=machine_learning)" for name in REPORT_FILES
+    )
+    return (
+        f"Optuna study `{study_name}`: one child run per trial (`trial-NNNN`).\n\n"
+        f"Report, refreshed after each sweep: {links}.\n\n"
+        f"Metrics `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed` (step = trial "
+        f"number) chart the sweep as it runs.\n\n"
+        f'The trial runs are folded under this run in the runs table: "Group by" '
+        f"`{STATE_TAG}` lists them all by final state (or unfold this run). Every run of the "
+        f"study is tagged `{STUDY_TAG}` (search: tags.`{STUDY_TAG}` = '{study_name}')."
+    )
+
+
+def open_study_run(spec: TrackingSpec, study_name: str) -> str:
+    """The study's parent run id (created on first use), with its description set."""
+    client = client_for(spec)
+    experiment = experiment_id(client, spec, study_name)
+    parent = study_run_id(client, experiment, study_name)
+    _describe(client, experiment, parent, study_name)
+    return parent
+
+
+def log_study_progress(
+    spec: TrackingSpec, study_name: str, step: int, metrics: Mapping[str, float]
+) -> None:
+    """Log study-level metrics on the study's parent run (and keep its description current).
+
+    Args:
+        spec: tracking settings. No default.
+        study_name: the study (= experiment). No default.
+        step: the metrics' step, the number of the trial that just finished. No default.
+        metrics: e.g. `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed`. No default.
+    """
+    client = client_for(spec)
+    experiment = experiment_id(client, spec, study_name)
+    parent = study_run_id(client, experiment, study_name)
+    now = int(time.time() * 1000)
+    batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+    client.log_batch(parent, metrics=batch)
+
+
+def _describe(client: MlflowClient, experiment: str, run_id: str, study_name: str) -> None:
+    text = describe_study_run(experiment, run_id, study_name)
+    if client.get_run(run_id).data.tags.get(DESCRIPTION_TAG) != text:
+        client.set_tag(run_id, DESCRIPTION_TAG, text)

@@ -1,0 +1,89 @@
+"""The MLflow side of watching a sweep: experiments open on their runs, and the study's parent
+run charts the sweep (study-level metrics per finished trial) and says where everything is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from omegaconf import OmegaConf
+
+from freezesweep import tracking
+from freezesweep.spec import TrackingSpec
+from freezesweep.study.hooks import on_trial_end, study_metrics
+
+
+def _spec(tmp_path: Path) -> TrackingSpec:
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    return TrackingSpec(enabled=True, uri=uri, artifact_root=str(tmp_path / "art"), experiment="x")
+
+
+def test_experiments_carry_the_kind_that_opens_the_ui_on_runs(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    client = tracking.client_for(spec)
+    made = tracking.experiment_id(client, spec, "study-a")
+    # A new experiment is created with the tag; the MLflow UI then lands on its training runs.
+    assert client.get_experiment(made).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("study-b")  # as made before the tag existed
+    assert tracking.experiment_id(client, spec, "study-b") == older
+    # An existing experiment without the tag gets it when the project next uses it.
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def _study() -> optuna.Study:
+    study = optuna.create_study(direction="maximize", study_name="s")
+    for state, value in [
+        (optuna.trial.TrialState.COMPLETE, 0.5),
+        (optuna.trial.TrialState.PRUNED, None),
+        (optuna.trial.TrialState.COMPLETE, 0.75),
+        (optuna.trial.TrialState.FAIL, None),
+    ]:
+        trial = study.ask()
+        study.tell(trial, value, state=state)
+    return study
+
+
+def test_study_metrics_count_states_and_keep_the_best_accuracy() -> None:
+    # One number per state, and the best val_accuracy among COMPLETE trials only.
+    assert study_metrics(_study()) == {
+        "n_complete": 2.0,
+        "n_pruned": 1.0,
+        "n_failed": 1.0,
+        "best_val_accuracy": 0.75,
+    }
+    # In a Pareto sweep the accuracy is found by its objective name.
+    pareto = optuna.create_study(directions=["maximize", "minimize"])
+    pareto.add_trial(optuna.trial.create_trial(values=[0.6, 10.0]))
+    pareto.add_trial(optuna.trial.create_trial(values=[0.9, 99.0]))
+    best = study_metrics(pareto, ["val_accuracy", "trainable_params"])["best_val_accuracy"]
+    assert best == 0.9
+    # No accuracy objective: no best_val_accuracy metric rather than a wrong one.
+    assert "best_val_accuracy" not in study_metrics(pareto, ["loss", "trainable_params"])
+
+
+def test_on_trial_end_charts_the_study_on_its_parent_run(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    config = OmegaConf.create(
+        {
+            "tracking": {
+                "enabled": True,
+                "uri": spec.uri,
+                "artifact_root": spec.artifact_root,
+                "experiment": "x",
+            }
+        }
+    )
+    study = _study()
+    parent = tracking.open_study_run(spec, "s")
+    for trial in study.trials:
+        on_trial_end(study=study, trial=trial, config=config)
+    client = tracking.client_for(spec)
+    history = client.get_metric_history(parent, "n_failed")
+    # One point per finished trial, step = trial number.
+    assert [point.step for point in history] == [0, 1, 2, 3]
+    assert client.get_run(parent).data.metrics["best_val_accuracy"] == 0.75
+    note = client.get_run(parent).data.tags["mlflow.note.content"]
+    # The description links the report and says how to list the trial runs without unfolding.
+    assert f"runs/{parent}/artifacts/trials.csv" in note
+    assert "tags.`freezesweep.study` = 's'" in note
+    assert '"Group by" `freezesweep.state` lists them all' in note
