@@ -31,7 +31,9 @@ def readme_commands() -> list[list[str]]:
     """The arguments of each `python sweep.py` command (code blocks and inline code) and each
     quoted inline override (`'key=value'`, run as a sweep's argument)."""
     commands = []
-    joined = README.replace("\\\n", " ")
+    # Code blocks only: prose may wrap an inline command onto a line of its own.
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", README, re.S | re.M)
+    joined = "\n".join(blocks).replace("\\\n", " ")
     for line in joined.splitlines():
         found = re.match(r"^\s*\$?\s*(?:pip install[^&]*&&\s*)?python sweep\.py\b(.*)$", line)
         if found:
