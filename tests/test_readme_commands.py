@@ -91,6 +91,8 @@ def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list
         text=True,
         timeout=300,
     )
+    if "no SLURM cluster answers" in process.stderr:
+        pytest.skip("the submitit_slurm launcher checks for a SLURM cluster before composing")
     # The probe stops every command with its mark, after reading each sample job as a trial.
     assert f"{MARK}: " in process.stderr, process.stderr[-3000:]
     assert not (tmp_path / "sweeps").exists() and not (tmp_path / "optuna.db").exists()
