@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from freezesweep.console import quiet_tensorflow
 quiet_tensorflow()
 
 from freezesweep.errors import ConfigError  # noqa: E402
+from freezesweep.hydra_files import redact_saved_configs  # noqa: E402
+from freezesweep.redaction import redact, redact_logs  # noqa: E402
 from freezesweep.trial import run_trial  # noqa: E402
 
 # conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
@@ -28,14 +31,22 @@ warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore s
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    # Hydra saved the configs and set up logging before calling us: no secret may stay in either.
+    redact_saved_configs(output_dir)
+    redact_logs()
     try:
-        return run_trial(cfg, output_dir=Path(HydraConfig.get().runtime.output_dir))
-    except ConfigError as error:
+        return run_trial(cfg, output_dir=output_dir)
+    except Exception as error:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweeper records it as the trial's failure reason
-        # A single run: one clear line naming the key, not a traceback.
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+            raise  # the sweeper records it, redacted, as the trial's failure reason
+        if isinstance(error, ConfigError):
+            # A single run: one clear line naming the key, not a traceback.
+            print(f"error: {redact(str(error))}", file=sys.stderr)
+            sys.exit(2)
+        # Anything else keeps its traceback, with every secret it quotes hidden.
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

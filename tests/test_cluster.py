@@ -29,9 +29,13 @@ from .postgres import postgres_database
 pytestmark = pytest.mark.cluster
 
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
+# The toy app's jobs are not trials: its preflight is the store check alone.
 HOOKS = [
-    f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
-    for hook in ("preflight", "on_sweep_start", "on_trial_end", "on_sweep_end")
+    "hydra.sweeper.preflight=freezesweep.study.hooks.check_tracking",
+    *(
+        f"hydra.sweeper.{hook}=freezesweep.study.hooks.{hook}"
+        for hook in ("on_sweep_start", "on_trial_end", "on_sweep_end")
+    ),
 ]
 
 

@@ -93,6 +93,42 @@ def test_a_real_trial_runs_on_an_npz_file(tmp_path: Path) -> None:
             },
             "has fewer than 2 classes.",
         ),
+        (
+            {
+                "x_train": np.array([[[np.nan]], [[0.0]]]),
+                "y_train": np.array([0, 1]),
+                "x_val": np.zeros((2, 1, 1)),
+                "y_val": np.array([0, 1]),
+            },
+            "x_train has 1 non-finite value(s) (NaN or Inf) in ",
+        ),
+        (
+            {
+                "x_train": np.zeros((2, 28, 28)),
+                "y_train": np.array([0, 1]),
+                "x_val": np.zeros((2, 28, 28)),
+                "y_val": np.array([1, 999]),
+            },
+            "y_val has label(s) 999 that y_train lacks in ",
+        ),
+        (
+            {
+                "x_train": np.zeros((0, 28, 28)),
+                "y_train": np.zeros(0, dtype=int),
+                "x_val": np.zeros((2, 28, 28)),
+                "y_val": np.array([0, 1]),
+            },
+            "x_train is empty in ",
+        ),
+        (
+            {
+                "x_train": np.zeros((2, 28, 28)),
+                "y_train": np.array([0, 1]),
+                "x_val": np.zeros((0, 28, 28)),
+                "y_val": np.zeros(0, dtype=int),
+            },
+            "x_val is empty in ",
+        ),
     ],
 )
 def test_bad_arrays_name_data_path(tmp_path: Path, arrays: dict, message: str) -> None:
@@ -102,6 +138,15 @@ def test_bad_arrays_name_data_path(tmp_path: Path, arrays: dict, message: str) -
         load_npz(str(path))
     assert str(caught.value).startswith("data.path: ")
     assert message in str(caught.value)
+
+
+def test_a_file_that_is_not_an_npz_archive_is_named_as_such(tmp_path: Path) -> None:
+    # A text file named .npz is not "pickled data": the message says what the file is not.
+    path = tmp_path / "notes.npz"
+    path.write_text("x_train,y_train\n")
+    with pytest.raises(ConfigError) as caught:
+        load_npz(str(path))
+    assert str(caught.value) == f"data.path: {path} is not a .npz file (a NumPy zip archive)."
 
 
 def test_images_that_do_not_fit_the_backbone_fail_before_tracking(tmp_path: Path) -> None:

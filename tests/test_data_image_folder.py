@@ -124,6 +124,19 @@ def _broken(tmp_path: Path) -> Path:
     return folder
 
 
+def _truncated(tmp_path: Path) -> Path:
+    folder = write_png_folder(tmp_path / "cut", per_class=2)
+    whole = (folder / "six" / "0.png").read_bytes()
+    (folder / "six" / "0.png").write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+def _dangling(tmp_path: Path) -> Path:
+    folder = write_png_folder(tmp_path / "linked", per_class=2)
+    (folder / "six" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    return folder
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -138,6 +151,11 @@ def _broken(tmp_path: Path) -> Path:
             "data.directory: cannot decode {tmp}/broken/six/bad.png: not a PNG, JPEG, GIF or "
             "BMP image.",
         ),
+        (
+            _truncated,
+            "data.directory: cannot decode {tmp}/cut/six/0.png: the image is truncated or corrupt.",
+        ),
+        (_dangling, "data.directory: {tmp}/linked/six/gone.png is a dangling link."),
     ],
 )
 def test_folder_problems_fail_before_tracking(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]

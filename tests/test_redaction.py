@@ -34,6 +34,12 @@ from freezesweep.redaction import has_secret, is_secret_key, redact, redact_mapp
             "error at http://u:pw@host:5000/api: refused",
             "error at http://u:***@host:5000/api: refused",
         ),
+        # A free-standing override or environment assignment with a secret-looking name.
+        (
+            "#0 : finetune.lr=0.1 +env.AWS_SECRET_ACCESS_KEY=abc tracking.experiment=x",
+            "#0 : finetune.lr=0.1 +env.AWS_SECRET_ACCESS_KEY=*** tracking.experiment=x",
+        ),
+        ("author=me,api_key=k", "author=me,api_key=***"),
         ("sqlite:///sweeps/optuna.db", "sqlite:///sweeps/optuna.db"),
         ("journal:/shared/optuna.log", "journal:/shared/optuna.log"),
     ],

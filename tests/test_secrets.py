@@ -13,7 +13,12 @@ import mlflow
 import pytest
 from omegaconf import OmegaConf
 
-from hydra_plugins.freezesweep_sweeper._secrets import has_password, hide, scrub
+from hydra_plugins.freezesweep_sweeper._secrets import (
+    has_password,
+    hide,
+    hide_in_override,
+    scrub,
+)
 
 from .postgres import postgres_database
 from .test_cluster import finish, load, worker
@@ -33,6 +38,22 @@ def test_hide_replaces_password_urls_by_environment_references(
     monkeypatch.delenv(name)
     assert hide("sqlite:///sweeps/optuna.db") == "sqlite:///sweeps/optuna.db"
     assert not has_password("postgresql://fs@db/optuna") and has_password(url)
+
+
+def test_hide_in_override_keeps_quoted_values_as_they_are() -> None:
+    # Quotes are meaning: a quoted 'a,b' is one string, a quoted choice() is a string param.
+    for override in (
+        "tracking.experiment='a,b'",
+        "hydra.sweeper.params.finetune.top_k='choice(0,1,2,4)'",
+        "tracking.uri='http://host:5000/x?a=1&b=2'",
+        'tracking.experiment="quoted"',
+        "postgresql://fs@db/optuna",
+    ):
+        assert hide_in_override(override) == override
+    # A quoted secret is hidden whole; the reference holds no part of it.
+    hidden = hide_in_override(f"tracking.uri='http://u:{PASSWORD}@host/x?token=abc'")
+    assert hidden.startswith("tracking.uri=${oc.env:FREEZESWEEP_SECRET_")
+    assert PASSWORD not in hidden and "abc" not in hidden
 
 
 def test_scrub_rewrites_overrides_and_config_values() -> None:

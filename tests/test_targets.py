@@ -51,3 +51,51 @@ def test_a_missing_attribute_is_named() -> None:
     with pytest.raises(ConfigError) as error:
         targets.resolve("keras.layers.NoSuchLayer", key="k", allowed=targets.KERAS_LAYERS)
     assert str(error.value) == "k 'keras.layers.NoSuchLayer' cannot be imported."
+
+
+@pytest.fixture
+def no_user_modules() -> object:
+    yield None
+    targets.allow_modules([])
+
+
+def test_user_modules_join_the_allow_list(no_user_modules: object) -> None:
+    # A module listed in allowed_targets is accepted next to the built-in ones, and named.
+    assert targets.allow_modules(["tests.test_targets"]) == ("tests.test_targets",)
+    assert targets.resolve("tests.test_targets.ConfigError", key="k", allowed=[]) is ConfigError
+    with pytest.raises(ConfigError) as error:
+        targets.check_target("os.system", key="k", allowed=targets.KERAS_LAYERS)
+    assert str(error.value) == (
+        "k must name one of keras.layers.*, tests.test_targets.*; got 'os.system'."
+    )
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        (
+            ["os"],
+            "allowed_targets.0 must be a module of your own, not the standard library's; got 'os'.",
+        ),
+        (
+            ["mypkg", "subprocess"],
+            "allowed_targets.1 must be a module of your own, not the "
+            "standard library's; got 'subprocess'.",
+        ),
+        (
+            ["os.path"],
+            "allowed_targets.0 must be a module of your own, not the standard "
+            "library's; got 'os.path'.",
+        ),
+        (["my pkg"], "allowed_targets.0 must be a dotted module name; got 'my pkg'."),
+        ("mypkg", "allowed_targets must be a list of module names; got 'mypkg'."),
+    ],
+)
+def test_allowed_targets_refuses_the_standard_library_and_bad_names(
+    no_user_modules: object, modules: object, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        targets.allow_modules(modules)
+    assert str(error.value) == message
+    # A refused list leaves the allow-list as it was.
+    assert targets.allowed_modules(()) == ()

@@ -4,7 +4,8 @@ What counts as a secret:
 - the password of a URL's userinfo (`scheme://user:password@host`, the password may itself hold
   `@`), and a bare token as an HTTP URL's userinfo (`https://TOKEN@host`);
 - the value of a query-string parameter with a secret-looking name (`?password=`, `sslpassword=`,
-  `token=`, `X-Amz-Signature=`, `sig=`, ...);
+  `token=`, `X-Amz-Signature=`, `sig=`, ...), and of a free-standing `name=value` with such a
+  name (`+env.AWS_SECRET_ACCESS_KEY=...` in a log line of overrides);
 - any value stored under a secret-looking key name (`AWS_SECRET_ACCESS_KEY`, `api-key`, `pwd`).
 
 Pure standard library: the leaf every printer, logger and tracker imports.
@@ -12,11 +13,21 @@ Pure standard library: the leaf every printer, logger and tracker imports.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "has_secret", "is_secret_key", "redact", "redact_mapping"]
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "has_secret",
+    "is_secret_key",
+    "redact",
+    "redact_logs",
+    "redact_mapping",
+    "redact_override",
+]
 
 MASK = "***"
 
@@ -29,8 +40,19 @@ _SECRET_KEY = re.compile(
 # scheme://userinfo@host: the userinfo runs to the last `@` of the authority, so a password
 # holding `@` is hidden whole.
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"']*)@")
-# ?name=value or &name=value (also ;name=value in some drivers' URLs).
-_QUERY_ITEM = re.compile(r"(?P<lead>[?&;](?P<name>[\w.-]+)=)(?P<value>[^&;#\s\"']*)")
+# ?name=value or &name=value (also ;name=value in some drivers' URLs). A comma continues the
+# value (a password may hold one) unless a `name=` follows it (a list of overrides).
+_QUERY_ITEM = re.compile(
+    r"(?P<lead>[?&;](?P<name>[\w.-]+)=)"
+    r"(?P<value>[^&;#,\s\"']*(?:,(?![^&;#,\s\"']*=)[^&;#,\s\"']*)*)"
+)
+# A free-standing name=value (an override in a log line, KEY=value in a traceback), the name
+# starting a word; commas as in a query value. Applied after the query pass, so a URL value has
+# its query secrets masked first.
+_ASSIGNMENT = re.compile(
+    r"(?P<lead>(?<![\w.+~?&;-])[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
+    r"(?P<value>[^;#,\s\"']*(?:,(?![^;#,\s\"']*=)[^;#,\s\"']*)*)"
+)
 
 
 def is_secret_key(name: str) -> bool:
@@ -70,7 +92,25 @@ def redact(text: str) -> str:
         >>> redact("postgresql://me:p@ss@db/optuna?sslpassword=x&sslmode=require")
         'postgresql://me:***@db/optuna?sslpassword=***&sslmode=require'
     """
-    return _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+    text = _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+    return _ASSIGNMENT.sub(_query_item, text)
+
+
+def redact_override(override: str) -> str:
+    """A Hydra override `key=value` with the value masked under a secret key, else `redact`ed.
+
+    Args:
+        override: one command-line override, e.g. `+aws.AWS_SECRET_ACCESS_KEY=abc`. No default.
+
+    Example:
+
+        >>> redact_override("+env.api_key=abc")
+        '+env.api_key=***'
+    """
+    key, separator, value = override.partition("=")
+    if separator and value and is_secret_key(key.lstrip("+~")):
+        return f"{key}={MASK}"
+    return redact(override)
 
 
 def has_secret(text: str) -> bool:
@@ -95,3 +135,27 @@ def redact_mapping(config: Any, key: str = "") -> Any:
     if isinstance(config, str):
         return redact(config)
     return config
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that redacts each record's message (MLflow and Optuna log URLs too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = redact(message)
+        if safe != message:
+            record.msg, record.args = safe, ()
+        return True
+
+
+def redact_logs(logger: logging.Logger | None = None) -> None:
+    """Adds a `RedactingFilter` to every handler of `logger` (once per handler).
+
+    Handler filters, unlike logger filters, also see the records that child loggers propagate.
+
+    Args:
+        logger: the logger whose handlers print or write. Defaults to `None` (the root logger).
+    """
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

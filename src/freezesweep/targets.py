@@ -5,12 +5,17 @@ config file could otherwise reach `os.system`. Every `_target_` that freezesweep
 object (optimizers, augmentation layers, callbacks, pruners, samplers) comes through `resolve`,
 which accepts only `module.Name` where `module` is one of the allowed modules and `Name` a public
 attribute of it, and checks that before anything is imported.
+
+The user adds modules of their own with the top-level `allowed_targets` list (read by
+`freezesweep.spec.read` and by the sweeper, through `allow_modules`); a standard-library module is
+never accepted there, so no config can reach `os`, `subprocess` or `builtins`.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +27,8 @@ __all__ = [
     "KERAS_OPTIMIZERS",
     "OPTUNA_PRUNERS",
     "OPTUNA_SAMPLERS",
+    "allow_modules",
+    "allowed_modules",
     "check_target",
     "resolve",
 ]
@@ -33,6 +40,48 @@ OPTUNA_SAMPLERS = ("optuna.samplers",)
 OPTUNA_PRUNERS = ("optuna.pruners",)
 
 _PUBLIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+# The modules of `allowed_targets`, set from the config of this process's trial or sweep.
+_user_modules: tuple[str, ...] = ()
+
+
+def allow_modules(modules: Any, *, key: str = "allowed_targets") -> tuple[str, ...]:
+    """Sets the user's modules whose public attributes may also be targets (replacing any
+    earlier list), after checking their names.
+
+    Args:
+        modules: the `allowed_targets` list, e.g. `["mypkg.layers"]`; `None` is empty.
+            No default.
+        key: the config key named in errors. Defaults to `"allowed_targets"`.
+
+    Returns:
+        The modules, as a tuple.
+
+    Raises:
+        ConfigError: not a list of dotted module names, or a standard-library module.
+    """
+    global _user_modules
+    items = [] if modules is None else modules
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise ConfigError(f"{key} must be a list of module names; got {modules!r}.")
+    checked = []
+    for index, module in enumerate(items):
+        if not isinstance(module, str) or not _MODULE_NAME.match(module):
+            raise ConfigError(f"{key}.{index} must be a dotted module name; got {module!r}.")
+        if module.split(".")[0] in sys.stdlib_module_names:
+            raise ConfigError(
+                f"{key}.{index} must be a module of your own, not the standard library's; "
+                f"got {module!r}."
+            )
+        checked.append(module)
+    _user_modules = tuple(checked)
+    return _user_modules
+
+
+def allowed_modules(allowed: Sequence[str]) -> tuple[str, ...]:
+    """`allowed` plus the user's modules (see `allow_modules`)."""
+    return (*allowed, *(module for module in _user_modules if module not in allowed))
 
 
 def check_target(target: Any, *, key: str, allowed: Sequence[str]) -> str:
@@ -43,7 +92,7 @@ def check_target(target: Any, *, key: str, allowed: Sequence[str]) -> str:
         key: the config key named in the error (`schedule.stages.1.optimizer._target_`).
             No default.
         allowed: module names whose public attributes may be targets (exact modules, not
-            their submodules). No default.
+            their submodules); the user's `allowed_targets` are added. No default.
 
     Returns:
         The target as a string.
@@ -51,6 +100,7 @@ def check_target(target: Any, *, key: str, allowed: Sequence[str]) -> str:
     Raises:
         ConfigError: the target is not `module.Name` with `module` in `allowed`.
     """
+    allowed = allowed_modules(allowed)
     text = str(target) if isinstance(target, str) else ""
     module, _, name = text.rpartition(".")
     if module not in allowed or not _PUBLIC_NAME.match(name):

@@ -52,6 +52,11 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
         `val_accuracy`, or a tuple in the order of `cfg.objectives`.
     """
     spec = trial_spec(cfg)
+    if spec.tracking.enabled:
+        from freezesweep import tracking
+
+        # A store that cannot be written fails now, not after the model and data are built.
+        tracking.check_store(spec.tracking)
     runtime.seed_everything(spec.seed)
     # The policy is read by layers when they are built; restored to float32 after the trial.
     with runtime.precision(spec.trainer.mixed_precision):

@@ -35,7 +35,8 @@ def class_folders(directory: Path) -> dict[str, list[Path]]:
 
     Raises:
         ConfigError: naming `data.directory`: a missing folder, fewer than 2 classes, an empty
-            class, or a file that is not a PNG, JPEG, GIF or BMP image.
+            class, a dangling link, an unreadable file, or a file that is not a whole PNG, JPEG,
+            GIF or BMP image.
     """
     if not directory.is_dir():
         raise ConfigError(f"data.directory: folder not found: {directory}.")
@@ -55,14 +56,34 @@ def class_folders(directory: Path) -> dict[str, list[Path]]:
         if not files:
             raise ConfigError(f"data.directory: class folder {directory / name} has no images.")
         for path in files:
-            # Read only the header: cheap on large folders, and it names the broken file.
-            with path.open("rb") as handle:
-                head = handle.read(8)
-            if not head.startswith(_SIGNATURES):
-                raise ConfigError(
-                    f"data.directory: cannot decode {path}: not a PNG, JPEG, GIF or BMP image."
-                )
+            _check_image(path)
     return classes
+
+
+def _check_image(path: Path) -> None:
+    """Raises a `ConfigError` naming `path` unless it is a whole PNG, JPEG, GIF or BMP image.
+
+    Decoded with the decoder the pipeline uses, since a valid header says nothing of a body cut
+    short by an interrupted copy; the header is read first for a clearer message.
+    """
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"data.directory: {path} is a dangling link.")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"data.directory: cannot read {path}: {error.strerror}.") from None
+    if not data.startswith(_SIGNATURES):
+        raise ConfigError(
+            f"data.directory: cannot decode {path}: not a PNG, JPEG, GIF or BMP image."
+        )
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(data, expand_animations=False)
+    except tf.errors.OpError:
+        raise ConfigError(
+            f"data.directory: cannot decode {path}: the image is truncated or corrupt."
+        ) from None
 
 
 def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers.Layer]:

@@ -2,52 +2,71 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from freezesweep.data.feed import Dataset
 from freezesweep.errors import ConfigError
 
+_KEYS = ("x_train", "y_train", "x_val", "y_val")
+# Every .npz is a zip archive; anything else (a text file, a pickle, a .npy) is refused by name
+# rather than by whatever np.load makes of it ("pickled data").
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
 
 def load_npz(path: str) -> Dataset:
-    """Load `x_train`, `y_train`, `x_val`, `y_val` from a `.npz` file, checking shapes and labels.
+    """Load `x_train`, `y_train`, `x_val`, `y_val` from a `.npz` file, checking every array.
 
     Args:
         path: the file. No default.
 
     Returns:
-        The dataset; the class count is one more than the largest label.
+        The dataset; the class count is one more than the largest training label.
 
     Raises:
-        ConfigError: naming `data.path` and what is wrong with the arrays.
+        ConfigError: naming `data.path`, the file and what is wrong with it: not a `.npz`
+            archive, a missing or empty array, rows that do not match, labels that are not
+            class ids or that only the validation split has, non-finite pixels.
     """
-    keys = ("x_train", "y_train", "x_val", "y_val")
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            missing = [key for key in keys if key not in arrays.files]
-            if missing:
-                raise ConfigError(f"data.path: {path} lacks array(s) {', '.join(missing)}.")
-            parts = {key: arrays[key] for key in keys}
-    except (OSError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"data.path: cannot read {path} as .npz: {error}") from error
+    parts = _read(path)
     for split in ("train", "val"):
         x, y = parts[f"x_{split}"], parts[f"y_{split}"]
+        if len(x) == 0:
+            raise ConfigError(f"data.path: x_{split} is empty in {path}.")
         if len(x) != len(y):
             raise ConfigError(
                 f"data.path: x_{split} has {len(x)} rows but y_{split} has {len(y)} in {path}."
             )
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             raise ConfigError(
                 f"data.path: y_{split} must be a 1-D array of integer class ids >= 0 in {path}."
+            )
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise ConfigError(
+                f"data.path: x_{split} must hold real numbers; got dtype {x.dtype} in {path}."
+            )
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise ConfigError(
+                f"data.path: x_{split} has {bad} non-finite value(s) (NaN or Inf) in {path}."
             )
     if parts["x_train"].shape[1:] != parts["x_val"].shape[1:]:
         raise ConfigError(
             f"data.path: x_train images are {parts['x_train'].shape[1:]} but x_val images are "
             f"{parts['x_val'].shape[1:]} in {path}."
         )
-    num_classes = int(max(parts["y_train"].max(), parts["y_val"].max())) + 1
-    if num_classes < 2:
+    # A label only validation has would size the head (and its parameter count) by a class the
+    # model never trains on.
+    unseen = sorted(set(parts["y_val"].tolist()) - set(parts["y_train"].tolist()))
+    if unseen:
+        shown = ", ".join(str(label) for label in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        raise ConfigError(
+            f"data.path: y_val has label(s) {shown} that y_train lacks in {path}; every "
+            "validation class must be trained on."
+        )
+    num_classes = int(parts["y_train"].max()) + 1
+    if len(set(parts["y_train"].tolist())) < 2:
         raise ConfigError(f"data.path: {path} has fewer than 2 classes.")
     if parts["x_train"].ndim == 3:  # grayscale without a channel axis
         parts["x_train"], parts["x_val"] = parts["x_train"][..., None], parts["x_val"][..., None]
@@ -58,3 +77,23 @@ def load_npz(path: str) -> Dataset:
         y_val=parts["y_val"].astype("int64"),
         num_classes=num_classes,
     )
+
+
+def _read(path: str) -> dict[str, np.ndarray]:
+    """The four arrays, or a `ConfigError` saying why the file is not a usable `.npz`."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"data.path: file not found: {path}.")
+    with file.open("rb") as handle:
+        if handle.read(4) != _ZIP_SIGNATURE:
+            raise ConfigError(f"data.path: {path} is not a .npz file (a NumPy zip archive).")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = [key for key in _KEYS if key not in arrays.files]
+            if missing:
+                raise ConfigError(f"data.path: {path} lacks array(s) {', '.join(missing)}.")
+            return {key: arrays[key] for key in _KEYS}
+    except ConfigError:
+        raise
+    except Exception as error:  # a corrupt zip raises zipfile, OSError or ValueError errors
+        raise ConfigError(f"data.path: cannot read {path} as .npz: {error}") from error

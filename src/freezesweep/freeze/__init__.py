@@ -4,6 +4,7 @@ from freezesweep.freeze.audit import StageAudit, StageAuditor, write_audit
 from freezesweep.freeze.plan import (
     StagePlan,
     apply_plan,
+    check_depths,
     count_params,
     plan_schedule,
     trainable_fingerprint,
@@ -14,6 +15,7 @@ __all__ = [
     "StageAuditor",
     "StagePlan",
     "apply_plan",
+    "check_depths",
     "count_params",
     "plan_schedule",
     "trainable_fingerprint",

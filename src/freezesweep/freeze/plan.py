@@ -68,6 +68,24 @@ def _selected_units(stage: StageSpec, units: Sequence[Unit], kind: str) -> list[
     return list(units[count - offset - stage.unfreeze : count - offset])
 
 
+def check_depths(backbone: keras.Model, schedule: ScheduleSpec) -> None:
+    """Whether every stage's depth fits the backbone's units (the cheap part of `plan_schedule`).
+
+    Needs only the backbone, not the head or the data, so a sweep checks each searched depth
+    before its study exists.
+
+    Args:
+        backbone: the backbone. No default.
+        schedule: the validated schedule. No default.
+
+    Raises:
+        ConfigError: a depth larger than the backbone's number of units.
+    """
+    units = find_units(backbone, schedule.unit)
+    for stage in schedule.stages:
+        _selected_units(stage, units, schedule.unit)
+
+
 def plan_schedule(
     model: keras.Model, backbone: keras.Model, schedule: ScheduleSpec
 ) -> list[StagePlan]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,8 +54,7 @@ def _stage(
         key=f"{key}.optimizer._target_",
         allowed=targets.KERAS_OPTIMIZERS,
     )
-    stopping = raw.get("early_stopping")
-    early_stopping = EarlyStoppingSpec(**stopping) if stopping else None
+    early_stopping = _early_stopping(raw.get("early_stopping"), f"{key}.early_stopping")
     offset_key = _interpolated_key(unresolved.get("offset")) or f"{key}.offset"
     decay_key = _interpolated_key(unresolved.get("lr_decay")) or f"{key}.lr_decay"
     common: dict[str, Any] = dict(
@@ -82,6 +82,34 @@ def _stage(
             name=name, unfreeze=_unfreeze(unfreeze_raw, source), unfreeze_key=source, **common
         )
     ]
+
+
+def _early_stopping(value: Any, key: str) -> EarlyStoppingSpec | None:
+    if not value:
+        return None
+    require(isinstance(value, Mapping), f"{key} must be a mapping or null; got {value!r}.")
+    known = tuple(field.name for field in dataclasses.fields(EarlyStoppingSpec))
+    unknown = sorted(set(value) - set(known))
+    require(
+        not unknown,
+        f"{key} takes only {', '.join(known)}; got unknown key(s) {', '.join(unknown)}.",
+    )
+    spec = EarlyStoppingSpec(**value)
+    require(
+        isinstance(spec.patience, int)
+        and not isinstance(spec.patience, bool)
+        and spec.patience >= 0,
+        f"{key}.patience must be an integer >= 0; got {spec.patience!r}.",
+    )
+    require(
+        isinstance(spec.monitor, str) and spec.monitor != "",
+        f"{key}.monitor must be a metric name such as val_loss; got {spec.monitor!r}.",
+    )
+    require(
+        isinstance(spec.restore_best_weights, bool),
+        f"{key}.restore_best_weights must be true or false; got {spec.restore_best_weights!r}.",
+    )
+    return spec
 
 
 def _interpolated_key(value: Any) -> str | None:

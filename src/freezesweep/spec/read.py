@@ -7,12 +7,14 @@ happen in `freezesweep.freeze.plan_schedule`, still before training or tracking 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
 from freezesweep.spec._schedule import read_schedule
@@ -41,6 +43,23 @@ def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     )
 
 
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def job_spec(job: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
+    """A sweep job's composed config (its `hydra` node included) read as its task will read it.
+
+    Args:
+        job: the job config, as the sweeper composes it. No default.
+        environment: see `trial_spec`. Defaults to `None`.
+    """
+    task = copy.deepcopy(job)
+    with open_dict(task):
+        task.pop("hydra", None)
+    return trial_spec(task, environment)
+
+
 def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
     """Validate a composed config and turn it into a `TrialSpec`.
 
@@ -56,6 +75,8 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         ValueError: with a message naming the offending key.
     """
     environment = os.environ if environment is None else environment
+    # Before any `_target_` is checked: the user's own modules join the allow-list.
+    targets.allow_modules(_plain(cfg.get("allowed_targets")))
     finetune = cfg.get("finetune") or {}
     top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
     offset = integer(finetune.get("offset", 0), "finetune.offset", 0)

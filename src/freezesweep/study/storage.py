@@ -24,9 +24,17 @@ import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from sqlalchemy.engine import make_url
 
+from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
+from freezesweep.writable import check_writable
 
-__all__ = ["JOURNAL_PREFIX", "is_sqlite", "normalize_storage_url", "open_storage"]
+__all__ = [
+    "JOURNAL_PREFIX",
+    "check_storage",
+    "is_sqlite",
+    "normalize_storage_url",
+    "open_storage",
+]
 
 JOURNAL_PREFIX = "journal:"
 # Seconds an SQLite writer waits for another process's lock before failing, instead of
@@ -104,6 +112,47 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 raise
             time.sleep(0.2 + random.random())
     raise AssertionError("unreachable")
+
+
+def check_storage(url: str, key: str = "hydra.sweeper.storage", *, timeout_s: int = 5) -> None:
+    """Whether a (normalized) storage can be used, checked without creating anything.
+
+    A local file (SQLite, journal) must be writable or creatable; a database server must accept
+    a connection within `timeout_s`. Called before the study is opened, so a read-only file, an
+    impossible folder or a server that is down is one line naming the setting.
+
+    Args:
+        url: as returned by `normalize_storage_url`. No default.
+        key: the setting named in errors. Defaults to `"hydra.sweeper.storage"`.
+        timeout_s: seconds to wait for a database server. Defaults to `5`.
+
+    Raises:
+        ConfigError: naming `key`, the (redacted) URL and the cause.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        check_writable(Path(url.removeprefix(JOURNAL_PREFIX)), key)
+        return
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        check_writable(Path(parsed.database), key)
+        return
+    # The drivers of PostgreSQL and MySQL take a connect timeout; others get their default.
+    timeout = parsed.get_backend_name() in ("postgresql", "mysql")
+    try:
+        engine = sqlalchemy.create_engine(
+            url, connect_args={"connect_timeout": timeout_s} if timeout else {}
+        )
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+        raise ConfigError(
+            f"{key}: cannot connect to {redact(url)} ({type(error).__name__}: {redact(cause[0])})."
+        ) from None
 
 
 def is_sqlite(url: str) -> bool:

@@ -9,7 +9,12 @@
 
 from freezesweep.redaction import redact
 from freezesweep.tracking._params import flatten, stage_params
-from freezesweep.tracking._store import check_reachable, client_for, experiment_id
+from freezesweep.tracking._store import (
+    check_reachable,
+    check_store,
+    client_for,
+    experiment_id,
+)
 from freezesweep.tracking._study_progress import log_study_progress, open_study_run
 from freezesweep.tracking._study_runs import (
     end_orphan_runs,
@@ -28,6 +33,7 @@ __all__ = [
     "TRIAL_TAG",
     "TrialRun",
     "check_reachable",
+    "check_store",
     "client_for",
     "end_orphan_runs",
     "experiment_id",

@@ -24,9 +24,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._tags import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+from freezesweep.writable import check_writable
 
 
 def client_for(spec: TrackingSpec) -> MlflowClient:
@@ -49,6 +51,29 @@ def client_for(spec: TrackingSpec) -> MlflowClient:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def check_store(spec: TrackingSpec) -> None:
+    """Whether the tracking store can be written, before any model is built or run exists.
+
+    A local SQLite store and a local artifact folder must be writable or creatable (nothing is
+    created here); a tracking server must answer (see `check_reachable`).
+
+    Args:
+        spec: tracking settings. No default.
+
+    Raises:
+        ConfigError: naming the setting and the cause.
+    """
+    if spec.uri.startswith("sqlite:///"):
+        check_writable(Path(spec.uri.removeprefix("sqlite:///")), "tracking.uri")
+    elif spec.uri.startswith("file://"):
+        check_writable(Path(urllib.parse.urlsplit(spec.uri).path), "tracking.uri", folder=True)
+    check_reachable(spec)
+    root = spec.artifact_root
+    if root and (root.startswith("file://") or "://" not in root):
+        local = urllib.parse.urlsplit(root).path if root.startswith("file://") else root
+        check_writable(Path(local), "tracking.artifact_root", folder=True)
+
+
 def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
     """Fail within seconds, naming the URI, when an HTTP tracking server does not answer.
 
@@ -57,7 +82,7 @@ def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
         timeout_s: how long to wait for the server's `/health`. Defaults to `5.0`.
 
     Raises:
-        ValueError: the server is unreachable or unhealthy.
+        ConfigError: the server is unreachable or unhealthy.
     """
     if not spec.uri.startswith(("http://", "https://")):
         return
@@ -80,7 +105,7 @@ def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
             reason = f"HTTP {response.status}"
     except (OSError, ValueError) as error:
         reason = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-    raise ValueError(
+    raise ConfigError(
         f"tracking.uri: no MLflow tracking server answers at {redact(spec.uri)} ({reason}); "
         "start it (mlflow server ...) or fix tracking.uri / MLFLOW_TRACKING_URI."
     )

@@ -16,23 +16,19 @@ from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.exceptions import UpdateFinishedTrialError
 
-from freezesweep import compat
-from freezesweep.redaction import redact
+from freezesweep import compat, hydra_files, targets
+from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.pruning import PRUNER_ATTR
+from freezesweep.study.storage import check_storage
 
 from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
+from ._samples import sample_points
 from ._secrets import hide, scrub
 from ._settings import Settings, check_grid, read_settings
 from ._signals import Interrupted, signals_raise
@@ -64,6 +60,9 @@ class FreezesweepSweeperImpl(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        redact_logs()
+        # The user's own `_target_` modules, before the sampler's and pruner's are checked.
+        targets.allow_modules(config.get("allowed_targets"))  # a ListConfig is a Sequence
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
@@ -91,15 +90,23 @@ class FreezesweepSweeperImpl(Sweeper):
             custom_keys_allowed=settings.custom_search_space is not None,
         )
         check_grid(settings.sampler, space.distributions)
-        # Compose one job now: a key the config lacks fails before the study storage exists.
-        sample = {key: _some_value(d) for key, d in space.distributions.items()}
-        self.validate_batch_is_legal([self._job_overrides(sample, 0, space)])
-
+        # Compose the jobs of every choice, range end and enqueued set now: a key the config
+        # lacks fails here, and the preflight hook checks each job's values, all before the
+        # study, the sweep folder or any run exists.
+        jobs = [
+            self.hydra_context.config_loader.load_sweep_config(
+                config, self._job_overrides(point, 0, space)
+            )
+            for point in sample_points(space.distributions, settings.enqueue)
+        ]
+        check_storage(settings.storage)
         if settings.preflight is not None:
-            settings.preflight(config=config)
+            settings.preflight(config=config, jobs=jobs)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+        hydra_files.save(
+            OmegaConf.to_container(config, enum_to_str=True), sweep_dir / "multirun.yaml"
+        )
 
         opened = open_study(settings, space.distributions)
         study = opened.study
@@ -242,6 +249,7 @@ class FreezesweepSweeperImpl(Sweeper):
             beat.untrack(ids)
             # Each job configured logging into its own directory; the sweeper logs to the console.
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+            redact_logs()
         self._job_index += len(batch)
         for trial, result in zip(batch, results, strict=True):
             try:
@@ -288,10 +296,3 @@ class FreezesweepSweeperImpl(Sweeper):
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"
         return self.settings, self.config
-
-
-def _some_value(distribution: BaseDistribution) -> Any:
-    if isinstance(distribution, CategoricalDistribution):
-        return distribution.choices[0]
-    assert isinstance(distribution, IntDistribution | FloatDistribution)
-    return distribution.low

@@ -23,6 +23,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
+from freezesweep.redaction import redact
 from freezesweep.study.storage import open_storage
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: boo
     try:
         if requeue:
             storage.set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
-        storage.set_trial_user_attr(compat.trial_id(trial), "fail_reason", reason)
+        storage.set_trial_user_attr(compat.trial_id(trial), "fail_reason", redact(reason))
         storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False

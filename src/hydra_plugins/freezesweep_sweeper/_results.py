@@ -13,6 +13,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
+from freezesweep.redaction import redact
 
 from ._liveness import retire
 from ._signals import Interrupted
@@ -75,14 +76,16 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial:
-    """Records the outcome on the trial; `fail_reason` becomes a user attr (set before `tell`).
+    """Records the outcome on the trial; `fail_reason`, redacted, becomes a user attr (set before
+    `tell`).
 
     Raises:
         SearchSpaceExhausted: the sampler asked the study to stop (its grid is done); the
             outcome is recorded all the same.
     """
     if told.fail_reason is not None:
-        trial.set_user_attr("fail_reason", told.fail_reason)
+        # Stored, printed in progress lines and reports: an exception may quote a secret URL.
+        trial.set_user_attr("fail_reason", redact(told.fail_reason))
     try:
         return study.tell(trial, told.values, state=told.state)
     except RuntimeError as error:

@@ -15,7 +15,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from freezesweep.redaction import has_secret
+from freezesweep.redaction import has_secret, is_secret_key
 
 ENV_PREFIX = "FREEZESWEEP_SECRET_"
 
@@ -29,17 +29,30 @@ def hide(value: str) -> str:
     """`${oc.env:NAME}` for a password-bearing value (setting NAME here), else the value."""
     if not has_password(value):
         return value
+    return _hide_value(value)
+
+
+def _hide_value(value: str) -> str:
     name = ENV_PREFIX + hashlib.sha256(value.encode()).hexdigest()[:12].upper()
     os.environ[name] = value
     return "${oc.env:" + name + "}"
 
 
 def hide_in_override(override: str) -> str:
-    """`key=value` with a password-bearing value hidden (see `hide`)."""
+    """`key=value` with a password-bearing value, or any value of a secret-looking key
+    (`+env.AWS_SECRET_ACCESS_KEY=...`), hidden (see `hide`); else `override` as it is.
+
+    Only a secret's override is rewritten: the quotes of any other value are part of its meaning
+    (`'a,b'` is one string, not a choice of two), so they are kept.
+    """
     key, separator, value = override.partition("=")
     if not separator:
         return override
-    return f"{key}={hide(_unquote(value))}"
+    plain = _unquote(value)
+    secret_key = is_secret_key(key.lstrip("+~")) and plain != "" and not plain.startswith("${")
+    if not (secret_key or has_password(plain)):
+        return override
+    return f"{key}={_hide_value(plain)}"
 
 
 def scrub(config: DictConfig) -> list[str]:
@@ -64,7 +77,11 @@ def scrub(config: DictConfig) -> list[str]:
                 # Hydra composed hydra.job.override_dirname from the raw task overrides.
                 job = config.hydra.get("job")
                 if job is not None and isinstance(job.get("override_dirname"), str):
-                    job.override_dirname = job.override_dirname.replace(override, safe)
+                    # Hydra writes the value there without its quotes.
+                    key, _, value = override.partition("=")
+                    job.override_dirname = job.override_dirname.replace(override, safe).replace(
+                        f"{key}={_unquote(value)}", safe
+                    )
                 key, _, value = safe.partition("=")
                 key = key.lstrip("+~")
                 hidden.append(key)

@@ -142,7 +142,7 @@ class FreezesweepSweeper(Sweeper):
                 hydra_context=hydra_context, task_function=task_function, config=config
             )
         except ValueError as error:
-            raise SweepConfigError(str(error)) from None
+            raise SweepConfigError(_redacted(error)) from None
 
     def sweep(self, arguments: list[str]) -> list[Any]:
         try:
@@ -150,8 +150,15 @@ class FreezesweepSweeper(Sweeper):
         except ValueError as error:
             # Job errors never get here (Hydra keeps them in each JobReturn): this is the search
             # space, the enqueued sets or the composed sample job, all checked before the study.
-            raise SweepConfigError(str(error)) from None
+            raise SweepConfigError(_redacted(error)) from None
         return returns
+
+
+def _redacted(error: BaseException) -> str:
+    """The one line printed for a bad setting, with any secret it quotes hidden."""
+    from freezesweep.redaction import redact
+
+    return redact(str(error))
 
 
 __all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf", "SweepConfigError"]

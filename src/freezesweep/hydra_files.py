@@ -1,0 +1,63 @@
+"""The YAML files Hydra saves (`.hydra/*.yaml`, `multirun.yaml`), with every secret redacted.
+
+Hydra writes a job's composed config, its own config and the command-line overrides before the
+task function runs; a password on the command line or in a config file would stay in them. The
+task function rewrites them first thing, and the sweeper saves `multirun.yaml` through `save`.
+Plain YAML, no OmegaConf: interpolations are strings kept as written (`${oc.env:NAME}` names a
+variable, never its value).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from freezesweep.redaction import redact_mapping, redact_override
+
+__all__ = ["redact_saved_configs", "redacted", "save"]
+
+
+def redacted(config: Any) -> Any:
+    """A config as plain containers with every secret masked.
+
+    Secret-keyed values become `***`, URLs lose their passwords and secret query values, and
+    an override string (`key=value` in a list) is masked by its key.
+
+    Args:
+        config: nested dicts and lists, interpolations unresolved. No default.
+    """
+    return _overrides(redact_mapping(config))
+
+
+def save(config: Any, path: Path) -> None:
+    """Writes `redacted(config)` to `path` as YAML.
+
+    Args:
+        config: nested dicts and lists, interpolations unresolved. No default.
+        path: the YAML file. No default.
+    """
+    path.write_text(yaml.safe_dump(redacted(config), sort_keys=False, allow_unicode=True))
+
+
+def redact_saved_configs(output_dir: Path) -> None:
+    """Rewrites the YAML files in `output_dir/.hydra` that hold a secret; others stay untouched.
+
+    Args:
+        output_dir: a job's Hydra output folder. No default.
+    """
+    for path in sorted((output_dir / ".hydra").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        if redacted(config) != config:
+            save(config, path)
+
+
+def _overrides(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _overrides(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [
+            redact_override(item) if isinstance(item, str) else _overrides(item) for item in value
+        ]
+    return value

@@ -1,0 +1,98 @@
+"""Every `python sweep.py` command and quoted override form the README shows works.
+
+A sweep command (`-m`) goes through the real app and sweeper with a preflight hook that reads
+every composed sample job as a trial and then stops the sweep before its study exists: the
+override grammar, the config keys and every value are checked, nothing trains. A single-run
+command is composed from the real config tree with Hydra's compose API and read as a trial.
+Paths the README invents are swapped for real ones where the config reader checks them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from freezesweep.spec.read import trial_spec
+from tests.readme_probe import MARK
+from tests.shrink import ROOT, compose_config
+
+pytestmark = pytest.mark.slow
+
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> list[list[str]]:
+    """The arguments of each `python sweep.py` command (code blocks and inline code) and each
+    quoted inline override (`'key=value'`, run as a sweep's argument)."""
+    commands = []
+    # Code blocks only: prose may wrap an inline command onto a line of its own.
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", README, re.S | re.M)
+    joined = "\n".join(blocks).replace("\\\n", " ")
+    for line in joined.splitlines():
+        found = re.match(r"^\s*\$?\s*(?:pip install[^&]*&&\s*)?python sweep\.py\b(.*)$", line)
+        if found:
+            commands.append(shlex.split(found.group(1), comments=True))
+    for span in re.findall(r"`python sweep\.py([^`]*)`", README):
+        commands.append(shlex.split(span.replace("\n", " ")))
+    for span in re.findall(r"`('[\w./+~]+=[^`]*')`", README):
+        commands.append(["-m", *shlex.split(span)])
+    unique = []
+    for command in commands:
+        if command not in unique:
+            unique.append(command)
+    return unique
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_commands_are_found() -> None:
+    # The extraction itself: the forms that broke before (issue 15) are among them.
+    assert ["-m", "finetune.top_k=choice(0,1,2,4,8,16,18)"] in COMMANDS
+    assert ["-m", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.5"] in COMMANDS
+    assert len(COMMANDS) >= 10
+
+
+@pytest.mark.parametrize("arguments", COMMANDS, ids=" ".join)
+def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list[str]) -> None:
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(b"")
+    real = [re.sub(r"^(backbone\.weights=)/models/.*$", rf"\g<1>{weights}", a) for a in arguments]
+    if "-m" not in real:
+        # A single run: the composed config must read as a trial.
+        trial_spec(compose_config(tmp_path, *real, small=False))
+        return
+    environment = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "FREEZESWEEP_STORAGE": f"sqlite:///{tmp_path}/optuna.db",
+    }
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "sweep.py"),
+            "-m",
+            *[argument for argument in real if argument != "-m"],
+            "hydra.sweeper.preflight=tests.readme_probe.check",
+            f"tracking.default_uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if "no SLURM cluster answers" in process.stderr:
+        pytest.skip("the submitit_slurm launcher checks for a SLURM cluster before composing")
+    # The probe stops every command with its mark, after reading each sample job as a trial.
+    assert f"{MARK}: " in process.stderr, process.stderr[-3000:]
+    assert not (tmp_path / "sweeps").exists() and not (tmp_path / "optuna.db").exists()
