@@ -65,3 +65,30 @@ def test_failed_job_return_carries_the_error_without_raising() -> None:
     # The public accessor re-raises, which is why the sweeper reads the private one.
     with pytest.raises(RuntimeError):
         _ = result.return_value
+
+
+def test_study_id_names_the_study_in_its_storage() -> None:
+    study = optuna.create_study()
+    storage = compat.study_storage(study)
+    # The storage answers for the study by this id.
+    assert storage.get_study_name_from_id(compat.study_id(study)) == study.study_name
+
+
+def test_submitit_private_members_still_exist(tmp_path: Path) -> None:
+    import submitit
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    watcher = SlurmInfoWatcher(delay_s=60)
+    # What the squeue fallback overrides and reads.
+    for name in compat.SUBMITIT_WATCHER_PRIVATE:
+        assert hasattr(watcher, name), name
+    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm")
+    executor.update_parameters(slurm_partition="cpu", timeout_min=1)
+    script = compat.submitit_sbatch_script(executor, command="true", array_size=2)
+    assert script.startswith("#!/bin/bash") and "#SBATCH --array=0-1" in script
+
+
+def test_hydra_basic_launcher_logger_module_exists() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec(compat.HYDRA_BASIC_LAUNCHER_LOGGER) is not None

@@ -12,14 +12,24 @@ from contextlib import contextmanager
 from typing import Any
 
 __all__ = [
+    "HYDRA_BASIC_LAUNCHER_LOGGER",
+    "SUBMITIT_WATCHER_PRIVATE",
     "failed_job_return",
     "flatten_layers",
     "job_error",
     "keras_file_hash_matches",
     "keras_get_file_replaced",
+    "study_id",
     "study_storage",
+    "submitit_sbatch_script",
     "trial_id",
 ]
+
+HYDRA_BASIC_LAUNCHER_LOGGER = "hydra._internal.core_plugins.basic_launcher"
+"""The logger of Hydra's basic launcher (Hydra 1.3.2), quietened inside sweeps."""
+
+SUBMITIT_WATCHER_PRIVATE = ("_make_command", "_registered", "_finished")
+"""What `_watcher.FallbackWatcher` overrides or reads of submitit 1.5's `SlurmInfoWatcher`."""
 
 
 def flatten_layers(layer: Any, *, include_self: bool = True, recursive: bool = True) -> list[Any]:
@@ -64,6 +74,14 @@ def study_storage(study: Any) -> Any:
     return study._storage
 
 
+def study_id(study: Any) -> int:
+    """The storage id of an `optuna.Study` (to create a trial in it through the storage).
+
+    Optuna 5.0: `Study._study_id`.
+    """
+    return int(study._study_id)
+
+
 def trial_id(trial: Any) -> int:
     """The storage id of an `optuna.Trial` or `FrozenTrial` (not its per-study number).
 
@@ -90,3 +108,17 @@ def failed_job_return(overrides: list[str], error: BaseException) -> Any:
     failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
     failed._return_value = error
     return failed
+
+
+def submitit_sbatch_script(executor: Any, *, command: str, array_size: int) -> str:
+    """The sbatch script submitit would submit for an `AutoExecutor` on SLURM.
+
+    submitit 1.5: `AutoExecutor._executor` and `submitit.slurm.slurm._make_sbatch_string`.
+    """
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    inner = executor._executor
+    script: str = _make_sbatch_string(
+        command=command, folder=inner.folder, map_count=array_size, **inner.parameters
+    )
+    return script

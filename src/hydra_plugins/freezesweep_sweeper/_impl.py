@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
 _BUDGET_MIN_TRIALS = 3
-_BASIC_LAUNCHER_LOG = "hydra._internal.core_plugins.basic_launcher"
 
 
 class FreezesweepSweeperImpl(Sweeper):
@@ -240,7 +239,7 @@ class FreezesweepSweeperImpl(Sweeper):
             self.validate_batch_is_legal(overrides)
             # Hydra's basic launcher logs "Launching N jobs locally" and every job's overrides;
             # the trial's own line says the same in fewer words.
-            logging.getLogger(_BASIC_LAUNCHER_LOG).setLevel(logging.WARNING)
+            logging.getLogger(compat.HYDRA_BASIC_LAUNCHER_LOGGER).setLevel(logging.WARNING)
             results = self.launcher.launch(overrides, initial_job_idx=self._job_index)
         except BaseException as error:
             fail_unfinished(study, batch, error)

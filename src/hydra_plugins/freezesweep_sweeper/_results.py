@@ -92,7 +92,8 @@ def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial
         if _STOP_OUTSIDE_OPTIMIZE not in str(error):
             raise
         # Optuna stores the state before the sampler's after_trial hook asks to stop.
-        raise SearchSpaceExhausted(study._storage.get_trial(trial._trial_id)) from None
+        stored = compat.study_storage(study).get_trial(compat.trial_id(trial))
+        raise SearchSpaceExhausted(stored) from None
 
 
 def fail_unfinished(

@@ -18,6 +18,8 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from freezesweep import compat
+
 from ._executor import build_executor
 
 # Keys whose absence sbatch accepts, in the order they are tried (the usual suspects first).
@@ -122,16 +124,11 @@ def refusal(params: Mapping[str, Any], n_jobs: int, reason: str) -> SbatchRefuse
 
 def _test_only(params: Mapping[str, Any], n_jobs: int) -> str | None:
     """sbatch's error for the job submitit would submit, or None when sbatch would take it."""
-    from submitit.slurm.slurm import _make_sbatch_string
-
     try:
         executor = build_executor("slurm", params)
     except (TypeError, ValueError) as error:
         return str(error)
-    inner = executor._executor
-    text = _make_sbatch_string(
-        command="true", folder=inner.folder, map_count=max(n_jobs, 1), **inner.parameters
-    )
+    text = compat.submitit_sbatch_script(executor, command="true", array_size=max(n_jobs, 1))
     with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="freezesweep-preflight-") as file:
         file.write(text)
         file.flush()

@@ -125,7 +125,7 @@ def register_worker(storage: BaseStorage, study_name: str) -> int:
     registry = optuna.create_study(
         storage=storage, study_name=study_name + REGISTRY_SUFFIX, load_if_exists=True
     )
-    trial_id = storage.create_new_trial(registry._study_id)
+    trial_id = storage.create_new_trial(compat.study_id(registry))
     storage.set_trial_user_attr(trial_id, "host", socket.gethostname())
     storage.set_trial_user_attr(trial_id, "pid", os.getpid())
     number = storage.get_trial_number_from_id(trial_id)

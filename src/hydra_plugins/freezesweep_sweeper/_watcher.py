@@ -22,7 +22,11 @@ _MAX_DELAY_S = 60
 
 
 class FallbackWatcher(SlurmInfoWatcher):
-    """submitit's SLURM watcher, falling back to squeue where sacct has no accounting to read."""
+    """submitit's SLURM watcher, falling back to squeue where sacct has no accounting to read.
+
+    Overrides and reads the private members `freezesweep.compat.SUBMITIT_WATCHER_PRIVATE` lists
+    (checked against the installed submitit by tests/test_compat.py).
+    """
 
     def __init__(self, delay_s: int = _MAX_DELAY_S) -> None:
         super().__init__(delay_s=delay_s)
