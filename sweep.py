@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from freezesweep.console import quiet_tensorflow
+from freezesweep.console import quiet_job_console, quiet_tensorflow
 
 # Before anything imports TensorFlow: its C++ log lines (oneDNN notices, absl warnings, "E0000 ...
 # NodeDef mentions attribute") read like errors and bury the sweep's own lines. A value the user
@@ -35,6 +35,8 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
     # Hydra saved the configs and set up logging before calling us: no secret may stay in either.
     redact_saved_configs(output_dir)
     redact_logs()
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        quiet_job_console()
     try:
         return run_trial(cfg, output_dir=output_dir)
     except Exception as error:

@@ -96,3 +96,6 @@ def test_a_sweep_prints_one_line_per_trial_and_its_progress(tmp_path: Path) -> N
     assert [TRIAL_LINE.search(line) is not None for line in body] == [True, False, True, False]
     progress = [PROGRESS_LINE.search(line) for line in body[1::2]]
     assert [match.group(1) for match in progress if match] == ["1", "2"], body
+    # freezesweep's own INFO lines (the feature cache's status) go to each job's log file only.
+    logs = "".join(path.read_text() for path in (tmp_path / "sweeps").rglob("trial-*/*.log"))
+    assert "feature cache for stage 'head'" in logs

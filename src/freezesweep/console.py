@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import re
 import sys
@@ -64,3 +65,26 @@ def _stderr_without_cpp_logs() -> Iterator[None]:
             text = captured.read().decode(errors="replace")
             kept = [line for line in text.splitlines(True) if not _CPP_LOG_LINE.match(line)]
             sys.stderr.write("".join(kept))
+
+
+class _SweepConsoleFilter(logging.Filter):
+    """Lets through the console only what a sweep's reader needs: warnings and errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith("freezesweep.")
+
+
+def quiet_job_console(logger: logging.Logger | None = None) -> None:
+    """Inside a sweep job, keep freezesweep's INFO lines (the feature cache's status, ...) out of
+    the console, where one line per trial and its progress line are all a sweep prints; the job's
+    log file (`trial-NNNN/*.log`) still gets them.
+
+    Args:
+        logger: whose console handlers to filter. Defaults to `None` (the root logger).
+    """
+    for handler in (logger or logging.getLogger()).handlers:
+        is_console = isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        )
+        if is_console and not any(isinstance(f, _SweepConsoleFilter) for f in handler.filters):
+            handler.addFilter(_SweepConsoleFilter())
