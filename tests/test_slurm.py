@@ -9,7 +9,6 @@ test uses the cheap sweeper app of tests/sweeper_app.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from optuna.trial import TrialState
 
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._executor import build_executor
+from hydra_plugins.freezesweep_sweeper._impl import WORKER_ATTR
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._sbatch import SbatchRefused
 from hydra_plugins.freezesweep_sweeper._study import count_trials
@@ -144,12 +144,17 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     task = f"{job}_1"
 
     def trial_of_task_1() -> int | None:
-        started = re.findall(r"\+\+trial\.number=(\d+)", array_run.log(job, 1))
-        if not started:
+        # The sweeper names each trial's worker; task 1 is SLURM_ARRAY_TASK_ID=1.
+        try:
+            trials = array_run.study().get_trials(states=(TrialState.RUNNING,))
+        except KeyError:  # no worker has created the study yet
             return None
-        number = int(started[-1])
-        trial = array_run.study().trials[number]
-        return number if trial.state == TrialState.RUNNING else None
+        running = [
+            trial.number
+            for trial in trials
+            if trial.system_attrs.get(WORKER_ATTR) == "SLURM_ARRAY_TASK_ID=1"
+        ]
+        return running[-1] if running else None
 
     wait_for(lambda: trial_of_task_1() is not None, timeout=180)
     number = trial_of_task_1()

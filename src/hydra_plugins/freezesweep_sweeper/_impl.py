@@ -35,6 +35,7 @@ from ._signals import Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
+WORKER_ATTR = "freezesweep:worker"  # trial system attr: the worker that runs the trial
 
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
@@ -55,6 +56,7 @@ class FreezesweepSweeperImpl(Sweeper):
         self._exhausted = False
         # When this invocation's sweep began, for the progress line's elapsed time.
         self._started = time.monotonic()
+        self._worker = "unnamed"
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -108,6 +110,7 @@ class FreezesweepSweeperImpl(Sweeper):
         )
 
         opened = open_study(settings, space.distributions)
+        self._worker = opened.worker
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         fail_stale(study, settings.grace_period)
@@ -208,10 +211,9 @@ class FreezesweepSweeperImpl(Sweeper):
                 batch.append(trial)
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
-                # The job's own study object decides pruning, so it needs the pruner's spec.
-                trial.storage.set_trial_system_attr(
-                    compat.trial_id(trial), PRUNER_ATTR, settings.pruner
-                )
+                # The job's study decides pruning (it needs the spec); the worker runs the trial.
+                for key, value in ((PRUNER_ATTR, settings.pruner), (WORKER_ATTR, self._worker)):
+                    trial.storage.set_trial_system_attr(compat.trial_id(trial), key, value)
                 # A first heartbeat at once: without one, liveness falls back on datetime_start,
                 # a naive local time that hosts in different time zones would misread.
                 trial.storage.set_trial_system_attr(
