@@ -139,8 +139,10 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     # SIGTERM to one task's batch shell mid-trial (what SLURM sends before preemption): the
     # trial fails and is re-queued, the worker exits 75, the script requeues its task, the
     # retry completes and the study still ends with exactly its total.
+    # Uncached, longer fine-tuning: the trial must still be running when the signal lands.
     job = array_run.submit(*CPU_NODE, "--array=0-1", "deploy/slurm_array.sh", *SMALL,
-                           "hydra.sweeper.n_trials=4")  # fmt: skip
+                           "hydra.sweeper.n_trials=4", "trainer.feature_cache=off",
+                           "schedule.stages.1.epochs=15")  # fmt: skip
     task = f"{job}_1"
 
     def trial_of_task_1() -> int | None:
