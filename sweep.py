@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from freezesweep.console import quiet_job_console, quiet_tensorflow
+from freezesweep.console import quiet_job_console, quiet_tensorflow, redact_console
 
 # Before anything imports TensorFlow: its C++ log lines (oneDNN notices, absl warnings, "E0000 ...
 # NodeDef mentions attribute") read like errors and bury the sweep's own lines. A value the user
@@ -20,7 +20,7 @@ from freezesweep.console import quiet_job_console, quiet_tensorflow
 quiet_tensorflow()
 
 from freezesweep.errors import ConfigError  # noqa: E402
-from freezesweep.hydra_files import redact_saved_configs  # noqa: E402
+from freezesweep.hydra_files import redact_saved_configs, remove_run_dir  # noqa: E402
 from freezesweep.redaction import redact, redact_logs  # noqa: E402
 from freezesweep.trial import run_trial  # noqa: E402
 
@@ -43,8 +43,9 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweeper records it, redacted, as the trial's failure reason
         if isinstance(error, ConfigError):
-            # A single run: one clear line naming the key, not a traceback.
+            # A single run: one clear line naming the key, not a traceback, and no run folder.
             print(f"error: {redact(str(error))}", file=sys.stderr)
+            remove_run_dir(output_dir, root=Path(HydraConfig.get().runtime.cwd))
             sys.exit(2)
         # Anything else keeps its traceback, with every secret it quotes hidden.
         print(redact(traceback.format_exc()), file=sys.stderr, end="")
@@ -52,4 +53,6 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 
 
 if __name__ == "__main__":
+    # Hydra prints a bad override before `main` runs, quoting it whole: hide secrets there too.
+    redact_console()
     main()

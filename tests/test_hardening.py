@@ -98,6 +98,11 @@ SWEEP_ROWS = [
         "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 6.",
     ),
     (
+        # A keras.applications backbone is built for the check with random weights: no download.
+        ["backbone=keras_app", "finetune.top_k=range(0,40)"],
+        "finetune.top_k must be between 0 and 13 (the backbone has 13 block units); got 39.",
+    ),
+    (
         ["hydra.sweeper.enqueue=[{finetune.top_k: 9, finetune.lr: 0.001}]"],
         "hydra.sweeper.enqueue[0].finetune.top_k: 9 is outside IntDistribution(high=4, "
         "log=False, low=0, step=1).",
@@ -154,6 +159,12 @@ SWEEP_ROWS = [
     (
         ["experiment=evil"],
         "data.augmentation.0._target_ must name one of keras.layers.*; got 'evil_module.run'.",
+    ),
+    (
+        # The sweeper's hooks are code paths too: only freezesweep's, allowed_targets' or the app's.
+        ["hydra.sweeper.on_sweep_start=os.system"],
+        "hydra.sweeper.on_sweep_start must name a function of freezesweep, of a module in "
+        "allowed_targets or of a module beside the app; got 'os.system'.",
     ),
     (
         ["allowed_targets=[os]"],
@@ -221,6 +232,14 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
     process, work = run(tmp_path, *arguments)
     assert process.returncode == 2, process.stderr[-3000:]
     _check(process, "error: " + expected, tmp_path / "extra")
-    # Only Hydra's run folder (its saved configs are redacted), no MLflow store.
-    assert sorted(path.name for path in work.iterdir()) == ["outputs"]
-    assert not any(SECRET in path.read_text() for path in work.rglob("*") if path.is_file())
+    # Not even Hydra's run folder (it held only Hydra's files), no MLflow store.
+    assert sorted(path.name for path in work.iterdir()) == []
+
+
+def test_hydra_s_own_errors_hide_secrets(tmp_path: Path) -> None:
+    # A stray quote: Hydra's grammar error quotes the override whole, before our code runs.
+    process, work = run(tmp_path, f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9'")
+    assert process.returncode == 1
+    assert "tracking.uri=http://fs:***@127.0.0.1:9'" in process.stderr
+    assert SECRET not in process.stdout + process.stderr
+    assert sorted(path.name for path in work.iterdir()) == []

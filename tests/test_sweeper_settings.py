@@ -59,8 +59,31 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
             "hydra.sweeper.pruner: _target_ must name one of optuna.pruners.*; got 'os.system'.",
         ),
         ({"pruner": {"_target_": "optuna.pruners.MedianPruner", "bogus": 1}}, "hydra.sweeper."),
-        ({"on_sweep_end": "no_such_module.fn"}, "hydra.sweeper.on_sweep_end: cannot import"),
-        ({"on_trial_end": "no_such_module.fn"}, "hydra.sweeper.on_trial_end: cannot import"),
+        (
+            {"on_sweep_end": "freezesweep.no_such_module.fn"},
+            "hydra.sweeper.on_sweep_end: cannot import",
+        ),
+        ({"on_trial_end": "freezesweep.study.hooks.nope"}, "hydra.sweeper.on_trial_end: cannot"),
+        # Paths outside the fence are refused before anything is imported.
+        *(
+            (
+                {key: path},
+                f"hydra.sweeper.{key} must name a function of freezesweep, of a module in "
+                f"allowed_targets or of a module beside the app; got {path!r}.",
+            )
+            for key, path in (
+                ("on_sweep_start", "os.system"),
+                ("custom_search_space", "builtins.exec"),
+                ("preflight", "subprocess.run"),
+                ("on_sweep_end", "no_such_module.fn"),
+                ("on_trial_end", "numpy.save"),
+            )
+        ),
+        (
+            {"on_sweep_start": "freezesweep.errors.ConfigError"},
+            "hydra.sweeper.on_sweep_start: 'freezesweep.errors.ConfigError' is not a "
+            "Python function.",
+        ),
         ({"preflight": "nodots"}, "hydra.sweeper.preflight must be a 'module.function' path"),
         (
             {"heartbeat_interval": 0},

@@ -1,4 +1,5 @@
-"""A quiet console: TensorFlow's C++ log lines silenced before TensorFlow is first imported.
+"""A quiet, safe console: TensorFlow's C++ log lines silenced before TensorFlow is first imported,
+and every secret hidden from what the app prints (Hydra's own errors included).
 
 TensorFlow 2.21 writes its oneDNN notice through absl before it reads `TF_CPP_MIN_LOG_LEVEL`
 ("WARNING: All log messages before absl::InitializeLog() ...", "I0000 ... port.cc:153] oneDNN
@@ -16,6 +17,9 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, MutableMapping
+from typing import Any, TextIO
+
+from freezesweep.redaction import redact
 
 # absl/TSL C++ log lines: `I0000 00:00:1796187826.110329    9361 port.cc:153] ...` (info,
 # warning, error; fatal ones are kept), and the notice absl prints before its first line.
@@ -88,3 +92,32 @@ def quiet_job_console(logger: logging.Logger | None = None) -> None:
         )
         if is_console and not any(isinstance(f, _SweepConsoleFilter) for f in handler.filters):
             handler.addFilter(_SweepConsoleFilter())
+
+
+class _RedactingStream:
+    """A text stream that passes each write through `redact` (everything else is the stream's)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        # Per write, unbuffered: progress bars keep their `\r` updates; print() and tracebacks
+        # write a message whole, so a secret is not split across two writes.
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def redact_console() -> None:
+    """Wrap `sys.stdout` and `sys.stderr` so no secret is printed, whoever prints it.
+
+    Hydra reports a bad override or key before the task function runs, quoting the override
+    (`tracking.uri=http://user:password@host'` with a stray quote): only a stream wrapper sees
+    that. Call it once, in the app's `__main__`; a second call does not wrap twice.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _RedactingStream):
+            setattr(sys, name, _RedactingStream(stream))

@@ -9,6 +9,7 @@ variable, never its value).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from freezesweep.redaction import redact_mapping, redact_override
 
-__all__ = ["redact_saved_configs", "redacted", "save"]
+__all__ = ["redact_saved_configs", "redacted", "remove_run_dir", "save"]
 
 
 def redacted(config: Any) -> Any:
@@ -51,6 +52,34 @@ def redact_saved_configs(output_dir: Path) -> None:
         config = yaml.safe_load(path.read_text())
         if redacted(config) != config:
             save(config, path)
+
+
+def remove_run_dir(output_dir: Path, *, root: Path) -> bool:
+    """Removes a single run's output folder that holds only what Hydra wrote before the task
+    function ran (`.hydra/`, the job's log), and the folders above it it leaves empty, up to `root`.
+
+    A config refused before anything ran must leave nothing behind; a folder holding anything
+    else (an earlier run's files, the user's) is kept whole.
+
+    Args:
+        output_dir: the run's `hydra.runtime.output_dir`. No default.
+        root: where the user started the app; never removed, nor anything above it. No default.
+
+    Returns:
+        Whether the run folder was removed.
+    """
+    output_dir, root = output_dir.resolve(), root.resolve()
+    if output_dir == root or root not in output_dir.parents or not output_dir.is_dir():
+        return False
+    for path in output_dir.iterdir():
+        if path.name != ".hydra" and not (path.is_file() and path.suffix == ".log"):
+            return False
+    shutil.rmtree(output_dir)
+    for parent in output_dir.parents:
+        if parent == root or any(parent.iterdir()):
+            break
+        parent.rmdir()
+    return True
 
 
 def _overrides(value: Any) -> Any:

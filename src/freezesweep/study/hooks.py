@@ -9,6 +9,7 @@ and publish the report after each invocation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,7 +64,7 @@ def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
 def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
     """What needs Keras but no data: each stage's optimizer (its arguments included) is built,
     and each depth is checked against its backbone's units. A keras.applications backbone is
-    not built here (that may download weights): its jobs check their depths before training."""
+    built with random weights for this (its units do not depend on them; no file is read)."""
     if not specs:
         return
     from freezesweep.freeze import check_depths
@@ -74,11 +75,12 @@ def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
     for spec in specs:
         for stage in spec.schedule.stages:
             build_optimizer(stage)
-        if spec.backbone.source not in ("embedded", "file"):
-            continue
-        if spec.backbone not in built:
-            built[spec.backbone] = build_backbone(spec)[0]
-        check_depths(built[spec.backbone], spec.schedule)
+        backbone = spec.backbone
+        if backbone.source == "keras_app":
+            backbone = dataclasses.replace(backbone, weights=None)
+        if backbone not in built:
+            built[backbone] = build_backbone(dataclasses.replace(spec, backbone=backbone))[0]
+        check_depths(built[backbone], spec.schedule)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:

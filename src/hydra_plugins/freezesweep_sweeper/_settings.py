@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from hydra.utils import get_method, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
@@ -27,6 +27,8 @@ from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import normalize_storage_url
+
+from ._hooks import resolve_hook
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
@@ -91,17 +93,17 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         n_jobs=_int_at_least("n_jobs", raw.get("n_jobs"), 1),
         max_failure_rate=_rate(raw.get("max_failure_rate")),
         params={str(key): str(value) for key, value in (raw.get("params") or {}).items()},
-        custom_search_space=_callable("custom_search_space", raw.get("custom_search_space")),
+        custom_search_space=resolve_hook("custom_search_space", raw.get("custom_search_space")),
         pruner=pruner,
         enqueue=_enqueue(raw.get("enqueue")),
         seed=_seed("sampler.seed", sampler_seed)
         if sampler_seed is not None
         else _seed("seed", raw.get("seed")),
         worker=None if raw.get("worker") is None else _non_empty_str("worker", raw.get("worker")),
-        on_sweep_start=_callable("on_sweep_start", raw.get("on_sweep_start")),
-        on_sweep_end=_callable("on_sweep_end", raw.get("on_sweep_end")),
-        on_trial_end=_callable("on_trial_end", raw.get("on_trial_end")),
-        preflight=_callable("preflight", raw.get("preflight")),
+        on_sweep_start=resolve_hook("on_sweep_start", raw.get("on_sweep_start")),
+        on_sweep_end=resolve_hook("on_sweep_end", raw.get("on_sweep_end")),
+        on_trial_end=resolve_hook("on_trial_end", raw.get("on_trial_end")),
+        preflight=resolve_hook("preflight", raw.get("preflight")),
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
     )
 
@@ -229,17 +231,6 @@ def _check_sampler(spec: dict[str, Any]) -> None:
         raise
     except Exception as error:  # Hydra wraps import and argument errors in its own type.
         raise ValueError(f"hydra.sweeper.sampler: {error}") from error
-
-
-def _callable(key: str, path: Any) -> Callable[..., Any] | None:
-    if path is None:
-        return None
-    if not isinstance(path, str) or "." not in path:
-        raise ValueError(f"hydra.sweeper.{key} must be a 'module.function' path; got {path!r}.")
-    try:
-        return get_method(path)
-    except Exception as error:
-        raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {error}") from error
 
 
 def _enqueue(value: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,82 @@
+"""The functions `hydra.sweeper.*` names by path (hooks, `custom_search_space`), behind a fence.
+
+A hook is code the user chose, but its path is a config value that a command-line override can
+change, and Hydra's `get_method` imports whatever it is given: `hydra.sweeper.on_sweep_start=
+os.system` would reach the shell. So a path is accepted only when its module is freezesweep's,
+one of the user's `allowed_targets` (or inside one), or a module beside the app script (where
+Hydra's own examples keep theirs), and that is checked before anything is imported; what the path
+names must then be a Python function, not a builtin or a class.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_method
+
+from freezesweep import targets
+
+__all__ = ["resolve_hook"]
+
+_OURS = "freezesweep"
+
+
+def resolve_hook(key: str, path: Any) -> Callable[..., Any] | None:
+    """The function `hydra.sweeper.<key>` names, or None when it is null.
+
+    Args:
+        key: the setting, e.g. `"on_sweep_start"`. No default.
+        path: its value, a `module.function` path or None. No default.
+
+    Raises:
+        ValueError: not a path, a module outside the fence (nothing imported), an import that
+            fails, or something other than a Python function.
+    """
+    if path is None:
+        return None
+    if not isinstance(path, str) or "." not in path:
+        raise ValueError(f"hydra.sweeper.{key} must be a 'module.function' path; got {path!r}.")
+    if not _fenced_in(path):
+        raise ValueError(
+            f"hydra.sweeper.{key} must name a function of freezesweep, of a module in "
+            f"allowed_targets or of a module beside the app; got {path!r}."
+        )
+    try:
+        function = get_method(path)
+    except Exception as error:
+        raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {error}") from error
+    if not (inspect.isfunction(function) or inspect.ismethod(function)):
+        raise ValueError(f"hydra.sweeper.{key}: {path!r} is not a Python function.")
+    return function
+
+
+def _fenced_in(path: str) -> bool:
+    top = path.split(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins":
+        return False  # never, whatever else says yes (allowed_targets refuses these too)
+    modules = (_OURS, *targets.allowed_modules(()))
+    if any(path == module or path.startswith(f"{module}.") for module in modules):
+        return True
+    return _beside_app(top)
+
+
+def _beside_app(top: str) -> bool:
+    """Whether the top-level module `top` is a file or package in the app script's folder."""
+    if not sys.argv or not sys.argv[0]:
+        return False
+    app_dir = Path(sys.argv[0]).resolve().parent
+    try:
+        # A top-level name: finding it runs no code of the module (no parent package to import).
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin is None:
+        return False
+    origin = Path(spec.origin).resolve()
+    home = origin.parent.parent if origin.name == "__init__.py" else origin.parent
+    return home == app_dir
