@@ -14,6 +14,7 @@ from freezesweep.study.storage import check_storage
 from freezesweep.writable import check_writable
 from hydra_plugins.freezesweep_sweeper._results import Outcome, tell
 from hydra_plugins.freezesweep_sweeper._samples import sample_points
+from tests.mounts import tmpfs
 
 
 def test_a_missing_folder_that_can_be_created_passes_and_is_not_created(tmp_path: Path) -> None:
@@ -39,6 +40,20 @@ def test_read_only_files_and_folders_are_named(
         f"tracking.uri: cannot create {tmp_path}/mlruns/mlflow.db: the folder {tmp_path} is "
         "read-only."
     )
+
+
+def test_a_real_read_only_file_system_is_named(tmp_path: Path) -> None:
+    # A tmpfs remounted read-only refuses root too: what a user on a read-only share meets.
+    with tmpfs(tmp_path / "ro", files={"optuna.db": b""}, read_only=True) as mount:
+        with pytest.raises(ConfigError) as caught:
+            check_storage(f"sqlite:///{mount}/optuna.db")
+        assert str(caught.value) == f"hydra.sweeper.storage: {mount}/optuna.db is read-only."
+        with pytest.raises(ConfigError) as caught:
+            check_writable(mount / "mlruns" / "mlflow.db", "tracking.uri")
+        assert str(caught.value) == (
+            f"tracking.uri: cannot create {mount}/mlruns/mlflow.db: the folder {mount} is "
+            "read-only."
+        )
 
 
 def test_a_file_where_a_folder_must_be_is_named(tmp_path: Path) -> None:
