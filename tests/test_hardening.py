@@ -1,10 +1,10 @@
-"""Bad inputs to the real `python sweep.py`: one line, the documented exit code, nothing created.
+"""Bad inputs to `python sweep.py`: one line, the documented exit code, nothing created.
 
 Each row is a command, the one line it must print, and its exit code: 2 for a single run (the
 app's own one-line error), 1 for a sweep (the sweeper stops before the study, its folder or any
-MLflow run exists). Rows run in a fresh working directory that must stay as it was: empty after a
-sweep, and holding only Hydra's `outputs/` run folder after a single run. Keep the rows that pass
-today too, so they stay passing.
+MLflow run exists). Rows run in a fresh working directory that must stay empty. They run the real
+app in this process (`tests.app_inprocess`); two rows and Hydra's own errors also run as their own
+`python sweep.py` process. Keep the rows that pass today too, so they stay passing.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app_inprocess import Finished, run_app
 from tests.shrink import ROOT
 
 pytestmark = pytest.mark.slow
@@ -54,11 +55,26 @@ def _files(extra: Path) -> None:
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
 
 
-def run(tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run(
+    tmp_path: Path, *arguments: str, real: bool = False
+) -> tuple[subprocess.CompletedProcess[str] | Finished, Path]:
+    """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
+    Hydra and sweeper, seconds faster), or as its own process when `real`."""
     extra = tmp_path / "extra"
     _files(extra)
     work = tmp_path / "work"
     work.mkdir()
+    expanded = [argument.replace("{extra}", str(extra)) for argument in arguments]
+    command = [
+        *[argument for argument in expanded if argument == "-m"],
+        f"hydra.searchpath=[file://{extra}]",
+        *[argument for argument in expanded if argument != "-m"],
+    ]
+    if not real:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.syspath_prepend(str(extra / "python"))
+            patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+            return run_app(work, *command), work
     environment = {
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -68,15 +84,8 @@ def run(tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess[st
         ),
     }
     environment.pop("MLFLOW_TRACKING_URI", None)
-    expanded = [argument.replace("{extra}", str(extra)) for argument in arguments]
     process = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "sweep.py"),
-            *[argument for argument in expanded if argument == "-m"],
-            f"hydra.searchpath=[file://{extra}]",
-            *[argument for argument in expanded if argument != "-m"],
-        ],
+        [sys.executable, str(ROOT / "sweep.py"), *command],
         cwd=work,
         env=environment,
         capture_output=True,
@@ -199,7 +208,9 @@ RUN_ROWS = [
 ]
 
 
-def _check(process: subprocess.CompletedProcess[str], expected: str, extra: Path) -> None:
+def _check(
+    process: subprocess.CompletedProcess[str] | Finished, expected: str, extra: Path
+) -> None:
     lines = our_lines(process.stderr)
     expected = expected.replace("{extra}", str(extra))
     # One line, exactly the message (a row ending in "..." pins the part that is ours).
@@ -212,6 +223,7 @@ def _check(process: subprocess.CompletedProcess[str], expected: str, extra: Path
     assert "Traceback" not in process.stderr
     # A refused target was neither called nor imported.
     assert not any(extra.parent.rglob("pwned")) and not any(extra.parent.rglob("IMPORTED"))
+    assert "evil_module" not in sys.modules
 
 
 @pytest.mark.parametrize(("arguments", "expected"), SWEEP_ROWS)
@@ -236,9 +248,28 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
     assert sorted(path.name for path in work.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected", "code"),
+    [
+        (["-m", *SWEEP_ROWS[0][0]], SWEEP_ROWS[0][1], 1),
+        (RUN_ROWS[2][0], "error: " + RUN_ROWS[2][1], 2),
+    ],
+)
+def test_the_real_process_prints_the_same_line_and_exit_code(
+    tmp_path: Path, arguments: list[str], expected: str, code: int
+) -> None:
+    # The tables above run the app in this process; two rows again as `python sweep.py` itself:
+    # the exit status the OS sees and a console without TensorFlow's or Hydra's noise.
+    process, work = run(tmp_path, *arguments, real=True)
+    assert process.returncode == code, process.stderr[-3000:]
+    _check(process, expected, tmp_path / "extra")
+    assert sorted(path.name for path in work.iterdir()) == []
+
+
 def test_hydra_s_own_errors_hide_secrets(tmp_path: Path) -> None:
-    # A stray quote: Hydra's grammar error quotes the override whole, before our code runs.
-    process, work = run(tmp_path, f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9'")
+    # A stray quote: Hydra's grammar error quotes the override whole, before our code runs
+    # (only the real process wraps its console; see `freezesweep.console.redact_console`).
+    process, work = run(tmp_path, f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9'", real=True)
     assert process.returncode == 1
     assert "tracking.uri=http://fs:***@127.0.0.1:9'" in process.stderr
     assert SECRET not in process.stdout + process.stderr
