@@ -1,24 +1,23 @@
 """Every `python sweep.py` command and quoted override form the README shows works.
 
-A sweep command (`-m`) goes through the real app and sweeper with a preflight hook that reads
-every composed sample job as a trial and then stops the sweep before its study exists: the
-override grammar, the config keys and every value are checked, nothing trains. A single-run
-command is composed from the real config tree with Hydra's compose API and read as a trial.
-Paths the README invents are swapped for real ones where the config reader checks them.
+A sweep command (`-m`) goes through the real app (run in this process, `tests.app_inprocess`)
+and sweeper with a preflight hook that reads every composed sample job as a trial and then stops
+the sweep before its study exists: the override grammar, the config keys and every value are
+checked, nothing trains. A single-run command is composed from the real config tree with Hydra's
+compose API and read as a trial. Paths the README invents are swapped for real ones where the
+config reader checks them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from freezesweep.spec.read import trial_spec
+from tests.app_inprocess import run_app
 from tests.readme_probe import MARK
 from tests.shrink import ROOT, compose_config
 
@@ -68,30 +67,17 @@ def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list
         # A single run: the composed config must read as a trial.
         trial_spec(compose_config(tmp_path, *real, small=False))
         return
-    environment = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "FREEZESWEEP_STORAGE": f"sqlite:///{tmp_path}/optuna.db",
-    }
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "sweep.py"),
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FREEZESWEEP_STORAGE", f"sqlite:///{tmp_path}/optuna.db")
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        process = run_app(
+            tmp_path,
             "-m",
             *[argument for argument in real if argument != "-m"],
             "hydra.sweeper.preflight=tests.readme_probe.check",
             f"tracking.default_uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
-        ],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if "no SLURM cluster answers" in process.stderr:
+        )
+    if "no SLURM cluster answers" in process.stderr or "no SLURM client" in process.stderr:
         pytest.skip("the submitit_slurm launcher checks for a SLURM cluster before composing")
     # The probe stops every command with its mark, after reading each sample job as a trial.
     assert f"{MARK}: " in process.stderr, process.stderr[-3000:]
