@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,25 +9,13 @@ import pytest
 from freezesweep.bench import PairResult, resident_bytes
 from freezesweep.cli import main
 from freezesweep.trial import run_trial
-from tests.shrink import CONF, compose_config
+from tests.shrink import compose_config
 
 
 def test_a_pair_prints_its_median_and_spread() -> None:
     result = PairResult("P9", "example", (2.0, 3.0, 10.0), "a note")
     # The median, not the mean, with the smallest and largest ratio and the repeat count.
     assert result.line() == "P9 example: median 3.00x (2.00x-10.00x over 3 repeats); a note"
-
-
-@pytest.mark.slow  # about a minute on 2 shared cores; .ci/run also runs `freezesweep bench --quick`
-def test_bench_quick_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    # The cheapest pair of the CI command, through the console script's entry point.
-    assert main(["bench", "--quick", "--only", "P4", "--config-dir", str(CONF)]) == 0
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("P4")]
-    assert re.fullmatch(
-        r"P4 head-only digits stage, 1 epochs, freezesweep/bare Keras: "
-        r"median \d+\.\d\dx \(\d+\.\d\dx-\d+\.\d\dx over 3 repeats\)",
-        line,
-    )
 
 
 def test_bench_refuses_fewer_than_three_repeats(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_inprocess import Finished, run_app
-from tests.shrink import ROOT
+from tests.app_process import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -75,23 +75,8 @@ def run(
             patch.syspath_prepend(str(extra / "python"))
             patch.delenv("MLFLOW_TRACKING_URI", raising=False)
             return run_app(work, *command), work
-    environment = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join(
-            [str(extra / "python"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-        ),
-    }
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.run(
-        [sys.executable, str(ROOT / "sweep.py"), *command],
-        cwd=work,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    python_path = [str(extra / "python"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    process = run_script(work, *command, env={"PYTHONPATH": os.pathsep.join(python_path)})
     return process, work
 
 

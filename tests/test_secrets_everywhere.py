@@ -8,14 +8,12 @@ logs, the MLflow store and its artifacts, the Optuna database, the report) is re
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.shrink import ROOT
+from tests.app_process import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +31,7 @@ OVERRIDES = [
 
 
 def _run(work: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "sweep.py"), *arguments],
-        cwd=work,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script(work, *arguments)
 
 
 def _leaks(work: Path, process: subprocess.CompletedProcess[str]) -> list[str]:

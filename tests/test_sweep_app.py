@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.shrink import ROOT
+from tests.app_process import run_script
 
 FAST = [
     "schedule.stages.0.epochs=2",
@@ -21,16 +19,7 @@ FAST = [
 
 
 def _sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "sweep.py"), *overrides],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script(tmp_path, *overrides)
 
 
 @pytest.mark.slow

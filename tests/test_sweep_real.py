@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +21,10 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.study.storage import open_storage
-from tests.shrink import ROOT
+from tests.app_process import SWEEP, run_script
 
 pytestmark = pytest.mark.slow
 
-SWEEP = ROOT / "sweep.py"
 SMALL = [
     "schedule.stages.0.epochs=1",
     "schedule.stages.1.epochs=2",
@@ -70,20 +67,7 @@ runpy.run_path({sweep!r}, run_name="__main__")
 
 def run_sweep(cwd: Path, *overrides: str, script: Path = SWEEP) -> subprocess.CompletedProcess[str]:
     """`python sweep.py -m SMALL... overrides...` in `cwd`, with the default stores under it."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key != "MLFLOW_TRACKING_URI" and not key.startswith("SLURM_")
-    }
-    environment.update(MLFLOW_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, str(script), "-m", *SMALL, *overrides],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script(cwd, "-m", *SMALL, *overrides, script=script)
 
 
 def ok(process: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
