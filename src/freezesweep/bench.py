@@ -7,6 +7,7 @@ load, so they are printed, and recorded by hand in `docs/benchmarks.md` with the
 - P1: a sweep of in-process trials, feature cache and prefix reuse on vs off (and the best trial).
 - P2: a head-only stage on MobileNetV3Small, uncached vs cached (features already in the store).
 - P4: a head-only stage through `run_schedule` vs the same `compile` + `fit` in bare Keras.
+- P5: trials of a real `python sweep.py -m` (Hydra, Optuna, MLflow) vs the same trials run bare.
 - P6: resident memory after 20 in-process trials vs after 2.
 """
 
@@ -17,6 +18,9 @@ import functools
 import io
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -193,6 +197,49 @@ def p4_bare_keras(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     )
 
 
+def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Seconds from the end of a real sweep's first trial to the end of its last (Hydra jobs,
+    Optuna, MLflow, the report hooks between trials) / the same trials, after the first, run
+    through `run_trial` untracked (warmed by the first): both sides exclude start-up."""
+    import optuna
+
+    n = 3 if quick else 7
+    small = ["data.train_per_class=5", "schedule.stages.0.epochs=1", "schedule.stages.1.epochs=1"]
+    shape = [*(small if quick else []), "trainer.feature_cache=off"]
+    ratios, extra = [], []
+    for _ in range(1 if quick else repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            done = subprocess.run(
+                [sys.executable, str(config_dir.resolve().parent / "sweep.py"), "-m", *shape,
+                 f"hydra.sweeper.n_trials={n}", "hydra.sweeper.study_name=p5",
+                 f"hydra.sweeper.storage=sqlite:///{folder}/optuna.db",
+                 f"tracking.default_uri=sqlite:///{folder}/mlflow.db"],
+                cwd=folder, capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"P5's sweep failed: {done.stderr[-2000:]}")
+            study = optuna.load_study(study_name="p5", storage=f"sqlite:///{folder}/optuna.db")
+            finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        ends = sorted(t.datetime_complete for t in finished if t.datetime_complete is not None)
+        swept = (ends[-1] - ends[0]).total_seconds()
+        points = [[f"{key}={value}" for key, value in t.params.items()] for t in finished]
+        _bare_trials(config_dir, shape, points[:1])  # warm, as the sweep is after its first
+        bare, _ = _timed(functools.partial(_bare_trials, config_dir, shape, points[1:]))
+        ratios.append(swept / bare)
+        extra.append((swept - bare) / (len(points) - 1))
+    return PairResult(
+        "P5", f"{n - 1} trials in a real sweep / the same trials bare (cache off)", tuple(ratios),
+        f"the sweep adds {statistics.median(extra):.2f} s per trial",
+    )  # fmt: skip
+
+
+def _bare_trials(config_dir: Path, shape: Sequence[str], points: list[list[str]]) -> None:
+    from freezesweep.trial import run_trial
+
+    for point in points:
+        run_trial(compose(config_dir, *shape, *point))
+
+
 def resident_bytes() -> int:
     """This process's resident memory now (Linux `/proc/self/statm`), in bytes."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -220,6 +267,7 @@ PAIRS: dict[str, Callable[[Path, bool, int], PairResult]] = {
     "P1": p1_sweep,
     "P2": p2_head_epoch,
     "P4": p4_bare_keras,
+    "P5": p5_framework,
     "P6": p6_memory,
 }
 
