@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,7 +14,8 @@ from freezesweep.freeze.audit import StageAudit
 from freezesweep.freeze.plan import StagePlan, plan_schedule
 from freezesweep.model.backbone import attach_head, default_backbone_path, load_backbone
 from freezesweep.runtime import seed_everything
-from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.spec import EarlyStoppingSpec, ScheduleSpec, StageSpec
+from freezesweep.train import stage_fit
 from freezesweep.train.schedule import (
     RecompileGuardError,
     StageResult,
@@ -271,3 +273,37 @@ def test_same_seed_gives_the_same_val_accuracy() -> None:
 
     # One seed, one result: rebuilt model, same data, identical numbers.
     assert train_once() == train_once()
+
+
+def test_the_final_numbers_are_the_last_validated_epoch_unless_best_weights_are_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Keras validated the final weights at the end of the last epoch: no second pass over the
+    # validation split, and the numbers are exactly those of the last epoch.
+    evaluated: list[int] = []
+    real_evaluate = stage_fit._evaluate
+
+    def counting(*args: Any, **kwargs: Any) -> tuple[float, float]:
+        evaluated.append(1)
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(stage_fit, "_evaluate", counting)
+    model, backbone, plans = digits_plans(HEAD, TOP_BLOCK)
+    result = run_schedule(model, backbone, plans, random_rows(), verbose=0)
+    assert evaluated == []
+    assert result.val_accuracy == result.stages[-1].history["val_accuracy"][-1]
+    assert result.val_loss == result.stages[-1].history["val_loss"][-1]
+    # Checked against a fresh evaluation of the final model: the same accuracy.
+    _, accuracy = model.evaluate(random_rows().x_val, random_rows().y_val, verbose=0)
+    assert result.val_accuracy == pytest.approx(accuracy, abs=1e-6)
+    # Early stopping that restores its best epoch changes the weights after it: evaluated.
+    restoring = StageSpec(
+        name="top_block",
+        unfreeze=1,
+        epochs=2,
+        learning_rate=1e-2,
+        early_stopping=EarlyStoppingSpec(patience=1, restore_best_weights=True),
+    )
+    model, backbone, plans = digits_plans(HEAD, restoring)
+    run_schedule(model, backbone, plans, random_rows(), verbose=0)
+    assert evaluated == [1]

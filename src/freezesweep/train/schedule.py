@@ -182,11 +182,14 @@ def run_schedule(
             break
         if reuse is not None and stored is None:
             reuse.save(key, model, result)
-    if evaluate is None:  # the last stage was restored: the full model was never compiled here
-        last = plans[len(stages) - 1]
-        compile_stage(model, last.stage, jit_compile, plan=last)
-        evaluate = lambda: model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)  # noqa: E731
-    val_loss, val_accuracy = evaluate()
+    last = plans[len(stages) - 1]
+    final = _last_validation(stages[-1], last.stage)
+    if final is None:
+        if evaluate is None:  # the last stage was restored: the full model was never compiled
+            compile_stage(model, last.stage, jit_compile, plan=last)
+            evaluate = lambda: model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)  # noqa: E731
+        final = evaluate()
+    val_loss, val_accuracy = final
     return ScheduleResult(
         stages=stages,
         audits=audits,
@@ -195,6 +198,23 @@ def run_schedule(
         stopped=stopped,
         seconds=time.perf_counter() - started,
     )
+
+
+def _last_validation(stage: StageResult, spec: StageSpec) -> tuple[float, float] | None:
+    """The final weights' `(val_loss, val_accuracy)` when the last epoch already measured them.
+
+    Keras validates after every epoch and nothing changes the weights after the last one (a
+    restored prefix comes with the history of the very weights it restores), unless early
+    stopping restores its best epoch: then, or without a validated epoch, None (evaluate).
+    Saves a pass over the validation split per trial.
+    """
+    early = spec.early_stopping
+    if early is not None and early.restore_best_weights:
+        return None
+    losses, accuracies = stage.history.get("val_loss"), stage.history.get("val_accuracy")
+    if not losses or not accuracies:
+        return None
+    return float(losses[-1]), float(accuracies[-1])
 
 
 def _start_key(
