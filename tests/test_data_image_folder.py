@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from freezesweep.data import target_task
+from freezesweep.data import Dataset, target_task
 from freezesweep.data.image_folder import load_image_folder
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
@@ -204,3 +204,36 @@ def test_preprocessing_runs_in_both_pipelines(tmp_path: Path) -> None:
     for pipeline in (data.train, data.val):
         images = np.concatenate([batch.numpy() for batch, _ in pipeline])
         assert images.min() == -1.0 and images.max() <= 1.0
+
+
+def _rows(images: np.ndarray, labels: np.ndarray) -> list[tuple[int, bytes]]:
+    pairs = zip(images, labels, strict=True)
+    return sorted((int(label), image.tobytes()) for image, label in pairs)
+
+
+def _streamed(pipeline) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in pipeline]
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def test_a_small_unaugmented_folder_becomes_arrays_the_feature_cache_can_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_png_folder(tmp_path / "digits")
+    shape = (28, 28, 1)
+    streamed = load_image_folder(folder, image_shape=shape, batch_size=4)
+    arrays = load_image_folder(folder, image_shape=shape, batch_size=4, arrays_up_to=10**9)
+    # The same split, image for image (the training rows' order is fit's to shuffle).
+    assert isinstance(arrays, Dataset) and not isinstance(streamed, Dataset)
+    assert _rows(arrays.x_train, arrays.y_train) == _rows(*_streamed(streamed.train))
+    assert _rows(arrays.x_val, arrays.y_val) == _rows(*_streamed(streamed.val))
+    # Over the bound, or augmented (random per epoch): streamed as before.
+    too_big = load_image_folder(folder, image_shape=shape, batch_size=4, arrays_up_to=1000)
+    flip = [{"_target_": "keras.layers.RandomFlip", "mode": "horizontal"}]
+    augmented = load_image_folder(
+        folder, image_shape=shape, batch_size=4, arrays_up_to=10**9, augmentation=flip
+    )
+    assert not isinstance(too_big, Dataset) and not isinstance(augmented, Dataset)
+    # A trial on the folder trains on cached features (a first trial computes them: a miss).
+    run_trial(compose_config(tmp_path, *folder_overrides(folder), "tracking.enabled=false"))
+    assert "feature cache: miss" in capsys.readouterr().out

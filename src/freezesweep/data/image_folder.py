@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from freezesweep import targets
-from freezesweep.data.feed import Pipelines
+from freezesweep.data.feed import Dataset, Pipelines, TrainingData
 from freezesweep.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -123,8 +123,9 @@ def load_image_folder(
     cache: bool = True,
     augmentation: Sequence[Mapping[str, Any]] = (),
     preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> Pipelines:
-    """Train and validation pipelines from an image folder.
+    arrays_up_to: int = 0,
+) -> TrainingData:
+    """Train and validation pipelines from an image folder, or arrays when small enough.
 
     Args:
         directory: class subfolders, or `train/` and `val/` folders of class subfolders. No default.
@@ -137,9 +138,13 @@ def load_image_folder(
         augmentation: layer specs applied to training batches only. Defaults to `()`.
         preprocess: the architecture's `preprocess_input`, applied after augmentation.
             Defaults to `None`.
+        arrays_up_to: without augmentation, decode every image into arrays when they take at
+            most this many bytes, so the feature cache applies (it needs arrays: a stream may be
+            augmented). Defaults to `0` (always stream).
 
     Returns:
-        Batched, prefetched pipelines and the class names (sorted folder names).
+        Batched, prefetched pipelines and the class names (sorted folder names), or the
+        preprocessed images as a `Dataset` (training rows reshuffled by `fit` each epoch).
     """
     import tensorflow as tf
 
@@ -201,12 +206,25 @@ def load_image_folder(
             )
         return pipeline.prefetch(tf.data.AUTOTUNE)
 
-    return Pipelines(
+    pipelines = Pipelines(
         train=finish(train, training=True),
         val=finish(val, training=False),
         num_classes=len(train_classes),
         class_names=tuple(train_classes),
     )
+    # Without train/ and val/ folders, `size` counts every file (both splits) already.
+    total = size + (sum(len(files) for files in val_classes.values()) if split else 0)
+    if layers or total * height * width * channels * 4 > arrays_up_to:
+        return pipelines
+    x_train, y_train = _arrays(pipelines.train)
+    x_val, y_val = _arrays(pipelines.val)
+    return Dataset(x_train, y_train, x_val, y_val, pipelines.num_classes)
+
+
+def _arrays(pipeline: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every `(images, labels)` batch of a finite pipeline, concatenated."""
+    batches = [(np.asarray(x, dtype="float32"), np.asarray(y)) for x, y in pipeline]
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
 
 
 def _numpy_map(function: Callable[[np.ndarray], np.ndarray], images: Any, tf: Any) -> Any:

@@ -76,6 +76,10 @@ def load_data(
             cache=config.cache,
             augmentation=config.augmentation,
             preprocess=preprocess,
+            # Arrays let the feature cache work; they share its memory bound.
+            arrays_up_to=0
+            if spec.trainer.feature_cache == "off"
+            else int(spec.trainer.feature_cache_gb * 10**9),
         )
     if config.kind == "npz":
         assert config.path is not None
