@@ -144,7 +144,7 @@ def test_only_the_config_reader_and_the_entry_points_touch_omegaconf() -> None:
         "freezesweep.spec._schedule",
         "freezesweep.spec._sources",
         "freezesweep.trial",
-        "freezesweep.bench",
+        "freezesweep.bench._common",
         "freezesweep.cli",
     }
     assert readers <= allowed, readers - allowed

@@ -1,0 +1,54 @@
+"""`freezesweep bench`: what the feature cache and the tool cost or save, as side-by-side ratios.
+
+Each pair runs its two sides one after the other, `repeats` times, in one process, and prints the
+median ratio with its spread. Nothing here asserts a time: numbers depend on the machine and its
+load, so they are printed, and recorded by hand in `docs/benchmarks.md` with the machine described.
+
+- P1: a sweep of in-process trials, feature cache and prefix reuse on vs off (and the best trial).
+- P2: a head-only stage on MobileNetV3Small, uncached vs cached (features already in the store).
+- P3: a two-stage top-2 trial on MobileNetV2, uncached vs cached, beside the analytic bound.
+- P4: a head-only stage through `run_schedule` vs the same `compile` + `fit` in bare Keras.
+- P5: trials of a real `python sweep.py -m` (Hydra, Optuna, MLflow) vs the same trials run bare.
+- P6: resident memory after 20 in-process trials vs after 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from freezesweep.bench._cache_pairs import p1_sweep, p2_head_epoch, p3_two_stage
+from freezesweep.bench._common import PairResult
+from freezesweep.bench._overhead_pairs import p4_bare_keras, p5_framework, p6_memory, resident_bytes
+
+__all__ = ["PAIRS", "PairResult", "resident_bytes", "run_bench"]
+
+PAIRS: dict[str, Callable[[Path, bool, int], PairResult]] = {
+    "P1": p1_sweep,
+    "P2": p2_head_epoch,
+    "P3": p3_two_stage,
+    "P4": p4_bare_keras,
+    "P5": p5_framework,
+    "P6": p6_memory,
+}
+
+
+def run_bench(
+    config_dir: Path, *, quick: bool = False, repeats: int = 3, only: Sequence[str] = ()
+) -> list[PairResult]:
+    """Run the pairs (all, or `only`) and print one line per pair as it finishes.
+
+    Args:
+        config_dir: the project's Hydra config folder. No default.
+        quick: shrunken pairs (what CI runs). Defaults to `False`.
+        repeats: side-by-side repeats of each pair (at least 3). Defaults to `3`.
+        only: pair names to run, e.g. `("P1",)`. Defaults to `()` (all).
+    """
+    results = []
+    for name, pair in PAIRS.items():
+        if only and name not in only:
+            continue
+        result = pair(config_dir, quick, repeats)
+        print(result.line(), flush=True)
+        results.append(result)
+    return results

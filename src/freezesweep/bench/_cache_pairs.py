@@ -1,0 +1,139 @@
+"""P1 and P2: what the feature cache and prefix reuse save, side by side."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from freezesweep.bench._common import PairResult, compose, sweep, timed
+
+
+def p1_sweep(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Off / on seconds of the same in-process sweep; each repeat starts from an empty cache."""
+    from freezesweep.train.store import clear_shared_stores
+
+    overrides = ["data.train_per_class=5", "schedule.stages.0.epochs=3"] if quick else []
+    if quick:
+        overrides.append("schedule.stages.1.epochs=2")
+    depths = range(5)
+    rates = (3e-4, 1e-3) if quick else (1e-4, 3e-4, 1e-3, 3e-3)
+    points = [(k, lr) for lr in rates for k in depths][: 3 if quick else 16]
+    ratios, best_gap = [], 0.0
+    for _ in range(repeats):
+        clear_shared_stores()
+        off_seconds, off = timed(
+            lambda: sweep(config_dir, [*overrides, "trainer.feature_cache=off"], points)
+        )
+        clear_shared_stores()
+        on_seconds, on = timed(lambda: sweep(config_dir, overrides, points))
+        ratios.append(off_seconds / on_seconds)
+        best_gap = max(best_gap, abs(max(off) - max(on)))
+    return PairResult(
+        "P1",
+        f"sweep of {len(points)} two-stage trials, cache+reuse off/on",
+        tuple(ratios),
+        f"best val_accuracy off vs on differ by at most {100 * best_gap:.2f} pp",
+    )
+
+
+def head_stage(config_dir: Path, overrides: Sequence[str], schedule: str = "head_only") -> Any:
+    """A seeded trial's model, backbone, plans, data and spec, built but not trained."""
+    from freezesweep import runtime
+    from freezesweep.freeze import plan_schedule
+    from freezesweep.model.assemble import build_backbone, build_model, load_data
+    from freezesweep.spec.read import trial_spec
+
+    spec = trial_spec(compose(config_dir, f"schedule={schedule}", *overrides))
+    runtime.seed_everything(spec.seed)
+    backbone, preprocess = build_backbone(spec)
+    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
+    model = build_model(spec, backbone, data.num_classes)
+    return model, backbone, plan_schedule(model, backbone, spec.schedule), data, spec
+
+
+def run_head(config_dir: Path, overrides: Sequence[str], cache: Any) -> float:
+    from freezesweep.train import run_schedule
+
+    model, backbone, plans, data, spec = head_stage(config_dir, overrides)
+    seconds, _ = timed(
+        lambda: run_schedule(
+            model, backbone, plans, data, batch_size=spec.trainer.batch_size, verbose=0, cache=cache
+        )
+    )
+    return seconds
+
+
+def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Uncached / cached seconds of a head-only stage on MobileNetV3Small (random weights)."""
+    from freezesweep.train.store import ArrayStore
+
+    size = 32 if quick else 96
+    epochs = 2 if quick else 5
+    overrides = [
+        "backbone=keras_app",
+        "backbone.weights=null",
+        f"backbone.input_size={size}",
+        f"schedule.stages.0.epochs={epochs}",
+        "data.train_per_class=5" if quick else "data.train_per_class=10",
+    ]
+    store = ArrayStore()
+    run_head(config_dir, overrides, store)  # fills the store: the cached side is all hits
+    ratios = []
+    for _ in range(repeats):
+        uncached = run_head(config_dir, overrides, None)
+        cached = run_head(config_dir, overrides, store)
+        ratios.append(uncached / cached)
+    return PairResult(
+        "P2",
+        f"head-only stage, MobileNetV3Small {size} px, {epochs} epochs, uncached/cached",
+        tuple(ratios),
+        "includes each side's compile",
+    )
+
+
+def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Uncached / cached seconds of a two-stage top-2 trial on MobileNetV2 (random weights),
+    beside the analytic bound: per stage, E epochs cost E(F_below + 3 F_above) uncached and
+    F_below + 3 E F_above cached (forward MACs below and above the stage's cut; a backward pass
+    taken as twice a forward; training split only)."""
+    from freezesweep.freeze.plan import apply_plan
+    from freezesweep.model.flops import forward_macs
+    from freezesweep.train import run_schedule
+    from freezesweep.train.feature_cache import split_at_cut
+    from freezesweep.train.store import ArrayStore
+
+    size, epochs = (32, 1) if quick else (96, 3)
+    overrides = [
+        "backbone=keras_app", "backbone.name=MobileNetV2", "backbone.weights=null",
+        f"backbone.input_size={size}", "finetune.top_k=2",
+        f"schedule.stages.0.epochs={epochs}", f"schedule.stages.1.epochs={epochs}",
+        "data.train_per_class=5" if quick else "data.train_per_class=20",
+    ]  # fmt: skip
+    model, backbone, plans, data, spec = head_stage(config_dir, overrides, "two_stage")
+    uncached = cached = 0.0
+    for plan in plans:
+        apply_plan(model, backbone, plan, spec.schedule.bn)
+        split = split_at_cut(model, backbone, plan, spec.schedule.bn, data)
+        assert not isinstance(split, str), split
+        below, above = forward_macs(split.lower), forward_macs(split.upper)
+        uncached += plan.stage.epochs * (below + 3 * above)
+        cached += below + 3 * plan.stage.epochs * above
+    bound = uncached / cached
+
+    def trial(store: Any) -> float:
+        model, backbone, plans, data, spec = head_stage(config_dir, overrides, "two_stage")
+        run = functools.partial(
+            run_schedule, model, backbone, plans, data,
+            batch_size=spec.trainer.batch_size, verbose=0, cache=store, seed=spec.seed,
+        )  # fmt: skip
+        return timed(run)[0]
+
+    ratios = [trial(None) / trial(ArrayStore()) for _ in range(repeats)]
+    share = min(ratios) / bound
+    return PairResult(
+        "P3", f"two-stage top-2 trial, MobileNetV2 {size} px, {epochs}+{epochs} epochs, "
+        "uncached/cached", tuple(ratios),
+        f"analytic bound {bound:.2f}x; the slowest repeat reaches {100 * share:.0f} % of it",
+    )  # fmt: skip

@@ -1,0 +1,124 @@
+"""P4, P5 and P6: what freezesweep, and Hydra, Optuna and MLflow around it, cost per trial."""
+
+from __future__ import annotations
+
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from freezesweep.bench._cache_pairs import head_stage, run_head
+from freezesweep.bench._common import PairResult, compose, timed
+
+
+def p4_bare_keras(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """freezesweep / bare Keras seconds of the same head-only stage on the digits backbone."""
+    import keras
+
+    epochs = 1 if quick else 10
+    overrides = [f"schedule.stages.0.epochs={epochs}", "trainer.feature_cache=off"]
+    if quick:
+        overrides.append("data.train_per_class=5")
+
+    def bare() -> float:
+        model, _, plans, data, spec = head_stage(config_dir, overrides)
+        model.get_layer(index=1).trainable = False
+
+        def fit() -> Any:
+            model.compile(
+                optimizer=keras.optimizers.Adam(plans[0].stage.learning_rate),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=["accuracy"],
+            )
+            history = model.fit(
+                data.x_train,
+                data.y_train,
+                batch_size=spec.trainer.batch_size,
+                validation_data=(data.x_val, data.y_val),
+                epochs=epochs,
+                shuffle=True,
+                verbose=0,
+            )
+            # As freezesweep does: the last epoch already validated the final weights.
+            return history.history["val_accuracy"][-1]
+
+        return timed(fit)[0]
+
+    ratios = []
+    for _ in range(repeats):
+        tool = run_head(config_dir, overrides, None)
+        ratios.append(tool / bare())
+    return PairResult(
+        "P4", f"head-only digits stage, {epochs} epochs, freezesweep/bare Keras", tuple(ratios)
+    )
+
+
+def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Seconds from the end of a real sweep's first trial to the end of its last (Hydra jobs,
+    Optuna, MLflow, the report hooks between trials) / the same trials, after the first, run
+    through `run_trial` untracked (warmed by the first): both sides exclude start-up."""
+    import optuna
+
+    n = 3 if quick else 7
+    small = ["data.train_per_class=5", "schedule.stages.0.epochs=1", "schedule.stages.1.epochs=1"]
+    shape = [*(small if quick else []), "trainer.feature_cache=off"]
+    ratios, extra = [], []
+    for _ in range(1 if quick else repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            done = subprocess.run(
+                [sys.executable, str(config_dir.resolve().parent / "sweep.py"), "-m", *shape,
+                 f"hydra.sweeper.n_trials={n}", "hydra.sweeper.study_name=p5",
+                 f"hydra.sweeper.storage=sqlite:///{folder}/optuna.db",
+                 f"tracking.default_uri=sqlite:///{folder}/mlflow.db"],
+                cwd=folder, capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"P5's sweep failed: {done.stderr[-2000:]}")
+            study = optuna.load_study(study_name="p5", storage=f"sqlite:///{folder}/optuna.db")
+            finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        ends = sorted(t.datetime_complete for t in finished if t.datetime_complete is not None)
+        swept = (ends[-1] - ends[0]).total_seconds()
+        points = [[f"{key}={value}" for key, value in t.params.items()] for t in finished]
+        _bare_trials(config_dir, shape, points[:1])  # warm, as the sweep is after its first
+        bare, _ = timed(functools.partial(_bare_trials, config_dir, shape, points[1:]))
+        ratios.append(swept / bare)
+        extra.append((swept - bare) / (len(points) - 1))
+    return PairResult(
+        "P5", f"{n - 1} trials in a real sweep / the same trials bare (cache off)", tuple(ratios),
+        f"the sweep adds {statistics.median(extra):.2f} s per trial",
+    )  # fmt: skip
+
+
+def _bare_trials(config_dir: Path, shape: Sequence[str], points: list[list[str]]) -> None:
+    from freezesweep.trial import run_trial
+
+    for point in points:
+        run_trial(compose(config_dir, *shape, *point))
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux `/proc/self/statm`), in bytes."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def p6_memory(config_dir: Path, quick: bool, repeats: int) -> PairResult:
+    """Resident memory after 20 tiny in-process trials / after 2 (one measurement per repeat)."""
+    from freezesweep.trial import run_trial
+
+    overrides = ["data.train_per_class=2", "schedule.stages.0.epochs=1"]
+    overrides.append("schedule.stages.1.epochs=1")
+    ratios = []
+    for _ in range(1 if quick else repeats):
+        after: dict[int, int] = {}
+        for trial in range(1, 21):
+            cfg = compose(config_dir, *overrides, f"finetune.top_k={trial % 5}", f"seed={trial}")
+            timed(functools.partial(run_trial, cfg))
+            after[trial] = resident_bytes()
+        ratios.append(after[20] / after[2])
+    return PairResult("P6", "resident memory after 20 / after 2 in-process trials", tuple(ratios))
