@@ -96,8 +96,8 @@ def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
 def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     """Uncached / cached seconds of a two-stage top-2 trial on MobileNetV2 (random weights),
     beside the analytic bound: per stage, E epochs cost E(F_below + 3 F_above) uncached and
-    F_below + 3 E F_above cached (forward MACs below and above the stage's cut; a backward pass
-    taken as twice a forward; training split only)."""
+    F_below + 3 E F_above cached for each training image (validation images: forward only),
+    from forward MACs below and above the stage's cut; a backward pass taken as twice a forward."""
     from freezesweep.freeze.plan import apply_plan
     from freezesweep.model.flops import forward_macs
     from freezesweep.train import run_schedule
@@ -112,14 +112,18 @@ def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         "data.train_per_class=5" if quick else "data.train_per_class=20",
     ]  # fmt: skip
     model, backbone, plans, data, spec = head_stage(config_dir, overrides, "two_stage")
+    train, val = len(data.x_train), len(data.x_val)
     uncached = cached = 0.0
     for plan in plans:
         apply_plan(model, backbone, plan, spec.schedule.bn)
         split = split_at_cut(model, backbone, plan, spec.schedule.bn, data)
         assert not isinstance(split, str), split
         below, above = forward_macs(split.lower), forward_macs(split.upper)
-        uncached += plan.stage.epochs * (below + 3 * above)
-        cached += below + 3 * plan.stage.epochs * above
+        assert below > 0 and above > 0, (below, above)
+        epochs = plan.stage.epochs
+        # Each epoch trains (forward + backward) and validates (forward) every image.
+        uncached += epochs * (train * (below + 3 * above) + val * (below + above))
+        cached += (train + val) * below + epochs * (train * 3 * above + val * above)
     bound = uncached / cached
 
     def trial(store: Any) -> float:
