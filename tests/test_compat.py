@@ -6,6 +6,7 @@ When an upgrade removes one, these fail first, naming it, instead of a sweep fai
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import keras
@@ -74,9 +75,17 @@ def test_study_id_names_the_study_in_its_storage() -> None:
     assert storage.get_study_name_from_id(compat.study_id(study)) == study.study_name
 
 
-def test_submitit_private_members_still_exist(tmp_path: Path) -> None:
+def test_submitit_private_members_still_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import submitit
     from submitit.slurm.slurm import SlurmInfoWatcher
+
+    # submitit's SLURM executor looks for `srun` on PATH; nothing here runs it (no cluster needed).
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "bin" / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
 
     watcher = SlurmInfoWatcher(delay_s=60)
     # What the squeue fallback overrides and reads.
