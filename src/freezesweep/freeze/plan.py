@@ -213,10 +213,16 @@ def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: s
         if isinstance(layer, keras.Model):
             layer.trainable = True  # containers stay trainable so chosen sublayers can train
         elif id(layer) in in_backbone and plan.variables is not None:
-            # Per variable: `layer.trainable = True` marks all its trainable-kind variables
-            # trainable (the LoRA base kernel too), then all but the method's are frozen again.
-            layer.trainable = id(layer) in chosen
-            for weight in layer.trainable_weights:
+            # Per variable. `layer.trainable = True` marks every trainable-kind variable trainable
+            # (the LoRA base kernel too), which lists them. A BN layer under `frozen` then stays
+            # non-trainable as a layer, so Keras keeps it in inference mode (moving statistics
+            # fixed) while its chosen gamma/beta train: a model collects trainable weights by
+            # each variable's own flag, whatever the flag of the layer holding it.
+            layer.trainable = True
+            kinds = list(layer.trainable_weights)
+            frozen_bn = _is_batch_norm(layer) and bn == "frozen"
+            layer.trainable = id(layer) in chosen and not frozen_bn
+            for weight in kinds:
                 weight.trainable = id(weight) in variables
         elif id(layer) in in_backbone:
             frozen_bn = _is_batch_norm(layer) and bn == "frozen"

@@ -3,7 +3,8 @@
 Keras already writes a LoRA layer's kernel merged (`kernel + alpha / rank * A @ B`) and leaves
 the factors out of the weights file, but its config still asks for `lora_rank`, so loading would
 add fresh zero factors. Dropping those keys from the archive's config makes the file an ordinary
-model that any Keras loads in safe mode, with the same predictions.
+model that any Keras loads in safe mode, with the same predictions. The compile settings are
+dropped too: the last stage's optimizer is training state, not part of the fine-tuned model.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def save_merged(model: keras.Model, path: Path) -> Path:
             for item in source.infolist():
                 data = source.read(item.filename)
                 if item.filename == _CONFIG:
-                    data = json.dumps(_without_lora(json.loads(data))).encode()
+                    config = _without_lora(json.loads(data))
+                    config.pop("compile_config", None)
+                    data = json.dumps(config).encode()
                 target.writestr(item, data)
     return path
 
