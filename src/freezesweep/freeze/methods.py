@@ -95,24 +95,25 @@ def check_method(
     """
     if method.name == "unfreeze" or not layers:
         return
+    window = f"{stage.unfreeze_key or 'unfreeze'}={stage.unfreeze}"
     if method.name == "lora":
         adapted = [layer for layer in layers if supports_lora(layer)]
-        for layer in adapted:
-            limit = _lora_limit(layer)
-            if method.lora_rank > limit:
-                raise ConfigError(
-                    f"finetune.lora_rank must be between 1 and {limit}, the smallest dimension "
-                    f"of the kernel of layer {layer.name!r} (shape {_kernel_shape(layer)}) "
-                    f"in the window of {stage.unfreeze_key or 'unfreeze'}; got {method.lora_rank}."
-                )
     else:
         adapted = [layer for layer in layers if method_variables(layer, method.name)]
     if not adapted:
         raise ConfigError(
-            f"finetune.method={method.name} has nothing to train in the window of "
-            f"{stage.unfreeze_key or 'unfreeze'}={stage.unfreeze} (stage {stage.name!r}): its "
-            f"layers have no {_WHAT[method.name]}."
+            f"finetune.method={method.name} has nothing to train in the window of {window} "
+            f"(stage {stage.name!r}): its layers have no {_WHAT[method.name]}."
         )
+    if method.name == "lora":
+        smallest = min(adapted, key=_lora_limit)
+        limit = _lora_limit(smallest)
+        if method.lora_rank > limit:
+            raise ConfigError(
+                f"finetune.lora_rank must be between 1 and {limit}, the smallest kernel "
+                f"dimension in the window of {window} (layer {smallest.name!r}, kernel "
+                f"{_kernel_shape(smallest)}); got {method.lora_rank}."
+            )
 
 
 def enable_adapters(method: MethodSpec, layers: Sequence[keras.layers.Layer]) -> None:
