@@ -166,7 +166,7 @@ def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
     from freezesweep.study import pruning
 
     optuna_trial = pruning.attach_trial(ref.study_name, ref.storage, ref.number)
-    pruning.record_trainable_params(optuna_trial, trainable_params)
+    pruning.record_trainable_params(optuna_trial, trainable_params, spec.schedule.method.name)
     return pruning.PruningCallback(optuna_trial)
 
 
