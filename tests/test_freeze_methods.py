@@ -176,3 +176,31 @@ def test_a_saved_lora_model_is_merged_and_loads_in_safe_mode(tmp_path: Path) -> 
         keras.ops.convert_to_numpy(model.predict(images, verbose=0)),
         atol=1e-5,
     )
+
+
+def test_a_lora_trial_logs_its_method_and_saves_a_merged_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from freezesweep.trial import run_trial
+    from tests.shrink import compose_config
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = compose_config(
+        tmp_path, "finetune.method=lora", "finetune.lora_rank=2", "trainer.save_model=true"
+    )
+    run_trial(cfg, output_dir=tmp_path / "job")
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("freezesweep")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    # The method and its rank are params; the stage lists the layers LoRA left out (BN).
+    assert run.data.params["finetune.method"] == "lora"
+    assert run.data.params["finetune.lora_rank"] == "2"
+    assert run.data.params["stage1.finetune.method"] == "lora"
+    assert "block4_bn1" in run.data.params["stage1.finetune.skipped_layers"]
+    # model.keras beside the audit and as an artifact: plain Keras loads it in safe mode.
+    assert "model.keras" in {item.path for item in client.list_artifacts(run.info.run_id)}
+    loaded = keras.saving.load_model(tmp_path / "job" / "model.keras", safe_mode=True)
+    assert loaded.count_params() == 147_029
