@@ -122,7 +122,9 @@ def test_norm_under_bn_train_moves_moving_statistics_too() -> None:
     model, backbone = digits_model()
     (plan,) = plan_schedule(model, backbone, schedule("norm", bn="train"))
     before = snapshot(model)
-    result = run_schedule(model, backbone, [plan], random_rows(16), bn="train", batch_size=8, verbose=0)
+    result = run_schedule(
+        model, backbone, [plan], random_rows(16), bn="train", batch_size=8, verbose=0
+    )
     after = snapshot(model)
     # Moving statistics follow schedule.bn: under `train` they move, and the audit allows it.
     assert not np.array_equal(before["block4_bn2/moving_mean"], after["block4_bn2/moving_mean"])
@@ -166,7 +168,7 @@ def test_a_saved_lora_model_is_merged_and_loads_in_safe_mode(tmp_path: Path) -> 
     path = save_merged(model, tmp_path / "model.keras")
     loaded = keras.saving.load_model(path, safe_mode=True)
     # No LoRA factors in the file: a plain model with the original variable count.
-    inner = [layer for layer in loaded.layers if isinstance(layer, keras.Model)][0]
+    inner = next(layer for layer in loaded.layers if isinstance(layer, keras.Model))
     assert not any(getattr(layer, "lora_enabled", False) for layer in inner.layers)
     assert len(loaded.weights) == len(model.weights) - 2 * len(lora_kernels(plans[0]))
     # Same predictions as the fine-tuned model with its adapters.

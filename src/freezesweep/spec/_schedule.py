@@ -119,11 +119,14 @@ def _interpolated_key(value: Any) -> str | None:
     return None
 
 
+_UNFREEZE = MethodSpec()
+
+
 def read_schedule(
     cfg: DictConfig,
     finetune_lr: float,
     lr_decay: float = 1.0,
-    method: MethodSpec = MethodSpec(),
+    method: MethodSpec = _UNFREEZE,
 ) -> ScheduleSpec:
     schedule = cfg.schedule
     unit = choice(schedule.get("unit"), "schedule.unit", UNIT_KINDS)

@@ -178,12 +178,8 @@ def publish(
     table = trials_frame(study)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name)
-    columns = [
-        c
-        for c in ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
-        + (ACCURACY, PARAMS)
-        if c in pareto
-    ]
+    shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
+    columns = [c for c in (*shown, ACCURACY, PARAMS) if c in pareto]
     print(f"Pareto set, val_accuracy vs trainable_params ({len(pareto)} trials):", flush=True)
     print(pareto[columns].to_string(index=False) if len(pareto) else "(none yet)", flush=True)
     print(f"report: {', '.join(str(path) for path in files.values())}", flush=True)

@@ -1,4 +1,4 @@
-"""Conditional search spaces for `hydra.sweeper.custom_search_space` (`module.function(cfg, trial)`).
+"""Conditional search spaces for `hydra.sweeper.custom_search_space` (`module.function`).
 
 The sweeper calls one after `study.ask` with the `params` already sampled; what it suggests on the
 trial becomes the job's overrides like any other parameter.
