@@ -181,7 +181,7 @@ def test_a_saved_lora_model_is_merged_and_loads_in_safe_mode(tmp_path: Path) -> 
 
 
 def test_a_lora_trial_logs_its_method_and_saves_a_merged_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -193,6 +193,8 @@ def test_a_lora_trial_logs_its_method_and_saves_a_merged_model(
         tmp_path, "finetune.method=lora", "finetune.lora_rank=2", "trainer.save_model=true"
     )
     run_trial(cfg, output_dir=tmp_path / "job")
+    # The settings line printed after the trial names the method and its rank.
+    assert "top_k=2 method=lora rank=2 lr=" in capsys.readouterr().out
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     experiment = client.get_experiment_by_name("freezesweep")
     assert experiment is not None
