@@ -39,7 +39,7 @@ def test_a_methods_front_sweep_marks_each_point_with_its_method(tmp_path: Path) 
             str(ROOT / "sweep.py"),
             "-m",
             "sweep=methods_front",
-            "hydra.sweeper.n_trials=5",
+            "hydra.sweeper.n_trials=4",
             "schedule.stages.0.epochs=1",
             "schedule.stages.1.epochs=1",
             "data.train_per_class=5",

@@ -124,7 +124,7 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     axes.set_ylabel("validation accuracy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
