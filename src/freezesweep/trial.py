@@ -110,11 +110,11 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
+            run.set_tags(cache_tags)
         if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
             saved = save_merged(model, audit_path.parent / "model.keras")
             if run is not None:
                 run.log_file(saved)
-            run.set_tags(cache_tags)
         if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
             print(summary, flush=True)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
