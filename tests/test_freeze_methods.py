@@ -105,7 +105,11 @@ def test_each_method_on_the_embedded_backbone(method: str) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("name", ["MobileNetV2", "EfficientNetB0"])
+@pytest.mark.parametrize(
+    # EfficientNetB0 takes ~30 s a fit on 2 cores: in the slow tier, to keep the default one short.
+    "name",
+    ["MobileNetV2", pytest.param("EfficientNetB0", marks=pytest.mark.slow)],
+)
 def test_each_method_on_applications(name: str, method: str) -> None:
     keras.backend.clear_session()
     seed_everything(0)
