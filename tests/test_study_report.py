@@ -73,3 +73,32 @@ def test_report_command_rebuilds_files_from_storage(
     assert not (tmp_path / "mlruns").exists()
     # An unknown study is one clear error, exit code 2.
     assert main(["report", "--study", "nope", "--storage", storage]) == 2
+
+
+def test_pareto_csv_and_plot_mark_each_trials_method(tmp_path: Path) -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    choices = optuna.distributions.CategoricalDistribution(["unfreeze", "lora", "bitfit"])
+    for method, accuracy, params in [
+        ("unfreeze", 0.90, 129_349),
+        ("lora", 0.86, 4_869),
+        ("bitfit", 0.80, 581),
+        ("bitfit", 0.70, 600),
+    ]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"finetune.method": method},
+                distributions={"finetune.method": choices},
+                values=[accuracy, params],
+                user_attrs={"trainable_params": params, "method": method},
+            )
+        )
+    # A trial from before methods existed (no param, no attr) unfroze whole units.
+    study.add_trial(
+        optuna.trial.create_trial(values=[0.5, 325], user_attrs={"trainable_params": 325})
+    )
+    files = write_report(study, tmp_path)
+    # pareto.csv names each point's method; the dominated bitfit trial is left out.
+    pareto = pd.read_csv(files["pareto.csv"])
+    assert pareto["method"].tolist() == ["unfreeze", "bitfit", "lora", "unfreeze"]
+    assert pd.read_csv(files["trials.csv"])["method"].tolist()[-1] == "unfreeze"
+    assert files["pareto.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ACCURACY", "OBJECTIVES", "TRAINABLE_PARAMS", "default_objectives"]
+__all__ = ["ACCURACY", "METHOD", "OBJECTIVES", "TRAINABLE_PARAMS", "default_objectives"]
 
 ACCURACY = "val_accuracy"
 TRAINABLE_PARAMS = "trainable_params"
 OBJECTIVES = (ACCURACY, TRAINABLE_PARAMS)
+# Not an objective: the trial's `finetune.method`, recorded beside its size for the reports.
+METHOD = "method"
 
 
 def default_objectives(directions: int) -> list[str]:

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from freezesweep import runtime
 from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
 from freezesweep.model.assemble import build_backbone, build_model, load_data
+from freezesweep.model.export import save_merged
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
 from freezesweep.redaction import redact_mapping
 from freezesweep.spec import TrialSpec
@@ -110,6 +111,10 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
             run.set_tags(cache_tags)
+        if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
+            saved = save_merged(model, audit_path.parent / "model.keras")
+            if run is not None:
+                run.log_file(saved)
         if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
             print(summary, flush=True)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
@@ -161,7 +166,7 @@ def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
     from freezesweep.study import pruning
 
     optuna_trial = pruning.attach_trial(ref.study_name, ref.storage, ref.number)
-    pruning.record_trainable_params(optuna_trial, trainable_params)
+    pruning.record_trainable_params(optuna_trial, trainable_params, spec.schedule.method.name)
     return pruning.PruningCallback(optuna_trial)
 
 

@@ -11,6 +11,15 @@ from freezesweep.spec import TrialSpec
 from freezesweep.train.schedule import ScheduleResult, StageResult
 
 
+def _method(spec: TrialSpec) -> str:
+    """`method=... ` for a method other than the default (`lora` with its rank), else nothing."""
+    method = spec.schedule.method
+    if method.name == "unfreeze":
+        return ""
+    rank = f"rank={method.lora_rank} " if method.name == "lora" else ""
+    return f"method={method.name} {rank}"
+
+
 def stage_table(stages: Sequence[StageResult], total_params: int) -> str:
     """One row per stage: units unfrozen, trainable params (and fraction), epochs, accuracy, time.
 
@@ -53,7 +62,7 @@ def trial_summary(
     header = (
         f"schedule={spec.schedule.name} unit={spec.schedule.unit} bn={spec.schedule.bn} "
         f"top_k={spec.top_k}{f' offset={spec.offset}' if spec.offset else ''} "
-        f"lr={spec.finetune_lr:g} seed={spec.seed}"
+        f"{_method(spec)}lr={spec.finetune_lr:g} seed={spec.seed}"
     )
     footer = (
         f"val_accuracy={result.val_accuracy:.4f} trainable_params={trainable_params:,} "

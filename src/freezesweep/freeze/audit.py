@@ -33,6 +33,9 @@ class StageAudit:
     changed_trainable: int = 0
     digests_before: dict[str, str] = field(default_factory=dict)
     digests_after: dict[str, str] = field(default_factory=dict)
+    # `finetune.method`, and the window's layers it trains nothing in.
+    method: str = "unfreeze"
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -85,6 +88,8 @@ class StageAuditor:
             frozen_weights=len(self._frozen),
             trainable_weights=len(self._trainable),
             digests_before={weight.path: _digest(weight) for weight in self._frozen},
+            method=plan.method,
+            skipped=list(plan.skipped),
         )
         self._trainable_before = {weight.path: _digest(weight) for weight in self._trainable}
 

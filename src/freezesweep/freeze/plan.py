@@ -16,6 +16,7 @@ import keras
 
 from freezesweep import compat
 from freezesweep.errors import ConfigError
+from freezesweep.freeze.methods import check_method, enable_adapters, method_variables
 from freezesweep.model.units import Unit, find_units, layers_matching
 from freezesweep.spec import ScheduleSpec, StageSpec
 
@@ -31,6 +32,11 @@ class StagePlan:
     non_trainable_params: int
     # The layers of each unit in `units`, in the same order (bottom to top).
     unit_layers: tuple[tuple[keras.layers.Layer, ...], ...] = ()
+    # `finetune.method`; for all but `unfreeze`, the variables that train in `layers` (the other
+    # variables of those layers stay frozen) and the window's layers it trains nothing in.
+    method: str = "unfreeze"
+    variables: tuple[keras.Variable, ...] | None = None
+    skipped: tuple[str, ...] = ()
 
 
 def count_params(weights: Iterable[keras.Variable]) -> int:
@@ -79,17 +85,38 @@ def check_depths(backbone: keras.Model, schedule: ScheduleSpec) -> None:
         schedule: the validated schedule. No default.
 
     Raises:
-        ConfigError: a depth larger than the backbone's number of units.
+        ConfigError: a depth larger than the backbone's number of units, or a method with
+            nothing to train in a window (or a LoRA rank larger than a kernel it adapts).
     """
     units = find_units(backbone, schedule.unit)
     for stage in schedule.stages:
-        _selected_units(stage, units, schedule.unit)
+        window = _window(backbone, stage, units, schedule.unit)[1]
+        check_method(schedule.method, stage, window)
+
+
+def _window(
+    backbone: keras.Model, stage: StageSpec, units: Sequence[Unit], kind: str
+) -> tuple[list[Unit], tuple[keras.layers.Layer, ...]]:
+    """The units a stage selects, and their layers (only the matched ones for a pattern)."""
+    if isinstance(stage.unfreeze, str) and stage.unfreeze not in ("all", "none"):
+        matched = layers_matching(backbone, stage.unfreeze)
+        if not matched:
+            raise ConfigError(
+                f"{stage.unfreeze_key}: pattern {stage.unfreeze!r} matches no weight-bearing "
+                f"layer of backbone {backbone.name!r}."
+            )
+        return [u for u in units if any(layer in matched for layer in u.layers)], tuple(matched)
+    chosen = _selected_units(stage, units, kind)
+    return chosen, tuple(layer for unit in chosen for layer in unit.layers)
 
 
 def plan_schedule(
     model: keras.Model, backbone: keras.Model, schedule: ScheduleSpec
 ) -> list[StagePlan]:
     """Plan every stage of a schedule against a concrete model, before anything trains.
+
+    With `finetune.method: lora`, LoRA factors are added here to every supported layer of every
+    stage's window (the model gains their variables), so all counts include them.
 
     Args:
         model: the full model (backbone nested inside, plus head). No default.
@@ -100,9 +127,15 @@ def plan_schedule(
         One plan per stage with the exact trainable and non-trainable counts it must give.
 
     Raises:
-        ValueError: a depth larger than the backbone's units, or a pattern matching no layer.
+        ValueError: a depth larger than the backbone's units, a pattern matching no layer, or a
+            method with nothing to train in a window.
     """
     units = find_units(backbone, schedule.unit)
+    windows = [_window(backbone, stage, units, schedule.unit) for stage in schedule.stages]
+    method = schedule.method
+    for stage, (_, window) in zip(schedule.stages, windows, strict=True):
+        check_method(method, stage, window)
+    enable_adapters(method, [layer for _, window in windows for layer in window])
     backbone_layers = {id(layer) for unit in units for layer in unit.layers}
     head_layers = [
         layer
@@ -121,29 +154,23 @@ def plan_schedule(
         layer.trainable = flag
     total = count_params(model.weights)
 
+    head_weights = [w for layer in head_layers for w in layer.weights if id(w) in trainable_kind]
     plans = []
-    for stage in schedule.stages:
-        if isinstance(stage.unfreeze, str) and stage.unfreeze not in ("all", "none"):
-            matched = layers_matching(backbone, stage.unfreeze)
-            if not matched:
-                raise ConfigError(
-                    f"{stage.unfreeze_key}: pattern {stage.unfreeze!r} matches no weight-bearing "
-                    f"layer of backbone {backbone.name!r}."
-                )
-            chosen_units = [u for u in units if any(layer in matched for layer in u.layers)]
-            layers = tuple(matched)
+    for stage, (chosen_units, window) in zip(schedule.stages, windows, strict=True):
+        layers, variables, skipped = window, None, ()
+        if method.name == "unfreeze":
+            trainable_layers = [
+                layer for layer in layers if schedule.bn == "train" or not _is_batch_norm(layer)
+            ]
+            weights = [w for layer in trainable_layers for w in layer.weights]
+            trainable = count_params(w for w in weights if id(w) in trainable_kind)
         else:
-            chosen_units = _selected_units(stage, units, schedule.unit)
-            layers = tuple(layer for unit in chosen_units for layer in unit.layers)
-        trainable_layers = [
-            layer for layer in layers if schedule.bn == "train" or not _is_batch_norm(layer)
-        ]
-        trainable = count_params(
-            weight
-            for layer in (*trainable_layers, *head_layers)
-            for weight in layer.weights
-            if id(weight) in trainable_kind
-        )
+            # Only the layers the method trains something in: the feature cache cuts below them.
+            layers = tuple(layer for layer in window if method_variables(layer, method.name))
+            skipped = tuple(layer.name for layer in window if layer not in layers)
+            variables = tuple(v for layer in layers for v in method_variables(layer, method.name))
+            trainable = count_params(variables)
+        trainable += count_params(head_weights)
         plans.append(
             StagePlan(
                 stage=stage,
@@ -155,6 +182,9 @@ def plan_schedule(
                 ),
                 trainable_params=trainable,
                 non_trainable_params=total - trainable,
+                method=method.name,
+                variables=variables,
+                skipped=skipped,
             )
         )
     return plans
@@ -176,11 +206,24 @@ def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: s
         bn: BatchNormalization policy, `frozen` or `train`. No default.
     """
     chosen = {id(layer) for layer in plan.layers}
+    variables = {id(weight) for weight in plan.variables or ()}
     in_backbone = {id(layer) for layer in compat.flatten_layers(backbone, include_self=False)}
     # Containers come before their layers here, so each layer's own setting is the last word.
     for layer in _all_layers(model):
         if isinstance(layer, keras.Model):
             layer.trainable = True  # containers stay trainable so chosen sublayers can train
+        elif id(layer) in in_backbone and plan.variables is not None:
+            # Per variable. `layer.trainable = True` marks every trainable-kind variable trainable
+            # (the LoRA base kernel too), which lists them. A BN layer under `frozen` then stays
+            # non-trainable as a layer, so Keras keeps it in inference mode (moving statistics
+            # fixed) while its chosen gamma/beta train: a model collects trainable weights by
+            # each variable's own flag, whatever the flag of the layer holding it.
+            layer.trainable = True
+            kinds = list(layer.trainable_weights)
+            frozen_bn = _is_batch_norm(layer) and bn == "frozen"
+            layer.trainable = id(layer) in chosen and not frozen_bn
+            for weight in kinds:
+                weight.trainable = id(weight) in variables
         elif id(layer) in in_backbone:
             frozen_bn = _is_batch_norm(layer) and bn == "frozen"
             layer.trainable = id(layer) in chosen and not frozen_bn

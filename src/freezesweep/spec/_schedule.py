@@ -16,6 +16,7 @@ from freezesweep.spec._types import (
     DEFAULT_OPTIMIZER,
     UNIT_KINDS,
     EarlyStoppingSpec,
+    MethodSpec,
     ScheduleSpec,
     StageSpec,
     Unfreeze,
@@ -118,7 +119,15 @@ def _interpolated_key(value: Any) -> str | None:
     return None
 
 
-def read_schedule(cfg: DictConfig, finetune_lr: float, lr_decay: float = 1.0) -> ScheduleSpec:
+_UNFREEZE = MethodSpec()
+
+
+def read_schedule(
+    cfg: DictConfig,
+    finetune_lr: float,
+    lr_decay: float = 1.0,
+    method: MethodSpec = _UNFREEZE,
+) -> ScheduleSpec:
     schedule = cfg.schedule
     unit = choice(schedule.get("unit"), "schedule.unit", UNIT_KINDS)
     bn = choice(schedule.get("bn"), "schedule.bn", BN_POLICIES)
@@ -135,4 +144,4 @@ def read_schedule(cfg: DictConfig, finetune_lr: float, lr_decay: float = 1.0) ->
         stages.extend(_stage(str_keys(resolved), unresolved, index, finetune_lr, lr_decay))
     names = [stage.name for stage in stages]
     require(len(set(names)) == len(names), f"schedule.stages names must be unique; got {names}.")
-    return ScheduleSpec(str(schedule.get("name", "custom")), unit, bn, tuple(stages))
+    return ScheduleSpec(str(schedule.get("name", "custom")), unit, bn, tuple(stages), method)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 UNIT_KINDS = ("layer", "block")
 BN_POLICIES = ("frozen", "train")
+# How a stage's window of units trains (`finetune.method`).
+METHODS = ("unfreeze", "lora", "bitfit", "norm")
 DEFAULT_OPTIMIZER = "keras.optimizers.Adam"
 
 Unfreeze = int | Literal["all", "none"] | str
@@ -48,11 +50,24 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class MethodSpec:
+    """How the units of each stage's window train (`finetune.method` and its parameters)."""
+
+    # unfreeze: every weight; lora: Keras LoRA adapters on supported layers (base kernels
+    # frozen); bitfit: additive biases and normalization offsets; norm: normalization gamma/beta.
+    name: Literal["unfreeze", "lora", "bitfit", "norm"] = "unfreeze"
+    # The LoRA rank and scale (`alpha / rank` multiplies the adapter); read only for `lora`.
+    lora_rank: int = 4
+    lora_alpha: float | None = None
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     name: str
     unit: Literal["layer", "block"]
     bn: Literal["frozen", "train"]
     stages: tuple[StageSpec, ...]
+    method: MethodSpec = MethodSpec()
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,8 @@ class TrainerSpec:
     feature_cache: Literal["auto", "off"] = "auto"
     # The bound of the cache, in memory and on disk each, in GB (10**9 bytes).
     feature_cache_gb: float = 2.0
+    # Save the fine-tuned model (LoRA merged into its kernels) as the trial's `model.keras`.
+    save_model: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
 from freezesweep.spec._schedule import read_schedule
 from freezesweep.spec._sources import read_backbone, read_data
-from freezesweep.spec._types import TrackingSpec, TrainerSpec, TrialRef, TrialSpec
+from freezesweep.spec._types import (
+    METHODS,
+    MethodSpec,
+    TrackingSpec,
+    TrainerSpec,
+    TrialRef,
+    TrialSpec,
+)
 
 
 def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> TrackingSpec:
@@ -82,6 +89,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     offset = integer(finetune.get("offset", 0), "finetune.offset", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
     lr_decay = decay(finetune.get("lr_decay", 1.0), "finetune.lr_decay")
+    method = _method(finetune)
     objectives = tuple(cfg.get("objectives") or default_objectives(1))
     for name in objectives:
         choice(name, "objectives", OBJECTIVES)
@@ -119,7 +127,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         objectives=objectives,
         backbone=read_backbone(cfg),
         data=read_data(cfg),
-        schedule=read_schedule(cfg, finetune_lr, lr_decay),
+        schedule=read_schedule(cfg, finetune_lr, lr_decay, method),
         trainer=TrainerSpec(
             batch_size=integer(trainer.get("batch_size"), "trainer.batch_size", 1),
             verbose=verbose,
@@ -127,6 +135,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
             jit_compile=jit_compile,
             feature_cache=feature_cache,
             feature_cache_gb=feature_cache_gb,
+            save_model=_flag(trainer.get("save_model", False), "trainer.save_model"),
         ),
         tracking=_tracking(cfg, environment),
         trial=TrialRef(
@@ -136,3 +145,20 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         ),
         resolved=str_keys(resolved),
     )
+
+
+def _method(finetune: Any) -> MethodSpec:
+    """`finetune.method` and its parameters (the rank is checked against kernels when planned)."""
+    name = choice(finetune.get("method", "unfreeze"), "finetune.method", METHODS)
+    rank = integer(finetune.get("lora_rank", 4), "finetune.lora_rank", 1)
+    alpha = finetune.get("lora_alpha")
+    return MethodSpec(
+        name=name,
+        lora_rank=rank,
+        lora_alpha=None if alpha is None else positive_number(alpha, "finetune.lora_alpha"),
+    )
+
+
+def _flag(value: Any, key: str) -> bool:
+    require(isinstance(value, bool), f"{key} must be true or false; got {value!r}.")
+    return bool(value)

@@ -28,7 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from freezesweep import targets
-from freezesweep.objectives import TRAINABLE_PARAMS
+from freezesweep.objectives import METHOD, TRAINABLE_PARAMS
 from freezesweep.redaction import redact
 from freezesweep.study.storage import open_storage
 
@@ -100,9 +100,12 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
     return optuna.Trial(study, trial_id)
 
 
-def record_trainable_params(trial: optuna.Trial, count: int) -> None:
-    """Set user attr `trainable_params` before training, so progress lines and reports have it."""
+def record_trainable_params(trial: optuna.Trial, count: int, method: str | None = None) -> None:
+    """Set user attrs `trainable_params` (and `method`, `finetune.method`) before training, so
+    progress lines and reports have them."""
     trial.set_user_attr(TRAINABLE_PARAMS, int(count))
+    if method is not None:
+        trial.set_user_attr(METHOD, method)
 
 
 class _PruningLogic:

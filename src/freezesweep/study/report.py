@@ -20,10 +20,16 @@ from freezesweep import objectives
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
+METHOD = objectives.METHOD
+# One marker per fine-tuning method on the plot (others: a plain dot).
+_MARKERS = {"unfreeze": "o", "lora": "^", "bitfit": "s", "norm": "D"}
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, params, val_accuracy, trainable_params, seconds.
+    """One row per trial: number, state, method, params, val_accuracy, trainable_params, seconds.
+
+    `method` is the trial's `finetune.method` (recorded by the trial; trials from before methods
+    existed unfroze whole units).
 
     Args:
         study: the study. No default.
@@ -31,6 +37,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+        row[METHOD] = trial.params.get("finetune.method", trial.user_attrs.get(METHOD, "unfreeze"))
         row.update(trial.params)
         accuracy = trial.values[0] if trial.values and trial.state == TrialState.COMPLETE else None
         row[ACCURACY] = accuracy
@@ -81,12 +88,25 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     # A trial that failed before recording its size has no x position (a config error).
     done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna() & table[PARAMS].notna()]
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    axes.scatter(done[PARAMS], done[ACCURACY], color="tab:gray", alpha=0.7, label="trial")
+    # Each method its own colour and marker, in the legend; the front's points ringed in red.
+    methods = done[METHOD] if METHOD in done else pd.Series(["unfreeze"] * len(done))
+    for index, method in enumerate(sorted(set(methods))):
+        rows = done[methods.to_numpy() == method]
+        axes.scatter(
+            rows[PARAMS],
+            rows[ACCURACY],
+            color=f"C{index}",
+            marker=_MARKERS.get(method, "o"),
+            alpha=0.8,
+            label=method,
+        )
     if len(pareto):
         axes.step(
             pareto[PARAMS], pareto[ACCURACY], where="post", color="tab:red", label="Pareto front"
         )
-        axes.scatter(pareto[PARAMS], pareto[ACCURACY], color="tab:red", zorder=3)
+        axes.scatter(
+            pareto[PARAMS], pareto[ACCURACY], s=120, facecolors="none", edgecolors="tab:red"
+        )
     depth = "finetune.top_k"
     for _, row in done.iterrows():
         label = (
@@ -104,7 +124,7 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     axes.set_ylabel("validation accuracy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -158,9 +178,8 @@ def publish(
     table = trials_frame(study)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name)
-    columns = [
-        c for c in ("number", "finetune.top_k", "finetune.lr", ACCURACY, PARAMS) if c in pareto
-    ]
+    shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
+    columns = [c for c in (*shown, ACCURACY, PARAMS) if c in pareto]
     print(f"Pareto set, val_accuracy vs trainable_params ({len(pareto)} trials):", flush=True)
     print(pareto[columns].to_string(index=False) if len(pareto) else "(none yet)", flush=True)
     print(f"report: {', '.join(str(path) for path in files.values())}", flush=True)

@@ -45,6 +45,9 @@ def stage_params(stages: Sequence[Any]) -> dict[str, str]:
         params[f"{prefix}.unfreeze"] = str(plan.stage.unfreeze)
         params[f"{prefix}.offset"] = str(plan.stage.offset)
         params[f"{prefix}.units"] = ",".join(plan.units)[:_MAX_PARAM_LENGTH] or "-"
+        params[f"{prefix}.method"] = plan.method
+        # Layers of the window the method trains nothing in (e.g. depthwise convs under lora).
+        params[f"{prefix}.skipped_layers"] = ",".join(plan.skipped)[:_MAX_PARAM_LENGTH] or "-"
         params[f"{prefix}.epochs"] = str(plan.stage.epochs)
         params[f"{prefix}.learning_rate"] = repr(plan.stage.learning_rate)
         params[f"{prefix}.optimizer"] = plan.stage.optimizer

@@ -62,6 +62,9 @@ def stage_optimizer(plan: StagePlan) -> Optimizer:
     for name, layers in zip(plan.units[:-1], plan.unit_layers[:-1], strict=True):
         optimizer = build_optimizer(stage, learning_rate=rates[name])
         for layer in layers:
-            for weight in layer.trainable_weights:
-                mapping[re.escape(weight.path)] = optimizer
+            # By each variable's flag: a frozen-policy BN layer is not trainable as a layer,
+            # yet its gamma/beta train under bitfit and norm.
+            for weight in layer.weights:
+                if weight.trainable:
+                    mapping[re.escape(weight.path)] = optimizer
     return keras.optimizers.MultiOptimizer(mapping)

@@ -36,7 +36,9 @@ def base_key(model: keras.Model, *parts: object) -> str:
 
 def stage_key(previous: str, plan: StagePlan) -> str:
     """The key after one more stage: the previous key plus the stage's settings and units."""
-    text = f"{previous}|{plan.stage!r}|{plan.units}"
+    # The method and what it trains: bitfit and norm share a model and stage settings.
+    trains = [weight.path for weight in plan.variables or ()]
+    text = f"{previous}|{plan.stage!r}|{plan.units}|{plan.method}|{trains}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
