@@ -40,15 +40,17 @@ def run_bench(
 
     Args:
         config_dir: the project's Hydra config folder. No default.
-        quick: shrunken pairs (what CI runs). Defaults to `False`.
-        repeats: side-by-side repeats of each pair (at least 3). Defaults to `3`.
+        quick: shrunken pairs, once each: what CI runs to prove they still work, not a
+            measurement. Defaults to `False`.
+        repeats: side-by-side repeats of each pair (at least 3; `quick` runs one).
+            Defaults to `3`.
         only: pair names to run, e.g. `("P1",)`. Defaults to `()` (all).
     """
     results = []
     for name, pair in PAIRS.items():
         if only and name not in only:
             continue
-        result = pair(config_dir, quick, repeats)
+        result = pair(config_dir, quick, 1 if quick else repeats)
         print(result.line(), flush=True)
         results.append(result)
     return results

@@ -68,7 +68,7 @@ def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     small = ["data.train_per_class=5", "schedule.stages.0.epochs=1", "schedule.stages.1.epochs=1"]
     shape = [*(small if quick else []), "trainer.feature_cache=off"]
     ratios, extra = [], []
-    for _ in range(1 if quick else repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
             done = subprocess.run(
                 [sys.executable, str(config_dir.resolve().parent / "sweep.py"), "-m", *shape,
@@ -108,17 +108,20 @@ def resident_bytes() -> int:
 
 
 def p6_memory(config_dir: Path, quick: bool, repeats: int) -> PairResult:
-    """Resident memory after 20 tiny in-process trials / after 2 (one measurement per repeat)."""
+    """Resident memory after 20 tiny in-process trials (6 with `quick`) / after 2."""
     from freezesweep.trial import run_trial
 
     overrides = ["data.train_per_class=2", "schedule.stages.0.epochs=1"]
     overrides.append("schedule.stages.1.epochs=1")
+    last = 6 if quick else 20
     ratios = []
-    for _ in range(1 if quick else repeats):
+    for _ in range(repeats):
         after: dict[int, int] = {}
-        for trial in range(1, 21):
+        for trial in range(1, last + 1):
             cfg = compose(config_dir, *overrides, f"finetune.top_k={trial % 5}", f"seed={trial}")
             timed(functools.partial(run_trial, cfg))
             after[trial] = resident_bytes()
-        ratios.append(after[20] / after[2])
-    return PairResult("P6", "resident memory after 20 / after 2 in-process trials", tuple(ratios))
+        ratios.append(after[last] / after[2])
+    return PairResult(
+        "P6", f"resident memory after {last} / after 2 in-process trials", tuple(ratios)
+    )
