@@ -15,7 +15,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.samplers import GridSampler
 
 from hydra_plugins.freezesweep_sweeper._groups import PRUNERS, SAMPLERS
-from hydra_plugins.freezesweep_sweeper._settings import build_sampler, read_settings
+from hydra_plugins.freezesweep_sweeper._sampler import build_sampler
+from hydra_plugins.freezesweep_sweeper._settings import read_settings
 from hydra_plugins.freezesweep_sweeper._study import (
     ENQUEUED_ATTR,
     count_trials,
