@@ -20,6 +20,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 
 from freezesweep import compat, hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
+from freezesweep.study.constraints import CONSTRAINTS_ATTR
 from freezesweep.study.pruning import PRUNER_ATTR
 from freezesweep.study.storage import check_storage
 
@@ -213,8 +214,13 @@ class FreezesweepSweeperImpl(Sweeper):
                 batch.append(trial)
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
-                # The job's study decides pruning (it needs the spec); the worker runs the trial.
-                for key, value in ((PRUNER_ATTR, settings.pruner), (WORKER_ATTR, self._worker)):
+                # The job's study decides pruning (it needs the spec) and checks the budgets
+                # (it knows trainable_params); the worker runs the trial.
+                for key, value in (
+                    (PRUNER_ATTR, settings.pruner),
+                    (CONSTRAINTS_ATTR, settings.constraints),
+                    (WORKER_ATTR, self._worker),
+                ):
                     trial.storage.set_trial_system_attr(compat.trial_id(trial), key, value)
                 # A first heartbeat at once: without one, liveness falls back on datetime_start,
                 # a naive local time that hosts in different time zones would misread.

@@ -16,6 +16,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.study.constraints import CONSTRAINT_METRICS
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import normalize_storage_url
 
@@ -40,6 +41,7 @@ class Settings:
     params: dict[str, str]
     custom_search_space: Callable[..., Any] | None
     pruner: dict[str, Any] | None
+    constraints: dict[str, int]  # {metric: budget}; empty: no budget
     enqueue: list[dict[str, Any]]
     seed: int | None
     worker: str | None  # None: SLURM's ids, else the order of registration (see `_study`).
@@ -85,6 +87,7 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         params={str(key): str(value) for key, value in (raw.get("params") or {}).items()},
         custom_search_space=_callable("custom_search_space", raw.get("custom_search_space")),
         pruner=pruner,
+        constraints=_constraints(raw.get("constraints")),
         enqueue=_enqueue(raw.get("enqueue")),
         seed=_seed("sampler.seed", sampler_seed)
         if sampler_seed is not None
@@ -162,6 +165,29 @@ def _callable(key: str, path: Any) -> Callable[..., Any] | None:
         return get_method(path)
     except Exception as error:
         raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {error}") from error
+
+
+def _constraints(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"hydra.sweeper.constraints must be a mapping {{metric: limit}}, e.g. "
+            f"{{trainable_params: 50000}}; got {value!r}."
+        )
+    budgets = {}
+    for metric, limit in value.items():
+        if metric not in CONSTRAINT_METRICS:
+            raise ValueError(
+                f"hydra.sweeper.constraints.{metric}: unknown metric; a budget may name "
+                f"{', '.join(CONSTRAINT_METRICS)} (known before training)."
+            )
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(
+                f"hydra.sweeper.constraints.{metric} must be a positive integer; got {limit!r}."
+            )
+        budgets[str(metric)] = limit
+    return budgets
 
 
 def _enqueue(value: Any) -> list[dict[str, Any]]:
