@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from tests.test_sweep_app import _sweep as run_single
 from tests.test_sweep_real import load_study, mlflow_client, ok, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -125,4 +126,14 @@ def test_bad_budget_or_corruption_stops_the_sweep_in_one_line(
     assert line in process.stderr.splitlines()
     assert "Traceback" not in process.stderr
     assert not (tmp_path / "sweeps").exists()
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_bad_corruption_in_a_single_run_exits_2_in_one_line(tmp_path: Path) -> None:
+    process = run_single(tmp_path, "data=digits_corrupted", "data.corruption=fog")
+    # A single run: exit code 2, the one line of every bad value, no store, no training.
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines()[-1] == (
+        "error: data.corruption must be one of gaussian_noise, blur, invert, contrast; got 'fog'."
+    )
     assert not (tmp_path / "mlruns").exists()
