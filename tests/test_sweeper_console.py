@@ -46,3 +46,17 @@ def test_progress_line_before_any_completed_trial() -> None:
     study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
     # A failed trial has no duration worth estimating from, and no best yet.
     assert sweep_progress(study, 4, 1, 1.0).startswith("[1/4] best none yet · 1s elapsed · ")
+
+
+def test_progress_line_says_why_an_over_budget_trial_was_pruned() -> None:
+    from hydra_plugins.freezesweep_sweeper._console import progress_line
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"finetune.top_k": optuna.distributions.IntDistribution(1, 4)})
+    trial.set_user_attr("trainable_params", 74053)
+    trial.set_user_attr("prune_reason", "over budget")
+    frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    # The reason the job recorded is on the trial's one console line.
+    line = progress_line(frozen, study, ["val_accuracy"])
+    assert line.startswith("trial 0 PRUNED trainable_params=74053 top_k=")
+    assert "reason=over budget" in line

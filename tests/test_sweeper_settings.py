@@ -15,7 +15,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.samplers import GridSampler
 
 from hydra_plugins.freezesweep_sweeper._groups import PRUNERS, SAMPLERS
-from hydra_plugins.freezesweep_sweeper._settings import build_sampler, read_settings
+from hydra_plugins.freezesweep_sweeper._sampler import build_sampler
+from hydra_plugins.freezesweep_sweeper._settings import read_settings
 from hydra_plugins.freezesweep_sweeper._study import (
     ENQUEUED_ATTR,
     count_trials,
@@ -114,6 +115,28 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
         ),
         ({"worker": ""}, "hydra.sweeper.worker must be a non-empty string; got ''."),
         (
+            {"constraints": {"trainable_params": 0}},
+            "hydra.sweeper.constraints.trainable_params must be a positive integer; got 0.",
+        ),
+        (
+            {"constraints": {"trainable_params": 5e4}},
+            "hydra.sweeper.constraints.trainable_params must be a positive integer; got 50000.0.",
+        ),
+        (
+            {"constraints": {"trainable_params": True}},
+            "hydra.sweeper.constraints.trainable_params must be a positive integer; got True.",
+        ),
+        (
+            {"constraints": {"val_accuracy": 1}},
+            "hydra.sweeper.constraints.val_accuracy: unknown metric; a budget may name "
+            "trainable_params (known before training).",
+        ),
+        (
+            {"constraints": 5000},
+            "hydra.sweeper.constraints must be a mapping {metric: limit}, e.g. "
+            "{trainable_params: 50000}; got 5000.",
+        ),
+        (
             {"direction": ["maximize", "minimize"], "pruner": {"_target_": "x"}},
             "hydra.sweeper.pruner: Optuna prunes single-objective studies only, and this sweep "
             "has 2 directions ['maximize', 'minimize']; set hydra.sweeper.pruner to null.",
@@ -127,6 +150,13 @@ def test_bad_settings_raise_a_value_error_naming_the_key(
     with pytest.raises(ValueError) as error:
         read_settings(settings_with(**changes))
     assert str(error.value).startswith(message)
+
+
+def test_constraints_default_to_none_and_keep_a_budget() -> None:
+    # No budget unless set; a budget is kept as {metric: int}.
+    assert read_settings(settings_with()).constraints == {}
+    budget = read_settings(settings_with(constraints={"trainable_params": 20000}))
+    assert budget.constraints == {"trainable_params": 20000}
 
 
 def test_sampler_seed_is_the_base_seed() -> None:

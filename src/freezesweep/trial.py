@@ -159,14 +159,20 @@ def cache_summary(result: ScheduleResult) -> dict[str, str]:
 
 
 def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
-    """The Optuna pruning callback of a sweep job (re-attached to its trial), else `None`."""
+    """The Optuna pruning callback of a sweep job (re-attached to its trial), else `None`.
+
+    Raises:
+        optuna.TrialPruned: the trial trains more parameters than the sweep's budget.
+    """
     ref = spec.trial
     if ref.number is None or not ref.study_name or not ref.storage:
         return None
-    from freezesweep.study import pruning
+    from freezesweep.study import constraints, pruning
 
     optuna_trial = pruning.attach_trial(ref.study_name, ref.storage, ref.number)
     pruning.record_trainable_params(optuna_trial, trainable_params, spec.schedule.method.name)
+    # Before the MLflow run and the first step: an over-budget trial ends PRUNED, untrained.
+    constraints.enforce_budgets(optuna_trial, {TRAINABLE_PARAMS: trainable_params})
     return pruning.PruningCallback(optuna_trial)
 
 

@@ -84,6 +84,13 @@ def load_data(
     if config.kind == "npz":
         assert config.path is not None
         arrays = datasets.load_npz(str(config.path))
+    elif config.kind == "digits_corrupted":
+        from freezesweep.data.corrupt import corrupted_task
+
+        assert config.corruption is not None
+        arrays = corrupted_task(
+            config.corruption, config.severity, config.train_per_class, config.split_seed
+        )
     else:
         arrays = datasets.target_task(config.train_per_class, config.split_seed)
     if spec.backbone.source == "keras_app":

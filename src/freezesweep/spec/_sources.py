@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import targets
 from freezesweep.spec._checks import choice, integer, require, str_keys
-from freezesweep.spec._types import BackboneSpec, DataSpec
+from freezesweep.spec._types import CORRUPTIONS, BackboneSpec, DataSpec
 
 
 def _weights(value: Any) -> str | None:
@@ -87,7 +87,8 @@ def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
 
 def read_data(cfg: DictConfig) -> DataSpec:
     data = cfg.data
-    kind = choice(data.get("kind"), "data.kind", ("digits", "npz", "image_folder"))
+    kinds = ("digits", "digits_corrupted", "npz", "image_folder")
+    kind = choice(data.get("kind"), "data.kind", kinds)
     path = data.get("path")
     if kind == "npz":
         require(path is not None, "data.path is required when data.kind=npz.")
@@ -108,4 +109,12 @@ def read_data(cfg: DictConfig) -> DataSpec:
         validation_split=float(split),
         cache=bool(data.get("cache", True)),
         augmentation=_augmentation(data.get("augmentation")),
+        **_corruption(data) if kind == "digits_corrupted" else {},
     )
+
+
+def _corruption(data: DictConfig) -> dict[str, Any]:
+    corruption = choice(data.get("corruption"), "data.corruption", CORRUPTIONS)
+    severity = integer(data.get("severity", 3), "data.severity", 1)
+    require(severity <= 5, f"data.severity must be between 1 and 5; got {severity}.")
+    return {"corruption": corruption, "severity": severity}

@@ -90,7 +90,7 @@ class BackboneSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: Literal["digits", "npz", "image_folder"]
+    kind: Literal["digits", "digits_corrupted", "npz", "image_folder"]
     train_per_class: int
     split_seed: int
     path: Path | None
@@ -100,6 +100,13 @@ class DataSpec:
     validation_split: float = 0.2
     cache: bool = True
     augmentation: tuple[Mapping[str, Any], ...] = ()
+    # digits_corrupted: one of CORRUPTIONS and its strength, 1 (mild) to 5 (strong).
+    corruption: str | None = None
+    severity: int = 3
+
+
+# `data.corruption` of `data=digits_corrupted` (the functions are in freezesweep.data.corrupt).
+CORRUPTIONS = ("gaussian_noise", "blur", "invert", "contrast")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from freezesweep import objectives
+from freezesweep.study import constraints
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
@@ -31,6 +32,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     `method` is the trial's `finetune.method` (recorded by the trial; trials from before methods
     existed unfroze whole units).
 
+    With a budget (`hydra.sweeper.constraints`) also `feasible` and, for over-budget trials,
+    `prune_reason`; after a failure, `fail_reason`.
+
     Args:
         study: the study. No default.
     """
@@ -43,8 +47,13 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row[ACCURACY] = accuracy
         row[PARAMS] = trial.user_attrs.get(PARAMS)
         row["seconds"] = trial.duration.total_seconds() if trial.duration else None
+        # Only in a study with a budget: False marks an over-budget trial (PRUNED untrained).
+        if trial.constraints:
+            row["feasible"] = constraints.feasible(trial.constraints)
         if "fail_reason" in trial.user_attrs:
             row["fail_reason"] = trial.user_attrs["fail_reason"]
+        if constraints.REASON_ATTR in trial.user_attrs:
+            row[constraints.REASON_ATTR] = trial.user_attrs[constraints.REASON_ATTR]
         rows.append(row)
     return pd.DataFrame(rows)
 

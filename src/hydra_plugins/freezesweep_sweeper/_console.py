@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.objectives import TRAINABLE_PARAMS
+from freezesweep.study.constraints import REASON_ATTR
 
 _MAX_TABLE_ROWS = 60
 _MAX_REASON_CHARS = 60
@@ -31,8 +32,10 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
         parts.append(f"at step {step} ({objectives[0]}={_number(trial.intermediate_values[step])})")
     if trial.duration is not None:
         parts.append(f"{trial.duration.total_seconds():.1f}s")
-    if "fail_reason" in trial.user_attrs:
-        reason = str(trial.user_attrs["fail_reason"]).strip().splitlines() or [""]
+    # FAIL: the exception; PRUNED before training: `over budget` (see study.constraints).
+    why = trial.user_attrs.get("fail_reason", trial.user_attrs.get(REASON_ATTR))
+    if why is not None:
+        reason = str(why).strip().splitlines() or [""]
         parts.append(f"reason={reason[0][: _MAX_REASON_CHARS * 2]}")
     parts.append(_best(study))
     return " ".join(parts)

@@ -20,17 +20,20 @@ from optuna.exceptions import UpdateFinishedTrialError
 
 from freezesweep import compat, hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
+from freezesweep.study.constraints import CONSTRAINTS_ATTR
 from freezesweep.study.pruning import PRUNER_ATTR
 from freezesweep.study.storage import check_storage
 
 from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary, sweep_progress
-from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
+from ._grammar import SearchSpace, check_enqueued, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
+from ._overrides import job_overrides
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
+from ._sampler import check_grid
 from ._samples import sample_points
-from ._secrets import hide, scrub
-from ._settings import Settings, check_grid, read_settings
+from ._secrets import scrub
+from ._settings import Settings, read_settings
 from ._signals import Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
@@ -96,7 +99,7 @@ class FreezesweepSweeperImpl(Sweeper):
         # study, the sweep folder or any run exists.
         jobs = [
             self.hydra_context.config_loader.load_sweep_config(
-                config, self._job_overrides(point, 0, space)
+                config, job_overrides(settings, point, 0, space)
             )
             for point in sample_points(space.distributions, settings.enqueue)
         ]
@@ -211,8 +214,13 @@ class FreezesweepSweeperImpl(Sweeper):
                 batch.append(trial)
                 if settings.custom_search_space is not None:
                     settings.custom_search_space(config, trial)
-                # The job's study decides pruning (it needs the spec); the worker runs the trial.
-                for key, value in ((PRUNER_ATTR, settings.pruner), (WORKER_ATTR, self._worker)):
+                # The job's study decides pruning (it needs the spec) and checks the budgets
+                # (it knows trainable_params); the worker runs the trial.
+                for key, value in (
+                    (PRUNER_ATTR, settings.pruner),
+                    (CONSTRAINTS_ATTR, settings.constraints),
+                    (WORKER_ATTR, self._worker),
+                ):
                     trial.storage.set_trial_system_attr(compat.trial_id(trial), key, value)
                 # A first heartbeat at once: without one, liveness falls back on datetime_start,
                 # a naive local time that hosts in different time zones would misread.
@@ -234,7 +242,7 @@ class FreezesweepSweeperImpl(Sweeper):
     ) -> Sequence[JobReturn]:
         settings, config = self._ready()
         assert self.launcher is not None
-        overrides = [self._job_overrides(t.params, t.number, space) for t in batch]
+        overrides = [job_overrides(settings, t.params, t.number, space) for t in batch]
         ids = [compat.trial_id(trial) for trial in batch]
         beat.track(ids)
         try:
@@ -271,28 +279,6 @@ class FreezesweepSweeperImpl(Sweeper):
             if settings.on_trial_end is not None:
                 settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
-
-    def _job_overrides(
-        self, params: Mapping[str, Any], number: int, space: SearchSpace
-    ) -> list[str]:
-        """The trial's values, the fixed overrides, and what the job needs to find its trial.
-
-        `++` adds the `trial.*` keys when the job config has no `trial:` section; the job
-        directory is named by trial number so no invocation or worker overwrites another's.
-        """
-        settings, _ = self._ready()
-        storage = hide(settings.storage)
-        return [
-            *space.fixed_overrides,
-            *(format_override(key, value) for key, value in params.items()),
-            f"++trial.number={number}",
-            format_override("++trial.study_name", settings.study_name),
-            # An `${oc.env:...}` reference when the URL has a password (see `_secrets`).
-            f"++trial.storage={storage}"
-            if storage != settings.storage
-            else format_override("++trial.storage", settings.storage),
-            f"hydra.sweep.subdir=trial-{number:04d}",
-        ]
 
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"

@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
-from optuna.samplers import BaseSampler
 
-from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.study.constraints import CONSTRAINT_METRICS
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import normalize_storage_url
 
 from ._hooks import resolve_hook
+from ._sampler import check_sampler
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
-_GRID = "optuna.samplers.GridSampler"
 
 
 @dataclass(frozen=True)
@@ -50,6 +41,7 @@ class Settings:
     params: dict[str, str]
     custom_search_space: Callable[..., Any] | None
     pruner: dict[str, Any] | None
+    constraints: dict[str, int]  # {metric: budget}; empty: no budget
     enqueue: list[dict[str, Any]]
     seed: int | None
     worker: str | None  # None: SLURM's ids, else the order of registration (see `_study`).
@@ -82,7 +74,7 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
     # A seed in the sampler spec (the form existing sweep files use) is the base seed too; the
     # sampler itself gets a per-worker seed derived from it (see `_study.derive_seed`).
     sampler_seed = sampler.pop("seed", None)
-    _check_sampler(sampler)
+    check_sampler(sampler)
     return Settings(
         sampler=sampler,
         directions=directions,
@@ -95,6 +87,7 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         params={str(key): str(value) for key, value in (raw.get("params") or {}).items()},
         custom_search_space=resolve_hook("custom_search_space", raw.get("custom_search_space")),
         pruner=pruner,
+        constraints=_constraints(raw.get("constraints")),
         enqueue=_enqueue(raw.get("enqueue")),
         seed=_seed("sampler.seed", sampler_seed)
         if sampler_seed is not None
@@ -106,65 +99,6 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         preflight=resolve_hook("preflight", raw.get("preflight")),
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
     )
-
-
-def build_sampler(
-    spec: Mapping[str, Any],
-    seed: int | None,
-    search_space: Mapping[str, BaseDistribution] | None = None,
-) -> BaseSampler:
-    """Instantiates the sampler `_target_` spec, with `seed` when one is given.
-
-    Args:
-        spec: an `optuna.samplers.*` `_target_` mapping, without `seed`.
-        seed: the sampler's seed, or None for an unseeded sampler.
-        search_space: the parsed `params`; a GridSampler's grid is made of their values
-            (as Hydra's Optuna sweeper does). Defaults to `None` (an empty grid).
-
-    Raises:
-        ValueError: a target outside `optuna.samplers`, or a non-discrete grid distribution.
-    """
-    _check_targets(spec)
-    overrides: dict[str, Any] = {} if seed is None else {"seed": seed}
-    if spec.get("_target_") == _GRID and "search_space" not in spec:
-        overrides["search_space"] = {
-            key: grid_values(key, distribution)
-            for key, distribution in (search_space or {}).items()
-        }
-    sampler = instantiate(dict(spec), **overrides)
-    if not isinstance(sampler, BaseSampler):
-        raise ValueError(f"hydra.sweeper.sampler: {spec.get('_target_')} is not an optuna sampler.")
-    return sampler
-
-
-def check_grid(spec: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> None:
-    """For a GridSampler spec, a ValueError naming the first `params` key a grid cannot hold."""
-    if spec.get("_target_") == _GRID and "search_space" not in spec:
-        for key, distribution in search_space.items():
-            grid_values(key, distribution)
-
-
-def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
-    """Every value of a discrete distribution, for GridSampler; a ValueError naming `key` else."""
-    if isinstance(distribution, CategoricalDistribution):
-        return list(distribution.choices)
-    if isinstance(distribution, IntDistribution) and not distribution.log:
-        return list(range(distribution.low, distribution.high + 1, distribution.step))
-    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
-        count = round((distribution.high - distribution.low) / distribution.step) + 1
-        return [distribution.low + index * distribution.step for index in range(count)]
-    raise ValueError(
-        f"hydra.sweeper.params.{key}: the grid sampler needs choice() or range(), not "
-        f"{distribution}."
-    )
-
-
-def _check_targets(spec: Mapping[str, Any]) -> None:
-    key = "hydra.sweeper.sampler._target_"
-    targets.check_target(spec.get("_target_"), key=key, allowed=targets.OPTUNA_SAMPLERS)
-    for value in spec.values():
-        if isinstance(value, Mapping) and "_target_" in value:
-            _check_targets(value)
 
 
 def _without_nulls(spec: Any) -> Any:
@@ -222,15 +156,27 @@ def _check_pruner(spec: Any, directions: list[Direction]) -> None:
         raise ValueError(f"hydra.sweeper.pruner: {error}") from error
 
 
-def _check_sampler(spec: dict[str, Any]) -> None:
-    try:
-        with warnings.catch_warnings():  # The real build warns once; this is only a check.
-            warnings.simplefilter("ignore")
-            build_sampler(spec, seed=None)
-    except ValueError:
-        raise
-    except Exception as error:  # Hydra wraps import and argument errors in its own type.
-        raise ValueError(f"hydra.sweeper.sampler: {error}") from error
+def _constraints(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"hydra.sweeper.constraints must be a mapping {{metric: limit}}, e.g. "
+            f"{{trainable_params: 50000}}; got {value!r}."
+        )
+    budgets = {}
+    for metric, limit in value.items():
+        if metric not in CONSTRAINT_METRICS:
+            raise ValueError(
+                f"hydra.sweeper.constraints.{metric}: unknown metric; a budget may name "
+                f"{', '.join(CONSTRAINT_METRICS)} (known before training)."
+            )
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(
+                f"hydra.sweeper.constraints.{metric} must be a positive integer; got {limit!r}."
+            )
+        budgets[str(metric)] = limit
+    return budgets
 
 
 def _enqueue(value: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import open_storage
 
 from ._liveness import REQUEUED_ATTR
-from ._settings import Settings, build_sampler
+from ._sampler import build_sampler
+from ._settings import Settings
 
 ENQUEUED_ATTR = "freezesweep:enqueued"
 """Study user attr: the parameter sets already enqueued, as canonical JSON strings."""

@@ -83,6 +83,14 @@ class FreezesweepSweeperConf:
     # (Typed Any: OmegaConf cannot merge a command-line mapping into a null typed dict.)
     pruner: Any = None
 
+    # Budgets, {metric: limit}: a trial whose metric exceeds its limit is infeasible. Only
+    # trainable_params (known before training): such a trial is recorded with Optuna's
+    # Trial.set_constraint and ends PRUNED (user attr prune_reason: over budget) untrained, with
+    # no MLflow run; it never counts against max_failure_rate, and TPE steers away from it.
+    # On the command line: hydra.sweeper.constraints={trainable_params: 50000}. null: no budget.
+    # (Typed Any, as `pruner`: OmegaConf cannot merge a command-line mapping into a typed dict.)
+    constraints: Any = None
+
     # Parameter sets ({key: value}) run first, once per study (remembered in a study user attr).
     enqueue: list[dict[str, Any]] = field(default_factory=list)
 
