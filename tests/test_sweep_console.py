@@ -46,6 +46,7 @@ def test_a_level_the_user_set_is_kept() -> None:
 IMPORT = "from freezesweep.console import quiet_tensorflow; quiet_tensorflow(); import keras"
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 @pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or platform.machine() != "x86_64",
     reason="TensorFlow's start-up notices are printed by x86-64 TensorFlow builds",

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
@@ -188,6 +189,7 @@ def test_bad_sweep_configs_fail_before_any_storage_exists(tmp_path: Path) -> Non
         assert not (tmp_path / "optuna.db").exists()
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_workers_with_different_identities_draw_different_first_suggestions(
     tmp_path: Path,
 ) -> None:

@@ -60,7 +60,7 @@ def dominates(x: list[float], y: list[float]) -> bool:
     )
 
 
-@pytest.mark.parametrize("with_commandline", [True, False])
+@pytest.mark.parametrize("with_commandline", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_sphere_example_with_tpe(tmp_path: Path, with_commandline: bool) -> None:
     # The documented sphere sweep: x is a float range on a key whose default is the integer 1.
     extra = ["x=choice(0, 1, 2)", "y=0"] if with_commandline else []
@@ -136,7 +136,7 @@ def test_grid_example(tmp_path: Path, n_trials: int) -> None:
     assert best["z"] in ["foo", "bar"]
 
 
-@pytest.mark.parametrize("with_commandline", [True, False])
+@pytest.mark.parametrize("with_commandline", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_multi_objective_example(tmp_path: Path, with_commandline: bool) -> None:
     # Two objectives, nsgaii from the config; the results file holds a non-dominated set.
     extra = ["x=range(0, 5)", "y=range(0, 3)"] if with_commandline else []
@@ -149,6 +149,7 @@ def test_multi_objective_example(tmp_path: Path, with_commandline: bool) -> None
         assert not any(dominates(y["values"], x["values"]) for y in solutions)
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_multi_objective_with_the_removed_motpe_runs_tpe(tmp_path: Path) -> None:
     # Hydra's plugin now refuses `motpe` (Optuna 4 removed MOTPESampler); here it is TPE, which
     # handles several objectives.
@@ -175,7 +176,7 @@ def test_custom_search_space_example(tmp_path: Path) -> None:
         assert trial.value == pytest.approx(w**2 + x**2 + y**2 + z**2)
 
 
-@pytest.mark.parametrize("max_failure_rate", [0.5, 1.0])
+@pytest.mark.parametrize("max_failure_rate", [0.5, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_failure_rate_example(tmp_path: Path, max_failure_rate: float) -> None:
     # Every job raises: 0.5 stops the sweep non-zero naming the error; 1.0 runs all 20 and exits 0.
     process = run_example(
@@ -201,6 +202,7 @@ def test_target_form_replaces_the_default_sampler(tmp_path: Path) -> None:
     assert "sampler optuna.samplers.QMCSampler seed " in process.stderr + process.stdout
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_seeded_sweep_reproduces_in_another_process(tmp_path: Path) -> None:
     # Same command, fresh storage, another process: the same trials in the same order, with the
     # same values (TPE's 10 random start-up trials and 4 model-based ones).

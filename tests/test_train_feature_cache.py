@@ -143,6 +143,7 @@ def test_the_key_changes_with_weights_data_and_precision() -> None:
     assert cache_key(split, data) != key
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_parity_on_a_keras_application() -> None:
     # MobileNetV3Small at 32 px, random weights: its block cut sits between residual blocks.
     stages = (

@@ -78,6 +78,7 @@ def test_a_reused_prefix_continues_exactly_as_a_retrained_one() -> None:
         assert reused.val_accuracy == retrained.val_accuracy
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_the_trial_run_keeps_the_reused_epochs_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,6 +105,7 @@ def test_the_trial_run_keeps_the_reused_epochs_and_says_so(
     assert [m.value for m in head if m.step == 0] == [m.value for m in copied if m.step == 0]
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_feature_cache_off_trains_every_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -262,6 +262,7 @@ def test_run_schedule_stops_when_asked() -> None:
     assert not backbone.get_layer("block4_conv1").trainable
 
 
+@pytest.mark.slow  # moved from the default tier to keep it under 10 minutes on 2 cores
 def test_same_seed_gives_the_same_val_accuracy() -> None:
     data = random_rows()
 
