@@ -169,6 +169,9 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
         lambda: job_field(task, "Restarts") == "1" and job_field(task, "JobState") == "PENDING",
         timeout=120,
     )
+    # Not in the second SLURM revoked the old run's credential: slurmd refuses a batch job whose
+    # credential is no newer than the revocation ("Job credential revoked", the task FAILED).
+    time.sleep(3)
     subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=True)
     wait_gone(job, timeout=300)
 
