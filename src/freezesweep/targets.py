@@ -22,6 +22,7 @@ from typing import Any
 from freezesweep.errors import ConfigError
 
 __all__ = [
+    "KERAS_APPLICATIONS",
     "KERAS_CALLBACKS",
     "KERAS_LAYERS",
     "KERAS_OPTIMIZERS",
@@ -33,6 +34,7 @@ __all__ = [
     "resolve",
 ]
 
+KERAS_APPLICATIONS = ("keras.applications",)
 KERAS_LAYERS = ("keras.layers",)
 KERAS_OPTIMIZERS = ("keras.optimizers",)
 KERAS_CALLBACKS = ("keras.callbacks",)

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from freezesweep import compat
+from freezesweep import compat, targets
 from freezesweep.errors import ConfigError
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
@@ -107,7 +107,9 @@ def build_application(
             f"backbone.name must be a keras.applications architecture (e.g. MobileNetV3Small, "
             f"ResNet50, EfficientNetB0); got {name!r}."
         )
-    builder = getattr(keras.applications, name)
+    builder = targets.resolve(
+        f"keras.applications.{name}", key="backbone.name", allowed=targets.KERAS_APPLICATIONS
+    )
     with compat.keras_get_file_replaced(_offline_get_file):
         try:
             return builder(

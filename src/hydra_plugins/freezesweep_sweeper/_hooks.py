@@ -1,7 +1,7 @@
 """The functions `hydra.sweeper.*` names by path (hooks, `custom_search_space`), behind a fence.
 
 A hook is code the user chose, but its path is a config value that a command-line override can
-change, and Hydra's `get_method` imports whatever it is given: `hydra.sweeper.on_sweep_start=
+change, and an unchecked import reaches whatever it is given: `hydra.sweeper.on_sweep_start=
 os.system` would reach the shell. So a path is accepted only when its module is freezesweep's,
 one of the user's `allowed_targets` (or inside one), or a module beside the app script (where
 Hydra's own examples keep theirs), and that is checked before anything is imported; what the path
@@ -16,8 +16,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from hydra.utils import get_method
 
 from freezesweep import targets
 
@@ -46,10 +44,13 @@ def resolve_hook(key: str, path: Any) -> Callable[..., Any] | None:
             f"hydra.sweeper.{key} must name a function of freezesweep, of a module in "
             f"allowed_targets or of a module beside the app; got {path!r}."
         )
+    module = path.rpartition(".")[0]
     try:
-        function = get_method(path)
-    except Exception as error:
-        raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {error}") from error
+        # The one resolver of the project's string targets, fenced to this path's own module.
+        function = targets.resolve(path, key=f"hydra.sweeper.{key}", allowed=(module,))
+    except ValueError as error:
+        cause = error.__cause__ or error
+        raise ValueError(f"hydra.sweeper.{key}: cannot import {path!r}: {cause}") from error
     if not (inspect.isfunction(function) or inspect.ismethod(function)):
         raise ValueError(f"hydra.sweeper.{key}: {path!r} is not a Python function.")
     return function
