@@ -84,13 +84,16 @@ def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, and
-    end the runs of trials that died with their worker."""
+    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, send
+    the runs an earlier invocation spooled, and end the runs of trials that died with their
+    worker."""
     from freezesweep import tracking
 
     spec = tracking_spec(config)
     if spec.enabled:
         tracking.open_study_run(spec, study.study_name)
+        # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
+        _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
 
 
@@ -142,11 +145,42 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     the parent run."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
-    if spec.enabled:
-        from freezesweep import tracking
+    if not spec.enabled:
+        publish(study, directory, None)
+        return
+    from freezesweep import tracking
 
+    try:
+        _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
-    publish(study, directory, spec if spec.enabled else None)
+        publish(study, directory, spec)
+    except Exception as error:
+        if not tracking.is_connection_error(error):
+            raise
+        # The trials are told and their runs spooled: the sweep itself succeeded.
+        publish(study, directory, None)
+        log.warning(
+            f"MLflow tracking server unreachable at the end of the sweep; the report is in "
+            f"{directory}, and spooled runs wait in {_spool(config)}: run `freezesweep sync "
+            f"{config.hydra.sweep.dir}` once the server answers"
+        )
+
+
+def _spool(config: Any) -> Path:
+    from freezesweep import tracking
+
+    return Path(str(config.hydra.sweep.dir)) / tracking.SPOOL_FOLDER
+
+
+def _replay(spec: Any, config: Any) -> None:
+    """Send the sweep's spooled runs; log what is left (another worker may be writing it)."""
+    from freezesweep import tracking
+
+    done = tracking.replay_spool(spec, _spool(config))
+    if done.sent:
+        log.info(f"replayed {len(done.sent)} spooled MLflow run(s): {', '.join(done.sent)}")
+    if done.left:
+        log.warning(f"spooled MLflow run(s) not replayed yet: {', '.join(done.left)}")
 
 
 def _finished_states(study: optuna.Study) -> dict[int, str]:
