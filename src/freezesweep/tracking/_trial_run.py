@@ -89,13 +89,14 @@ class TrialRun:
         )
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        items = [Param(key, value) for key, value in params.items()]
+        clean = {key: redact(value) for key, value in params.items()}
+        items = [Param(key, value) for key, value in clean.items()]
 
         def call() -> None:
             for start in range(0, len(items), 100):  # MLflow's batch limit for params
                 self.client.log_batch(str(self.run_id), params=items[start : start + 100])
 
-        self._send(call, lambda spool: spool.append({"op": "params", "params": dict(params)}))
+        self._send(call, lambda spool: spool.append({"op": "params", "params": clean}))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
