@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -64,7 +65,7 @@ def record_offline_trial(spool: Path, uri: str, number: int = 1) -> None:
         run.log_text(f"uri: {uri}\n", "config.yaml")
 
 
-def trial_runs(spec: TrackingSpec) -> list:  # type: ignore[type-arg]
+def trial_runs(spec: TrackingSpec) -> list[Any]:
     client = client_for(spec)
     experiment = client.get_experiment_by_name("toy")
     assert experiment is not None
@@ -123,7 +124,12 @@ def test_a_run_cut_off_mid_trial_continues_on_its_own_run(
     experiment = experiment_id(client, store, "toy")
     created = client.create_run(experiment, run_name="trial-0002", tags={"freezesweep.trial": "2"})
     spool = tmp_path / "mlflow_spool"
-    header = {"experiment": "toy", "run_name": "trial-0002", "tags": {}, "study_name": None}
+    header: dict[str, Any] = {
+        "experiment": "toy",
+        "run_name": "trial-0002",
+        "tags": {},
+        "study_name": None,
+    }
     run = TrialRun(client, created.info.run_id, spool, header)
     run.log_params({"x": "0.1"})
     run.log_metrics({"loss": 1.0}, step=0)
