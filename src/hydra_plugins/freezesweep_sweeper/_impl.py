@@ -29,7 +29,8 @@ from ._console import optimization_results, progress_line, summary, sweep_progre
 from ._grammar import SearchSpace, check_enqueued, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._overrides import job_overrides
-from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
+from ._pending import StorageUnavailable, save_untold, tell_saved, tell_with_retry
+from ._results import SearchSpaceExhausted, fail_unfinished, outcome
 from ._sampler import check_grid
 from ._samples import sample_points
 from ._secrets import scrub
@@ -39,6 +40,9 @@ from ._study import claim_place, count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
 WORKER_ATTR = "freezesweep:worker"  # trial system attr: the worker that runs the trial
+# The exit status of a worker whose results the study storage would not take (EX_TEMPFAIL: the
+# results are saved; run the same command again once the storage answers).
+STORAGE_DOWN_EXIT = 75
 
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
@@ -116,6 +120,9 @@ class FreezesweepSweeperImpl(Sweeper):
         self._worker = opened.worker
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
+        # Before the stale check: the trials of saved results went silent when their worker
+        # exited, and would be failed as stale.
+        tell_saved(study, sweep_dir)
         fail_stale(study, settings.grace_period)
         counts = count_trials(study)
         log.info(
@@ -260,9 +267,22 @@ class FreezesweepSweeperImpl(Sweeper):
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
             redact_logs()
         self._job_index += len(batch)
-        for trial, result in zip(batch, results, strict=True):
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        for index, (trial, result) in enumerate(zip(batch, results, strict=True)):
+            told = outcome(result, settings.objectives)
             try:
-                frozen = tell(study, trial, outcome(result, settings.objectives))
+                frozen = tell_with_retry(
+                    study,
+                    trial,
+                    told,
+                    attempts=settings.tell_attempts,
+                    backoff=settings.tell_backoff,
+                )
+            except StorageUnavailable as down:
+                # The rest of the batch is not tried: the storage just failed every retry.
+                untold = [outcome(r, settings.objectives) for r in results[index:]]
+                save_untold(study.study_name, sweep_dir, batch[index:], untold, down)
+                raise SystemExit(STORAGE_DOWN_EXIT) from None
             except SearchSpaceExhausted as done:
                 frozen = done.trial
                 self._exhausted = True
