@@ -93,8 +93,8 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
     if spec.enabled:
         tracking.open_study_run(spec, study.study_name)
         # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
-        _replay(spec, config)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+        waiting = _replay(spec, config)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
 
 
 def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
@@ -151,8 +151,8 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     from freezesweep import tracking
 
     try:
-        _replay(spec, config)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+        waiting = _replay(spec, config)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
         publish(study, directory, spec)
     except Exception as error:
         if not tracking.is_connection_error(error):
@@ -172,8 +172,9 @@ def _spool(config: Any) -> Path:
     return Path(str(config.hydra.sweep.dir)) / tracking.SPOOL_FOLDER
 
 
-def _replay(spec: Any, config: Any) -> None:
-    """Send the sweep's spooled runs; log what is left (another worker may be writing it)."""
+def _replay(spec: Any, config: Any) -> set[int]:
+    """Send the sweep's spooled runs; the trial numbers of those still in the spool (being
+    written by another worker, or the server stopped answering), whose runs are not orphans."""
     from freezesweep import tracking
 
     done = tracking.replay_spool(spec, _spool(config))
@@ -181,11 +182,15 @@ def _replay(spec: Any, config: Any) -> None:
         log.info(f"replayed {len(done.sent)} spooled MLflow run(s): {', '.join(done.sent)}")
     if done.left:
         log.warning(f"spooled MLflow run(s) not replayed yet: {', '.join(done.left)}")
+    # Entries are named after their runs: trial-NNNN (with a suffix when the name was taken).
+    names = [name.split(".")[0].removeprefix("trial-") for name in done.busy + done.left]
+    return {int(name) for name in names if name.isdigit()}
 
 
-def _finished_states(study: optuna.Study) -> dict[int, str]:
+def _finished_states(study: optuna.Study, spooled: set[int] | None = None) -> dict[int, str]:
+    """Finished trials by number (but those whose runs wait in the spool: not orphans)."""
     return {
         trial.number: trial.state.name
         for trial in study.get_trials(deepcopy=False)
-        if trial.state.is_finished()
+        if trial.state.is_finished() and trial.number not in (spooled or set())
     }
