@@ -210,3 +210,35 @@ def test_connection_errors_are_told_from_other_errors() -> None:
         client.search_experiments()
     assert is_connection_error(refused.value)
     assert not is_connection_error(ValueError("Changing param values is not allowed"))
+
+
+@pytest.mark.slow  # a real Keras trial (~15 s on 2 cores); the default tier has no room for it
+def test_a_sweep_trial_trains_through_a_down_server_and_its_run_is_replayed(
+    tmp_path: Path, store: TrackingSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from freezesweep.trial import run_trial
+    from tests.shrink import compose_config
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    overrides = ("finetune.top_k=1", "trial.number=3", "trial.study_name=toy")
+    config = compose_config(tmp_path, *overrides, f"tracking.uri={dead_uri()}")
+    # A sweep's trial (its job folder under the sweep's): it trains and returns its value.
+    value = run_trial(config, output_dir=tmp_path / "sweep" / "trial-0003")
+    spool = tmp_path / "sweep" / "mlflow_spool"
+    assert [p.name for p in spool.iterdir()] == ["trial-0003"]
+    assert replay_spool(store, spool).sent == ["trial-0003"]
+    (run,) = trial_runs(store)
+    # The same records a live run gets: the value told to Optuna, epochs, params, artifacts.
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["val_accuracy"] == pytest.approx(value)
+    assert run.data.params["finetune.top_k"] == "1"
+    client = client_for(store)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {
+        "config.yaml",
+        "freeze_audit.json",
+        "model_summary.txt",
+        "summary.txt",
+        "stages.json",
+    }
