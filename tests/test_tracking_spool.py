@@ -204,6 +204,19 @@ def test_sync_replays_a_sweep_folder(
     assert capsys.readouterr().err == "not replayed: trial-0001 (tracking server unreachable)\n"
 
 
+def test_sync_reads_the_sweeps_own_tracking_settings(
+    tmp_path: Path, store: TrackingSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    record_offline_trial(tmp_path / "mlflow_spool", dead_uri())
+    # The sweep saved its config as multirun.yaml; sync sends to the store named there.
+    tracking = f"tracking: {{enabled: true, uri: '{store.uri}', default_uri: null, "
+    tracking += f"artifact_root: '{store.artifact_root}', experiment: toy}}\n"
+    (tmp_path / "multirun.yaml").write_text(tracking)
+    assert cli.main(["sync", str(tmp_path)]) == 0
+    assert len(trial_runs(store)) == 1
+
+
 def test_connection_errors_are_told_from_other_errors() -> None:
     client = MlflowClient(tracking_uri=dead_uri())
     with pytest.raises(Exception) as refused:

@@ -106,6 +106,8 @@ def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
     from freezesweep import tracking
 
     try:
+        # A server that is down fails this at once instead of after MLflow's retries.
+        tracking.check_reachable(spec)
         tracking.log_study_progress(
             spec, study.study_name, trial.number, study_metrics(study, config.get("objectives"))
         )
