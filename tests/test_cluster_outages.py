@@ -232,7 +232,7 @@ def test_a_storage_down_when_a_trial_ends_saves_the_result_and_the_next_start_te
         assert code == 75, output
         assert output.count("the study storage did not answer (") == 2
         assert (
-            "trial 1: the study storage did not answer after 3 attempts (StorageInternalError: "
+            "trial 1: the study storage did not answer after 3 attempts (OperationalError: "
             in output
         )
         assert f"is saved in {saved} and told to the study when this sweep starts again" in output

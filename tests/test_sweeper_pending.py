@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from hydra_plugins.freezesweep_sweeper._pending import (
     PENDING_FILE,
     StorageUnavailable,
-    is_storage_outage,
+    outage_cause,
     save_untold,
     tell_saved,
     tell_with_retry,
@@ -60,8 +60,8 @@ def test_a_tell_is_retried_until_the_storage_answers(caplog: pytest.LogCaptureFi
     # Each wait is twice the one before.
     waits = [r.message for r in caplog.records if "retrying" in r.message]
     assert waits == [
-        "trial 0: the study storage did not answer (StorageInternalError); retrying in 0.01 s",
-        "trial 0: the study storage did not answer (StorageInternalError); retrying in 0.02 s",
+        "trial 0: the study storage did not answer (OperationalError); retrying in 0.01 s",
+        "trial 0: the study storage did not answer (OperationalError); retrying in 0.02 s",
     ]
 
 
@@ -81,15 +81,19 @@ def test_a_storage_that_stays_down_raises_with_the_last_error() -> None:
     with pytest.raises(StorageUnavailable) as down:
         tell_with_retry(study, trial, Outcome(TrialState.COMPLETE, [0.5]), attempts=2, backoff=0.01)
     assert str(down.value) == (
-        "the study storage did not answer after 2 attempts (StorageInternalError: commit failed)"
+        "the study storage did not answer after 2 attempts "
+        "(OperationalError: (builtins.ConnectionRefusedError) refused)"
     )
     assert study.trials[0].state == TrialState.RUNNING
 
 
 def test_other_errors_are_not_retried() -> None:
     # A wrong request is not an outage: retrying it would only delay the error.
-    assert is_storage_outage(DOWN) and is_storage_outage(ConnectionRefusedError())
-    assert not is_storage_outage(ValueError("bad value"))
+    wrapped = optuna.exceptions.StorageInternalError("commit failed")
+    wrapped.__cause__ = DOWN
+    assert outage_cause(wrapped) is DOWN
+    assert outage_cause(ConnectionRefusedError()) is not None
+    assert outage_cause(ValueError("bad value")) is None
 
 
 def test_a_saved_result_is_told_on_the_next_start_once(

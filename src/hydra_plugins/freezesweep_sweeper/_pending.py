@@ -35,21 +35,23 @@ class StorageUnavailable(Exception):
     """The study storage did not answer a tell after every attempt."""
 
 
-def is_storage_outage(error: BaseException) -> bool:
-    """Whether `error` says the storage did not answer (not that the request was wrong).
+def outage_cause(error: BaseException) -> BaseException | None:
+    """The error in `error`'s chain that says the storage did not answer, else `None` (the
+    request itself was wrong, and retrying it would only delay the error).
 
-    Optuna wraps SQLAlchemy's errors in `StorageInternalError`, so the cause chain is searched.
+    Optuna wraps SQLAlchemy's errors in `StorageInternalError` (whose message blames "invalid
+    data"), so the cause chain is searched and the cause is what gets reported.
     """
     seen: BaseException | None = error
     for _ in range(8):  # a chain is short; the bound only guards against cycles
         if seen is None:
-            return False
+            return None
         if isinstance(
             seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | OSError
         ):
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 def tell_with_retry(
@@ -73,14 +75,15 @@ def tell_with_retry(
             # A failed attempt may have committed before the connection dropped.
             return tell(study, trial, told, skip_if_finished=attempt > 0)
         except Exception as error:
-            if not is_storage_outage(error):
+            cause = outage_cause(error)
+            if cause is None:
                 raise
-            last = error
+            last = cause
             if attempt < attempts - 1:
                 wait = min(backoff * 2**attempt, _MAX_WAIT_S)
                 log.warning(
                     f"trial {trial.number}: the study storage did not answer "
-                    f"({type(error).__name__}); retrying in {wait:g} s"
+                    f"({type(cause).__name__}); retrying in {wait:g} s"
                 )
                 time.sleep(wait)
     raise StorageUnavailable(
