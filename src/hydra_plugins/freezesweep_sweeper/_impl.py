@@ -35,14 +35,11 @@ from ._sampler import check_grid
 from ._samples import sample_points
 from ._secrets import scrub
 from ._settings import Settings, read_settings
-from ._signals import Interrupted, signals_raise
+from ._signals import EXIT_REQUEUE, Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
 WORKER_ATTR = "freezesweep:worker"  # trial system attr: the worker that runs the trial
-# The exit status of a worker whose results the study storage would not take (EX_TEMPFAIL: the
-# results are saved; run the same command again once the storage answers).
-STORAGE_DOWN_EXIT = 75
 
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
@@ -282,7 +279,8 @@ class FreezesweepSweeperImpl(Sweeper):
                 # The rest of the batch is not tried: the storage just failed every retry.
                 untold = [outcome(r, settings.objectives) for r in results[index:]]
                 save_untold(study.study_name, sweep_dir, batch[index:], untold, down)
-                raise SystemExit(STORAGE_DOWN_EXIT) from None
+                # "Run me again", as after SIGTERM: the rerun tells the saved results.
+                raise SystemExit(EXIT_REQUEUE) from None
             except SearchSpaceExhausted as done:
                 frozen = done.trial
                 self._exhausted = True
