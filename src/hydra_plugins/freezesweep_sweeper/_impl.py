@@ -265,21 +265,17 @@ class FreezesweepSweeperImpl(Sweeper):
             redact_logs()
         self._job_index += len(batch)
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        for index, (trial, result) in enumerate(zip(batch, results, strict=True)):
-            told = outcome(result, settings.objectives)
+        told = [outcome(result, settings.objectives) for result in results]
+        attempts, backoff = settings.tell_attempts, settings.tell_backoff
+        for index, trial in enumerate(batch):
             try:
                 frozen = tell_with_retry(
-                    study,
-                    trial,
-                    told,
-                    attempts=settings.tell_attempts,
-                    backoff=settings.tell_backoff,
+                    study, trial, told[index], attempts=attempts, backoff=backoff
                 )
             except StorageUnavailable as down:
-                # The rest of the batch is not tried: the storage just failed every retry.
-                untold = [outcome(r, settings.objectives) for r in results[index:]]
-                save_untold(study.study_name, sweep_dir, batch[index:], untold, down)
-                # "Run me again", as after SIGTERM: the rerun tells the saved results.
+                # The rest of the batch is not tried: the storage just failed every retry. Exit
+                # "run me again", as after SIGTERM: the rerun tells the saved results.
+                save_untold(study.study_name, sweep_dir, batch[index:], told[index:], down)
                 raise SystemExit(EXIT_REQUEUE) from None
             except SearchSpaceExhausted as done:
                 frozen = done.trial
