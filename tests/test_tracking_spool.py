@@ -21,6 +21,7 @@ from freezesweep.tracking import (
     client_for,
     is_connection_error,
     replay_spool,
+    spool_study_end,
     trial_run,
 )
 from freezesweep.tracking._spool import SpoolWriter
@@ -215,6 +216,23 @@ def test_sync_reads_the_sweeps_own_tracking_settings(
     (tmp_path / "multirun.yaml").write_text(tracking)
     assert cli.main(["sync", str(tmp_path)]) == 0
     assert len(trial_runs(store)) == 1
+
+
+def test_the_end_of_a_sweep_is_replayed_onto_the_studys_parent_run(
+    tmp_path: Path, store: TrackingSpec
+) -> None:
+    spool = tmp_path / "mlflow_spool"
+    record_offline_trial(spool, dead_uri())
+    report = tmp_path / "trials.csv"
+    report.write_text("number,value\n1,0.5\n")
+    spool_study_end(spool, "toy", [report])
+    assert replay_spool(store, spool).sent == ["study-toy", "trial-0001"]
+    client = client_for(store)
+    (run,) = trial_runs(store)
+    # The report lands on the same parent the trial run is nested under, and it ends FINISHED.
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FINISHED"
+    assert [entry.path for entry in client.list_artifacts(parent.info.run_id)] == ["trials.csv"]
 
 
 def test_connection_errors_are_told_from_other_errors() -> None:

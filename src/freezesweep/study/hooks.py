@@ -159,12 +159,15 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     except Exception as error:
         if not tracking.is_connection_error(error):
             raise
-        # The trials are told and their runs spooled: the sweep itself succeeded.
+        # The trials are told and their runs spooled: the sweep itself succeeded. The report
+        # and the parent run's end wait in the spool with the trial runs.
         publish(study, directory, None)
+        files = sorted(path for path in directory.iterdir() if path.is_file())
+        tracking.spool_study_end(_spool(config), study.study_name, files)
         log.warning(
             f"MLflow tracking server unreachable at the end of the sweep; the report is in "
-            f"{directory}, and spooled runs wait in {_spool(config)}: run `freezesweep sync "
-            f"{config.hydra.sweep.dir}` once the server answers"
+            f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
+            f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
         )
 
 

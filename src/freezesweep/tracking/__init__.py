@@ -11,7 +11,12 @@
 from freezesweep.redaction import redact
 from freezesweep.tracking._params import flatten, stage_params
 from freezesweep.tracking._replay import Replayed, replay_spool
-from freezesweep.tracking._spool import SPOOL_FOLDER, SPOOL_TAG, is_connection_error
+from freezesweep.tracking._spool import (
+    SPOOL_FOLDER,
+    SPOOL_TAG,
+    is_connection_error,
+    spool_study_end,
+)
 from freezesweep.tracking._store import (
     check_reachable,
     check_store,
@@ -50,6 +55,7 @@ __all__ = [
     "publish_study_report",
     "redact",
     "replay_spool",
+    "spool_study_end",
     "stage_params",
     "study_parent_run",
     "study_run_id",

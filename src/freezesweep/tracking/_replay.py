@@ -130,11 +130,14 @@ def _history(
 
 
 def _run_for(client: MlflowClient, spec: Any, header: dict[str, Any]) -> str:
-    """The run the entry belongs to: its recorded id, else the run tagged with its spool id,
-    else a new run created with that tag (atomically, so a crash cannot make two)."""
+    """The run the entry belongs to: its recorded id, the study's parent run for the end of a
+    sweep, else the run tagged with its spool id, else a new run created with that tag
+    (atomically, so a crash cannot make two)."""
     if header.get("run_id"):
         return str(header["run_id"])
     experiment = experiment_id(client, spec, header["experiment"])
+    if header.get("role") == "study":  # the end of a sweep: the study's own parent run
+        return study_run_id(client, experiment, header["study_name"])
     spool_id = header["spool_id"]
     found = client.search_runs(
         [experiment], filter_string=f"tags.`{SPOOL_TAG}` = '{spool_id}'", max_results=1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,29 @@ class SpoolWriter:
         """Release the folder to replays."""
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
+
+
+def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
+    """Spool the end of a sweep invocation: the report files for the study's parent run, and
+    the parent run's end (FINISHED), for a server that is down when the sweep ends.
+
+    Args:
+        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+        study_name: the study (= experiment, = the parent run's name). No default.
+        files: the report files to attach. No default.
+
+    Returns:
+        The entry's folder.
+    """
+    now = int(time.time() * 1000)
+    header: dict[str, Any] = {"experiment": study_name, "run_name": study_name, "tags": {}}
+    header |= {"study_name": study_name, "role": "study", "start_time": now, "run_id": None}
+    writer = SpoolWriter(root, f"study-{study_name}", header)
+    for path in files:
+        writer.artifact(path, None, path.name)
+    writer.append({"op": "end", "status": "FINISHED", "end_time": now})
+    writer.close()
+    return writer.folder
 
 
 def entries(root: Path) -> Iterator[Path]:
