@@ -250,3 +250,53 @@ def test_a_storage_down_when_a_trial_ends_saves_the_result_and_the_next_start_te
         assert study.trials[1].values == record["values"]
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
         no_running_runs(tracking_uri)
+
+
+@pytest.mark.timeout(420)
+def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: Path) -> None:
+    storage = f"journal:{tmp_path}/optuna.log"
+    sweep_dir = tmp_path / "multirun"
+    with mlflow_server(tmp_path / "server") as server:
+        process = worker(
+            tmp_path,
+            storage,
+            "hydra.sweeper.n_trials=3",
+            "epochs=2",
+            "hold_on=[1]",
+            "tracking.artifact_root=null",
+            tracking_uri=server.url,
+        )
+        try:
+            wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
+            server.stop()
+            (tmp_path / "release-1").touch()
+            code, output = finish(process, timeout=240)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        # The sweep succeeds with the server down; the log names the command to catch up.
+        assert code == 0, output
+        assert f"run `freezesweep sync {sweep_dir}` once the server answers" in output
+        spooled = sorted(p.name for p in (sweep_dir / "mlflow_spool").iterdir())
+        assert spooled == ["study-toy", "trial-0001", "trial-0002"]
+        server.start()
+        assert cli.main(["sync", str(sweep_dir)]) == 0
+        study = load(storage)
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+        found = trial_runs(server.url)
+        assert sorted(found) == ["0", "1", "2"]
+        assert len([r for r in runs(server.url) if "freezesweep.trial" in r.data.tags]) == 3
+        client = mlflow.MlflowClient(server.url)
+        for number, run in found.items():
+            assert run.info.status == "FINISHED"
+            assert run.data.metrics["val_accuracy"] == pytest.approx(
+                study.trials[int(number)].value
+            )
+            history = client.get_metric_history(run.info.run_id, "epoch_score")
+            assert sorted(point.step for point in history) == [0, 1], number
+        # The report reached the parent run, which ended.
+        (parent,) = [r for r in runs(server.url) if r.data.tags.get("freezesweep.role")]
+        listed = {entry.path for entry in client.list_artifacts(parent.info.run_id)}
+        assert {"trials.csv", "pareto.csv"} <= listed
+        no_running_runs(server.url)
+        assert not [t for t in study.trials if t.state == TrialState.RUNNING]

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep.errors import ConfigError
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import job_spec, tracking_spec
 from freezesweep.study.report import publish
@@ -153,11 +154,13 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     from freezesweep import tracking
 
     try:
+        # A server that is down fails this at once instead of after MLflow's retries.
+        tracking.check_reachable(spec)
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
         publish(study, directory, spec)
     except Exception as error:
-        if not tracking.is_connection_error(error):
+        if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
             raise
         # The trials are told and their runs spooled: the sweep itself succeeded. The report
         # and the parent run's end wait in the spool with the trial runs.
