@@ -90,6 +90,11 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
             {"heartbeat_interval": 0},
             "hydra.sweeper.heartbeat_interval must be a number of seconds > 0; got 0.",
         ),
+        ({"tell_attempts": 0}, "hydra.sweeper.tell_attempts must be an integer >= 1; got 0."),
+        (
+            {"tell_backoff": -1},
+            "hydra.sweeper.tell_backoff must be a number of seconds > 0; got -1.",
+        ),
         (
             {"heartbeat_interval": 10, "grace_period": 20},
             "hydra.sweeper.grace_period (20) must be at least 3 heartbeat intervals (30), or "

@@ -116,6 +116,37 @@ def _report(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(arguments: argparse.Namespace) -> int:
+    """Replay a sweep's spooled MLflow runs; 0 when none is left, 1 when some wait still."""
+    from omegaconf import OmegaConf
+
+    from freezesweep import tracking
+    from freezesweep.spec import TrackingSpec
+    from freezesweep.spec.read import tracking_spec
+
+    folder = Path(arguments.folder)
+    root = folder if folder.name == tracking.SPOOL_FOLDER else folder / tracking.SPOOL_FOLDER
+    saved = root.parent / "multirun.yaml"
+    # The sweep's own tracking settings (a password reaches them through the environment).
+    spec = tracking_spec(OmegaConf.load(saved)) if saved.is_file() else None
+    if arguments.tracking_uri is not None:
+        spec = TrackingSpec(True, arguments.tracking_uri, spec.artifact_root if spec else "", "")
+    if spec is None:
+        print(f"error: no {saved}; pass --tracking-uri", file=sys.stderr)
+        return 2
+    done = tracking.replay_spool(spec, root)
+    print(f"replayed {len(done.sent)} spooled run(s) to {tracking.redact(spec.uri)}")
+    if done.left or done.busy:
+        print(
+            f"not replayed: {', '.join(done.left)} (tracking server unreachable)"
+            if done.left
+            else f"not replayed: {', '.join(done.busy)} (still being written)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _bench(arguments: argparse.Namespace) -> int:
     from freezesweep.bench import run_bench
 
@@ -161,6 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
     report.set_defaults(handler=_report)
+    sync = commands.add_parser(
+        "sync", help="send the MLflow runs a sweep spooled while its tracking server was down"
+    )
+    sync.add_argument("folder", help="the sweep's folder (hydra.sweep.dir) or its mlflow_spool/")
+    sync.add_argument(
+        "--tracking-uri", default=None, help="default: the sweep's own (its multirun.yaml)"
+    )
+    sync.set_defaults(handler=_sync)
     bench = commands.add_parser(
         "bench", help="time the feature cache and the tool side by side; print median ratios"
     )

@@ -56,8 +56,10 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
     if spec.tracking.enabled:
         from freezesweep import tracking
 
-        # A store that cannot be written fails now, not after the model and data are built.
-        tracking.check_store(spec.tracking)
+        # A store that cannot be written fails now, not after the model and data are built; in a
+        # sweep, a tracking server that is down is spooled through (see `_tracked_run`).
+        in_sweep = spec.trial.number is not None and output_dir is not None
+        tracking.check_store(spec.tracking, require_server=not in_sweep)
     runtime.seed_everything(spec.seed)
     # The policy is read by layers when they are built; restored to float32 after the trial.
     with runtime.precision(spec.trainer.mixed_precision):
@@ -77,7 +79,7 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
     total_params = count_params(model.weights)
     pruning = _pruning_callback(spec, trainable_params)
 
-    with _tracked_run(spec) as run:
+    with _tracked_run(spec, output_dir) as run:
         callbacks: list[keras.callbacks.Callback] = []
         if run is not None:
             _log_start(run, spec, plans, model)
@@ -177,8 +179,12 @@ def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
 
 
 @contextmanager
-def _tracked_run(spec: TrialSpec) -> Iterator[Any]:
-    """The trial's MLflow run (`trial-NNNN` under the study's parent in a sweep), or `None`."""
+def _tracked_run(spec: TrialSpec, output_dir: Path | None) -> Iterator[Any]:
+    """The trial's MLflow run (`trial-NNNN` under the study's parent in a sweep), or `None`.
+
+    In a sweep, the run is spooled to `<sweep dir>/mlflow_spool/` while the tracking server is
+    down, and runs spooled there are replayed when a trial starts.
+    """
     if not spec.tracking.enabled:
         yield None
         return
@@ -191,6 +197,7 @@ def _tracked_run(spec: TrialSpec) -> Iterator[Any]:
         experiment=spec.trial.study_name or spec.tracking.experiment,
         study_name=spec.trial.study_name if in_sweep else None,
         tags={tracking.TRIAL_TAG: str(spec.trial.number)} if in_sweep else None,
+        spool=output_dir.parent / tracking.SPOOL_FOLDER if in_sweep and output_dir else None,
     ) as run:
         yield run
 

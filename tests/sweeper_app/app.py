@@ -3,8 +3,11 @@
 Failures on demand: `raise_on` / `nan_on` list the trial numbers that raise or return NaN;
 `die_on` ones kill their own process (a job dying at the scheduler level). With `trial.number`
 set it re-attaches to its Optuna trial and reports one value per "epoch" (`sleep_s` each, so a
-test can kill or signal a worker mid-trial). `tracking.enabled=true` records each trial as an
-MLflow child run of the study, as the real app does.
+test can kill or signal a worker mid-trial). `hold_on` trials, after their first epoch, write
+`held-N` in the working directory and wait for `release-N` there (a test stops a server in
+between). `tracking.enabled=true` records each trial as an MLflow child run of the study, as the
+real app does: params, a metric per epoch, the final score and a `result.json` artifact, spooled
+to `<sweep dir>/mlflow_spool/` while a tracking server is down.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import hydra
 import optuna
@@ -44,17 +48,26 @@ def main(cfg: DictConfig) -> float | tuple[float, float]:
             for epoch in range(cfg.epochs):
                 time.sleep(cfg.sleep_s)
                 trial.report(score * (epoch + 1) / cfg.epochs, step=epoch)
+                log_metric("epoch_score", score * (epoch + 1) / cfg.epochs, epoch)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-        log_metric("val_accuracy", score)
+                if epoch == 0 and cfg.trial.number in cfg.hold_on:
+                    _hold(cfg.trial.number)
+        log_metric("val_accuracy", score, 0)
     return (score, float(cfg.n)) if cfg.pareto else score
 
 
+def _hold(number: int) -> None:
+    Path(f"held-{number}").touch()
+    while not Path(f"release-{number}").exists():
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
-def _tracked(cfg: DictConfig) -> Iterator[Callable[[str, float], None]]:
+def _tracked(cfg: DictConfig) -> Iterator[Callable[[str, float, int], None]]:
     spec = tracking_spec(cfg)
     if not spec.enabled or cfg.trial.number is None:
-        yield lambda key, value: None
+        yield lambda key, value, step: None
         return
     from freezesweep import tracking
 
@@ -64,9 +77,11 @@ def _tracked(cfg: DictConfig) -> Iterator[Callable[[str, float], None]]:
         experiment=cfg.trial.study_name,
         tags={tracking.TRIAL_TAG: str(cfg.trial.number)},
         study_name=cfg.trial.study_name,
+        spool=Path(HydraConfig.get().sweep.dir) / tracking.SPOOL_FOLDER,
     ) as run:
         run.log_params(tracking.flatten({"x": cfg.x, "n": cfg.n, "trial": dict(cfg.trial)}))
-        yield lambda key, value: run.log_metrics({key: value})
+        yield lambda key, value, step: run.log_metrics({key: value}, step=step)
+        run.log_text(json.dumps({"x": cfg.x, "n": cfg.n}), "result.json")
 
 
 def record_hook(study: optuna.Study, config: DictConfig) -> None:

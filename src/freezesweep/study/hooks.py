@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep.errors import ConfigError
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import job_spec, tracking_spec
 from freezesweep.study.report import publish
@@ -84,14 +85,17 @@ def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
-    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, and
-    end the runs of trials that died with their worker."""
+    """Sweeper hook: create (or find) the study's MLflow parent run before any trial runs, send
+    the runs an earlier invocation spooled, and end the runs of trials that died with their
+    worker."""
     from freezesweep import tracking
 
     spec = tracking_spec(config)
     if spec.enabled:
         tracking.open_study_run(spec, study.study_name)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+        # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
+        waiting = _replay(spec, config)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
 
 
 def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
@@ -103,6 +107,8 @@ def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
     from freezesweep import tracking
 
     try:
+        # A server that is down fails this at once instead of after MLflow's retries.
+        tracking.check_reachable(spec)
         tracking.log_study_progress(
             spec, study.study_name, trial.number, study_metrics(study, config.get("objectives"))
         )
@@ -142,16 +148,57 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     the parent run."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
-    if spec.enabled:
-        from freezesweep import tracking
+    if not spec.enabled:
+        publish(study, directory, None)
+        return
+    from freezesweep import tracking
 
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
-    publish(study, directory, spec if spec.enabled else None)
+    try:
+        # A server that is down fails this at once instead of after MLflow's retries.
+        tracking.check_reachable(spec)
+        waiting = _replay(spec, config)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
+        publish(study, directory, spec)
+    except Exception as error:
+        if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
+            raise
+        # The trials are told and their runs spooled: the sweep itself succeeded. The report
+        # and the parent run's end wait in the spool with the trial runs.
+        publish(study, directory, None)
+        files = sorted(path for path in directory.iterdir() if path.is_file())
+        tracking.spool_study_end(_spool(config), study.study_name, files)
+        log.warning(
+            f"MLflow tracking server unreachable at the end of the sweep; the report is in "
+            f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
+            f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
+        )
 
 
-def _finished_states(study: optuna.Study) -> dict[int, str]:
+def _spool(config: Any) -> Path:
+    from freezesweep import tracking
+
+    return Path(str(config.hydra.sweep.dir)) / tracking.SPOOL_FOLDER
+
+
+def _replay(spec: Any, config: Any) -> set[int]:
+    """Send the sweep's spooled runs; the trial numbers of those still in the spool (being
+    written by another worker, or the server stopped answering), whose runs are not orphans."""
+    from freezesweep import tracking
+
+    done = tracking.replay_spool(spec, _spool(config))
+    if done.sent:
+        log.info(f"replayed {len(done.sent)} spooled MLflow run(s): {', '.join(done.sent)}")
+    if done.left:
+        log.warning(f"spooled MLflow run(s) not replayed yet: {', '.join(done.left)}")
+    # Entries are named after their runs: trial-NNNN (with a suffix when the name was taken).
+    names = [name.split(".")[0].removeprefix("trial-") for name in done.busy + done.left]
+    return {int(name) for name in names if name.isdigit()}
+
+
+def _finished_states(study: optuna.Study, spooled: set[int] | None = None) -> dict[int, str]:
+    """Finished trials by number (but those whose runs wait in the spool: not orphans)."""
     return {
         trial.number: trial.state.name
         for trial in study.get_trials(deepcopy=False)
-        if trial.state.is_finished()
+        if trial.state.is_finished() and trial.number not in (spooled or set())
     }

@@ -4,11 +4,19 @@
 - `_trial_run`: one trial's run, ended exactly once (FINISHED, FAILED or KILLED);
 - `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
 - `_study_progress`: the parent run's study-level metrics per finished trial, its description;
+- `_spool`, `_replay`: a run's records kept on disk while the server is down, and sent later;
 - `_params`: the resolved config flattened into params, secrets masked.
 """
 
 from freezesweep.redaction import redact
 from freezesweep.tracking._params import flatten, stage_params
+from freezesweep.tracking._replay import Replayed, replay_spool
+from freezesweep.tracking._spool import (
+    SPOOL_FOLDER,
+    SPOOL_TAG,
+    is_connection_error,
+    spool_study_end,
+)
 from freezesweep.tracking._store import (
     check_reachable,
     check_store,
@@ -28,9 +36,12 @@ from freezesweep.tracking._trial_run import TrialRun, trial_run
 __all__ = [
     "PARETO_TAG",
     "ROLE_TAG",
+    "SPOOL_FOLDER",
+    "SPOOL_TAG",
     "STATE_TAG",
     "STUDY_TAG",
     "TRIAL_TAG",
+    "Replayed",
     "TrialRun",
     "check_reachable",
     "check_store",
@@ -38,10 +49,13 @@ __all__ = [
     "end_orphan_runs",
     "experiment_id",
     "flatten",
+    "is_connection_error",
     "log_study_progress",
     "open_study_run",
     "publish_study_report",
     "redact",
+    "replay_spool",
+    "spool_study_end",
     "stage_params",
     "study_parent_run",
     "study_run_id",

@@ -51,7 +51,7 @@ def client_for(spec: TrackingSpec) -> MlflowClient:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def check_store(spec: TrackingSpec) -> None:
+def check_store(spec: TrackingSpec, *, require_server: bool = True) -> None:
     """Whether the tracking store can be written, before any model is built or run exists.
 
     A local SQLite store and a local artifact folder must be writable or creatable (nothing is
@@ -59,6 +59,9 @@ def check_store(spec: TrackingSpec) -> None:
 
     Args:
         spec: tracking settings. No default.
+        require_server: check that a tracking server answers. A sweep's trial passes `False`:
+            the sweep checked it before it began, and a trial spools its run through an outage.
+            Defaults to `True`.
 
     Raises:
         ConfigError: naming the setting and the cause.
@@ -67,7 +70,8 @@ def check_store(spec: TrackingSpec) -> None:
         check_writable(Path(spec.uri.removeprefix("sqlite:///")), "tracking.uri")
     elif spec.uri.startswith("file://"):
         check_writable(Path(urllib.parse.urlsplit(spec.uri).path), "tracking.uri", folder=True)
-    check_reachable(spec)
+    if require_server:
+        check_reachable(spec)
     root = spec.artifact_root
     if root and (root.startswith("file://") or "://" not in root):
         local = urllib.parse.urlsplit(root).path if root.startswith("file://") else root

@@ -2,51 +2,144 @@
 
 Everything goes through an explicit `MlflowClient` and run ids, never MLflow's global "active
 run", so several trials in one process (Hydra's basic launcher) cannot tangle their runs.
+
+In a sweep, a tracking server that stops answering does not stop the trial: from the failed call
+on, the run's records go to the sweep's spool (`_spool`) and are replayed (`_replay`) when the
+server answers again: at the start of the next trial, at the end of the sweep, or by
+`freezesweep sync`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
-from freezesweep.tracking._store import client_for, experiment_id
+from freezesweep.tracking._replay import replay
+from freezesweep.tracking._spool import SpoolWriter, is_connection_error
+from freezesweep.tracking._store import check_reachable, client_for, experiment_id
 from freezesweep.tracking._study_runs import study_run_id
 from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
 
+log = logging.getLogger(__name__)
+
 
 class TrialRun:
-    """One MLflow run: params, metrics and artifacts of a trial, ended exactly once."""
+    """One MLflow run: params, metrics and artifacts of a trial, ended exactly once.
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    Args:
+        client: a client on the tracking store. No default.
+        run_id: the run's id; `None` when the server was down before the run could be made.
+        spool: where to spool the run when the server stops answering. Defaults to `None`
+            (no spool: a failed call raises).
+        header: the spool's `create` record (experiment, run name, tags, study). Defaults to
+            `None`.
+    """
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str | None,
+        spool: Path | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client
         self.run_id = run_id
+        self._spool = spool
+        self._header = dict(header or {})
+        self.writer: SpoolWriter | None = None
+        if run_id is None:
+            self._go_offline(None)
+
+    @property
+    def spooled(self) -> bool:
+        """Whether the run's records go to the spool (the server stopped answering)."""
+        return self.writer is not None
+
+    def _send(self, call: Callable[[], object], keep: Callable[[SpoolWriter], None]) -> None:
+        """Make the call; once the server has stopped answering, `keep` the record instead."""
+        if self.writer is None:
+            try:
+                call()
+                return
+            except Exception as error:
+                if self._spool is None or not is_connection_error(error):
+                    raise
+                self._go_offline(error)
+        assert self.writer is not None
+        keep(self.writer)
+
+    def _go_offline(self, error: BaseException | None) -> None:
+        assert self._spool is not None
+        name = str(self._header.get("run_name", "run"))
+        self.writer = SpoolWriter(self._spool, name, {**self._header, "run_id": self.run_id})
+        cause = "" if error is None else f" ({redact(f'{type(error).__name__}: {error}')})"
+        log.warning(
+            f"MLflow tracking server unreachable{cause}; run {name} is spooled to "
+            f"{self.writer.folder} and replayed when the server answers"
+        )
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        items = [Param(key, value) for key, value in params.items()]
-        for start in range(0, len(items), 100):  # MLflow's batch limit for params
-            self.client.log_batch(self.run_id, params=items[start : start + 100])
+        clean = {key: redact(value) for key, value in params.items()}
+        items = [Param(key, value) for key, value in clean.items()]
+
+        def call() -> None:
+            for start in range(0, len(items), 100):  # MLflow's batch limit for params
+                self.client.log_batch(str(self.run_id), params=items[start : start + 100])
+
+        self._send(call, lambda spool: spool.append({"op": "params", "params": clean}))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        # Timestamps are kept, so a replay can tell a point it already sent.
+        points = [[m.key, m.value, m.timestamp, m.step] for m in batch]
+        self._send(
+            lambda: self.client.log_batch(str(self.run_id), metrics=batch),
+            lambda spool: spool.append({"op": "metrics", "metrics": points}),
+        )
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, redact(value))
+        clean = {key: redact(value) for key, value in tags.items()}
+
+        def call() -> None:
+            for key, value in clean.items():
+                self.client.set_tag(str(self.run_id), key, value)
+
+        self._send(call, lambda spool: spool.append({"op": "tags", "tags": clean}))
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, redact(text), artifact_file)
+        clean = redact(text)
+        self._send(
+            lambda: self.client.log_text(str(self.run_id), clean, artifact_file),
+            lambda spool: spool.artifact(None, clean, artifact_file),
+        )
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        target = f"{artifact_path}/{path.name}" if artifact_path else path.name
+        self._send(
+            lambda: self.client.log_artifact(str(self.run_id), str(path), artifact_path),
+            lambda spool: spool.artifact(path, None, target),
+        )
+
+    def end(self, status: str) -> None:
+        """End the run with MLflow `status` (FINISHED, FAILED or KILLED), sent or spooled."""
+        end_time = int(time.time() * 1000)
+        self._send(
+            lambda: self.client.set_terminated(str(self.run_id), status, end_time=end_time),
+            lambda spool: spool.append({"op": "end", "status": status, "end_time": end_time}),
+        )
+        if self.writer is not None:
+            self.writer.close()
 
 
 @contextmanager
@@ -57,6 +150,7 @@ def trial_run(
     experiment: str,
     tags: Mapping[str, str] | None = None,
     study_name: str | None = None,
+    spool: Path | None = None,
 ) -> Iterator[TrialRun]:
     """Start a run; end it FINISHED, or FAILED/KILLED when the body raises. Never left RUNNING.
 
@@ -66,15 +160,23 @@ def trial_run(
         experiment: experiment name. No default.
         tags: extra tags. Defaults to `None`.
         study_name: nest the run under this study's parent run. Defaults to `None`.
+        spool: the sweep's spool folder (`<sweep dir>/mlflow_spool`): runs spooled there are
+            replayed first, and this run is spooled there if the server stops answering.
+            Defaults to `None` (no spool: an unreachable server fails the run).
     """
     client = client_for(spec)
-    experiment_key = experiment_id(client, spec, experiment)
-    run_tags = dict(tags or {})
-    if study_name is not None:
-        run_tags["mlflow.parentRunId"] = study_run_id(client, experiment_key, study_name)
-        run_tags[STUDY_TAG] = study_name
-    run = client.create_run(experiment_key, run_name=run_name, tags=run_tags)
-    handle = TrialRun(client, run.info.run_id)
+    header = {
+        "experiment": experiment,
+        "run_name": run_name,
+        "tags": dict(tags or {}),
+        "study_name": study_name,
+        "start_time": int(time.time() * 1000),
+    }
+    handle = (
+        _start(client, spec, header)
+        if spool is None
+        else _start_or_spool(client, spec, header, spool)
+    )
     try:
         yield handle
     except BaseException as error:
@@ -84,7 +186,54 @@ def trial_run(
         status = (
             RunStatus.KILLED if pruned or isinstance(error, KeyboardInterrupt) else RunStatus.FAILED
         )
-        client.set_terminated(handle.run_id, RunStatus.to_string(status))
+        handle.end(RunStatus.to_string(status))
         raise
     handle.set_tags({STATE_TAG: "COMPLETE"})
-    client.set_terminated(handle.run_id, "FINISHED")
+    handle.end("FINISHED")
+
+
+def _start(
+    client: MlflowClient,
+    spec: TrackingSpec,
+    header: dict[str, Any],
+    spool: Path | None = None,
+) -> TrialRun:
+    experiment_key = experiment_id(client, spec, header["experiment"])
+    run_tags = dict(header["tags"])
+    study_name = header["study_name"]
+    if study_name is not None:
+        run_tags["mlflow.parentRunId"] = study_run_id(client, experiment_key, study_name)
+        run_tags[STUDY_TAG] = study_name
+    run = client.create_run(
+        experiment_key,
+        start_time=header["start_time"],
+        run_name=header["run_name"],
+        tags=run_tags,
+    )
+    return TrialRun(client, run.info.run_id, spool, header)
+
+
+def _start_or_spool(
+    client: MlflowClient, spec: TrackingSpec, header: dict[str, Any], spool: Path
+) -> TrialRun:
+    """Replay what earlier trials spooled, then start the run; spool it if the server is down.
+
+    A server that does not answer its health check is not called at all: each MLflow call
+    would retry for seconds first.
+    """
+    try:
+        check_reachable(spec)
+    except ConfigError:
+        return TrialRun(client, None, spool, header)
+    try:
+        replay(client, spec, spool)
+    except Exception as error:  # a spool that cannot be replayed must not fail this trial
+        log.warning(
+            f"spooled MLflow runs not replayed: {redact(f'{type(error).__name__}: {error}')}"
+        )
+    try:
+        return _start(client, spec, header, spool)
+    except Exception as error:
+        if not is_connection_error(error):
+            raise
+        return TrialRun(client, None, spool, header)

@@ -29,12 +29,13 @@ from ._console import optimization_results, progress_line, summary, sweep_progre
 from ._grammar import SearchSpace, check_enqueued, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._overrides import job_overrides
-from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
+from ._pending import StorageUnavailable, save_untold, tell_saved, tell_with_retry
+from ._results import SearchSpaceExhausted, fail_unfinished, outcome
 from ._sampler import check_grid
 from ._samples import sample_points
 from ._secrets import scrub
 from ._settings import Settings, read_settings
-from ._signals import Interrupted, signals_raise
+from ._signals import EXIT_REQUEUE, Interrupted, signals_raise
 from ._study import claim_place, count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ class FreezesweepSweeperImpl(Sweeper):
         self._worker = opened.worker
         study = opened.study
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
+        # Before the stale check: the trials of saved results went silent when their worker
+        # exited, and would be failed as stale.
+        tell_saved(study, sweep_dir)
         fail_stale(study, settings.grace_period)
         counts = count_trials(study)
         log.info(
@@ -260,9 +264,19 @@ class FreezesweepSweeperImpl(Sweeper):
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
             redact_logs()
         self._job_index += len(batch)
-        for trial, result in zip(batch, results, strict=True):
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        told = [outcome(result, settings.objectives) for result in results]
+        attempts, backoff = settings.tell_attempts, settings.tell_backoff
+        for index, trial in enumerate(batch):
             try:
-                frozen = tell(study, trial, outcome(result, settings.objectives))
+                frozen = tell_with_retry(
+                    study, trial, told[index], attempts=attempts, backoff=backoff
+                )
+            except StorageUnavailable as down:
+                # The rest of the batch is not tried: the storage just failed every retry. Exit
+                # "run me again", as after SIGTERM: the rerun tells the saved results.
+                save_untold(study.study_name, sweep_dir, batch[index:], told[index:], down)
+                raise SystemExit(EXIT_REQUEUE) from None
             except SearchSpaceExhausted as done:
                 frozen = done.trial
                 self._exhausted = True

@@ -75,19 +75,26 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
     return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, told: Outcome) -> FrozenTrial:
+def tell(
+    study: optuna.Study, trial: optuna.Trial, told: Outcome, *, skip_if_finished: bool = False
+) -> FrozenTrial:
     """Records the outcome on the trial; `fail_reason`, redacted, becomes a user attr (set before
-    `tell`).
+    `tell`). With `skip_if_finished`, a trial already finished is returned as it is (a retry
+    after an attempt that did commit).
 
     Raises:
         SearchSpaceExhausted: the sampler asked the study to stop (its grid is done); the
             outcome is recorded all the same.
     """
+    if skip_if_finished:
+        stored = compat.study_storage(study).get_trial(compat.trial_id(trial))
+        if stored.state.is_finished():
+            return stored
     if told.fail_reason is not None:
         # Stored, printed in progress lines and reports: an exception may quote a secret URL.
         trial.set_user_attr("fail_reason", redact(told.fail_reason))
     try:
-        return study.tell(trial, told.values, state=told.state)
+        return study.tell(trial, told.values, state=told.state, skip_if_finished=skip_if_finished)
     except RuntimeError as error:
         if _STOP_OUTSIDE_OPTIMIZE not in str(error):
             raise

@@ -51,6 +51,8 @@ class Settings:
     preflight: Callable[..., Any] | None
     heartbeat_interval: float
     grace_period: float
+    tell_attempts: int
+    tell_backoff: float
 
 
 def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
@@ -98,6 +100,8 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         on_trial_end=resolve_hook("on_trial_end", raw.get("on_trial_end")),
         preflight=resolve_hook("preflight", raw.get("preflight")),
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
+        tell_attempts=_int_at_least("tell_attempts", raw.get("tell_attempts", 5), 1),
+        tell_backoff=_seconds("tell_backoff", raw.get("tell_backoff", 1.0)),
     )
 
 
@@ -219,10 +223,15 @@ def _rate(value: Any) -> float:
     return float(value)
 
 
+def _seconds(key: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"hydra.sweeper.{key} must be a number of seconds > 0; got {value!r}.")
+    return float(value)
+
+
 def _liveness(interval: Any, grace: Any) -> dict[str, float]:
     for key, value in (("heartbeat_interval", interval), ("grace_period", grace)):
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"hydra.sweeper.{key} must be a number of seconds > 0; got {value!r}.")
+        _seconds(key, value)
     if grace < 3 * interval:
         raise ValueError(
             f"hydra.sweeper.grace_period ({grace}) must be at least 3 heartbeat intervals "

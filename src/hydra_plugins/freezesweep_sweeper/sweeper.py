@@ -123,6 +123,14 @@ class FreezesweepSweeperConf:
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
 
+    # A result the study storage does not take (a database that is down) is retried
+    # tell_attempts times in all, waiting tell_backoff seconds, then twice as long each time (at
+    # most 60 s). If the storage stays down, the worker saves the result in the trial's folder
+    # (trial-NNNN/pending_result.json) and exits with status 75; the next start of the sweep
+    # tells it to the study, if the trial is still RUNNING.
+    tell_attempts: int = 5
+    tell_backoff: float = 1.0
+
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="freezesweep", node=FreezesweepSweeperConf, provider="freezesweep"

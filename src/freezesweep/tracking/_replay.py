@@ -1,0 +1,155 @@
+"""Replay spooled runs to the tracking server, idempotently, deleting each entry once sent.
+
+Every step may be repeated without duplicating anything: the run is found by its id or its
+`freezesweep.spool_id` tag before one is created, params and tags are re-set to the same values,
+metric points already in the run's history are skipped, artifacts overwrite themselves, and the
+run is ended with its recorded status and end time. An entry is deleted only after all of it
+was sent, so a replay cut short by another outage resumes where it stopped, next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+from freezesweep.tracking._spool import (
+    SPOOL_TAG,
+    entries,
+    is_connection_error,
+    read_records,
+    remove,
+    try_lock,
+)
+from freezesweep.tracking._store import client_for, experiment_id
+from freezesweep.tracking._study_runs import study_run_id
+from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What one replay did: runs sent (and deleted from the spool), entries left, and why."""
+
+    sent: list[str]
+    busy: list[str]  # still being written (or replayed by another process)
+    left: list[str]  # not sent: the server stopped answering
+
+
+def replay(client: MlflowClient, spec: Any, root: Path) -> Replayed:
+    """Send every spooled run under `root` that nobody is writing; stop at the first outage.
+
+    Args:
+        client: a client on the tracking server. No default.
+        spec: the `TrackingSpec` (for the experiment's artifact location). No default.
+        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+    """
+    sent: list[str] = []
+    busy: list[str] = []
+    pending = list(entries(root))
+    for index, folder in enumerate(pending):
+        lock = try_lock(folder)
+        if lock is None:
+            busy.append(folder.name)
+            continue
+        try:
+            _replay_entry(client, spec, folder)
+        except Exception as error:
+            lock.close()
+            if not is_connection_error(error):
+                raise
+            left = [entry.name for entry in pending[index:] if entry.name not in busy]
+            return Replayed(sent, busy, left)
+        remove(folder, lock)
+        sent.append(folder.name)
+        log.info(f"replayed spooled MLflow run {folder.name}")
+    return Replayed(sent, busy, [])
+
+
+def replay_spool(spec: Any, root: Path) -> Replayed:
+    """`replay` on a client of `spec`'s store (what `freezesweep sync` and the hooks call).
+
+    Args:
+        spec: the `TrackingSpec` of the store to send to. No default.
+        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+    """
+    return replay(client_for(spec), spec, root)
+
+
+def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> None:
+    records = read_records(folder)
+    if not records or records[0].get("op") != "create":
+        return  # cut off before its header: nothing was recorded
+    header, body = records[0], records[1:]
+    run_id = _run_for(client, spec, header)
+    history: dict[str, set[tuple[int, int, float]]] = {}
+    ended = False
+    for record in body:
+        op = record["op"]
+        if op == "params":
+            items = [Param(key, value) for key, value in record["params"].items()]
+            for start in range(0, len(items), 100):  # MLflow's batch limit for params
+                client.log_batch(run_id, params=items[start : start + 100])
+        elif op == "tags":
+            for key, value in record["tags"].items():
+                client.set_tag(run_id, key, value)
+        elif op == "metrics":
+            fresh = [
+                Metric(key, value, timestamp, step)
+                for key, value, timestamp, step in record["metrics"]
+                if (step, timestamp, value) not in _history(client, run_id, key, history)
+            ]
+            if fresh:
+                client.log_batch(run_id, metrics=fresh)
+                for metric in fresh:
+                    history[metric.key].add((metric.step, metric.timestamp, metric.value))
+        elif op == "artifact":
+            client.log_artifact(run_id, str(folder / record["file"]), record["artifact_path"])
+        elif op == "end":
+            client.set_terminated(run_id, record["status"], end_time=record["end_time"])
+            ended = True
+    if not ended:
+        # Its worker died while the run was spooled (the lock is free, the end never written).
+        client.set_tag(run_id, STATE_TAG, "FAIL")
+        client.set_tag(run_id, "freezesweep.error", "its worker died while the run was spooled")
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def _history(
+    client: MlflowClient, run_id: str, key: str, cache: dict[str, set[tuple[int, int, float]]]
+) -> set[tuple[int, int, float]]:
+    if key not in cache:
+        points = client.get_metric_history(run_id, key)
+        cache[key] = {(point.step, point.timestamp, point.value) for point in points}
+    return cache[key]
+
+
+def _run_for(client: MlflowClient, spec: Any, header: dict[str, Any]) -> str:
+    """The run the entry belongs to: its recorded id, the study's parent run for the end of a
+    sweep, else the run tagged with its spool id, else a new run created with that tag
+    (atomically, so a crash cannot make two)."""
+    if header.get("run_id"):
+        return str(header["run_id"])
+    experiment = experiment_id(client, spec, header["experiment"])
+    if header.get("role") == "study":  # the end of a sweep: the study's own parent run
+        return study_run_id(client, experiment, header["study_name"])
+    spool_id = header["spool_id"]
+    found = client.search_runs(
+        [experiment], filter_string=f"tags.`{SPOOL_TAG}` = '{spool_id}'", max_results=1
+    )
+    if found:
+        return str(found[0].info.run_id)
+    tags = {**header["tags"], SPOOL_TAG: spool_id}
+    study = header.get("study_name")
+    if study is not None:
+        tags["mlflow.parentRunId"] = study_run_id(client, experiment, study)
+        tags[STUDY_TAG] = study
+    run = client.create_run(
+        experiment, start_time=header["start_time"], run_name=header["run_name"], tags=tags
+    )
+    return str(run.info.run_id)

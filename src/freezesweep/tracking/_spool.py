@@ -1,0 +1,164 @@
+"""The MLflow spool: a trial run's records kept on disk while the tracking server is down.
+
+One folder per run under `<sweep dir>/mlflow_spool/` (`trial-0007/`): `records.jsonl`, one JSON
+record a line (`create`, `params`, `metrics`, `tags`, `artifact`, `end`), and `artifacts/` with
+copies of the files to upload. The writer holds an exclusive `flock` on `.lock` until its run
+ends, so a replay never reads a run that is still being written. Nothing in it comes from the
+tracking URI: params, tags and texts are redacted before they reach a record, as they are before
+they reach MLflow.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+SPOOL_FOLDER = "mlflow_spool"
+# On a replayed run: the spool entry it came from, so a second replay finds it instead of
+# creating it again.
+SPOOL_TAG = "freezesweep.spool_id"
+RECORDS = "records.jsonl"
+LOCK = ".lock"
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether an MLflow call failed because the tracking server did not answer.
+
+    MLflow wraps the `requests` error in an `MlflowException` without `from`, so the cause is
+    found in the exception's context chain.
+    """
+    import requests
+
+    seen: BaseException | None = error
+    for _ in range(8):  # a chain is short; the bound only guards against cycles
+        if seen is None:
+            return False
+        if isinstance(
+            seen,
+            ConnectionError | requests.exceptions.ConnectionError | requests.exceptions.RetryError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class SpoolWriter:
+    """Appends one run's records to its spool folder, holding the folder's lock until `close`.
+
+    The folder is made under a hidden name and renamed once locked and headed, so a replay
+    never sees a folder without its lock held or its `create` record.
+
+    Args:
+        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+        name: the run's name, the folder's name (`trial-0007`). No default.
+        header: the `create` record: `experiment`, `run_name`, `tags`, `study_name`, and the
+            `run_id` when the run exists on the server. No default.
+    """
+
+    def __init__(self, root: Path, name: str, header: dict[str, Any]) -> None:
+        self.spool_id = uuid.uuid4().hex
+        root.mkdir(parents=True, exist_ok=True)
+        staging = root / f".{name}.{self.spool_id[:8]}"
+        staging.mkdir()
+        self._lock: IO[str] = open(staging / LOCK, "w")  # noqa: SIM115 - held until close()
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._records = staging / RECORDS
+        self._artifacts = 0
+        self.append({"op": "create", "spool_id": self.spool_id, **header})
+        final = root / name
+        if final.exists():  # a leftover of the same name (e.g. a single run): keep both
+            final = root / f"{name}.{self.spool_id[:8]}"
+        staging.rename(final)
+        self.folder = final
+        self._records = final / RECORDS
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record and flush it: a killed worker loses at most the line it wrote."""
+        with open(self._records, "a") as records:
+            records.write(json.dumps(record) + "\n")
+
+    def artifact(self, path: Path | None, text: str | None, artifact_file: str) -> None:
+        """Copy a file (or write a text) to upload as `artifact_file` (a relative path)."""
+        self._artifacts += 1
+        local = f"artifacts/{self._artifacts}/{Path(artifact_file).name}"
+        target = self.folder / local
+        target.parent.mkdir(parents=True)
+        if path is not None:
+            shutil.copyfile(path, target)
+        else:
+            target.write_text(text or "")
+        parent = str(Path(artifact_file).parent)
+        self.append(
+            {"op": "artifact", "file": local, "artifact_path": None if parent == "." else parent}
+        )
+
+    def close(self) -> None:
+        """Release the folder to replays."""
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
+def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
+    """Spool the end of a sweep invocation: the report files for the study's parent run, and
+    the parent run's end (FINISHED), for a server that is down when the sweep ends.
+
+    Args:
+        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+        study_name: the study (= experiment, = the parent run's name). No default.
+        files: the report files to attach. No default.
+
+    Returns:
+        The entry's folder.
+    """
+    now = int(time.time() * 1000)
+    header: dict[str, Any] = {"experiment": study_name, "run_name": study_name, "tags": {}}
+    header |= {"study_name": study_name, "role": "study", "start_time": now, "run_id": None}
+    writer = SpoolWriter(root, f"study-{study_name}", header)
+    for path in files:
+        writer.artifact(path, None, path.name)
+    writer.append({"op": "end", "status": "FINISHED", "end_time": now})
+    writer.close()
+    return writer.folder
+
+
+def entries(root: Path) -> Iterator[Path]:
+    """The spooled runs under `root`, oldest trial first (hidden folders are being made)."""
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and not folder.name.startswith("."):
+            yield folder
+
+
+def try_lock(folder: Path) -> IO[str] | None:
+    """The entry's lock, held; `None` while its writer (or another replay) holds it."""
+    handle = open(folder / LOCK, "a")  # noqa: SIM115 - held until the entry is removed
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def read_records(folder: Path) -> list[dict[str, Any]]:
+    """The entry's records; a last line cut short by a killed writer is dropped."""
+    records = []
+    for line in (folder / RECORDS).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def remove(folder: Path, lock: IO[str]) -> None:
+    """Delete a replayed entry, then let go of its lock."""
+    shutil.rmtree(folder)
+    lock.close()
