@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from hydra.core.utils import JobReturn, configure_log
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.exceptions import UpdateFinishedTrialError
 
 from freezesweep import compat, hydra_files, targets
@@ -26,7 +27,8 @@ from freezesweep.study.storage import check_storage
 
 from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary, sweep_progress
-from ._grammar import SearchSpace, check_enqueued, parse_search_space
+from ._definition import reconcile, record, sweep_definition
+from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._overrides import job_overrides
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
@@ -106,7 +108,17 @@ class FreezesweepSweeperImpl(Sweeper):
         check_storage(settings.storage)
         if settings.preflight is not None:
             settings.preflight(config=config, jobs=jobs)
-        sweep_dir = Path(str(config.hydra.sweep.dir))
+        # A resumed study must be the same sweep: refused (or moved to a new study) before the
+        # sweep folder, its multirun.yaml or any trial is touched.
+        definition = sweep_definition(settings, space.distributions, jobs[0] if jobs else None)
+        resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
+        sweep_dir = resolved.sweep_dir
+        if resolved.settings is not settings:
+            settings = self.settings = resolved.settings
+            space = self._moved(space, sweep_dir)
+            log.info(
+                f"the sweep's definition changed: new study '{settings.study_name}' in {sweep_dir}"
+            )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         hydra_files.save(
             OmegaConf.to_container(config, enum_to_str=True), sweep_dir / "multirun.yaml"
@@ -115,6 +127,7 @@ class FreezesweepSweeperImpl(Sweeper):
         opened = open_study(settings, space.distributions)
         self._worker = opened.worker
         study = opened.study
+        record(study, definition)
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         fail_stale(study, settings.grace_period)
         counts = count_trials(study)
@@ -279,6 +292,16 @@ class FreezesweepSweeperImpl(Sweeper):
             if settings.on_trial_end is not None:
                 settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
+
+    def _moved(self, space: SearchSpace, sweep_dir: Path) -> SearchSpace:
+        """The space with jobs sent to `sweep_dir`, which also becomes this sweep's folder
+        (`multirun.yaml`, the report); the hydra node is read-only, hence `read_write`."""
+        _, config = self._ready()
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.sweep.dir = str(sweep_dir)
+        HydraConfig.instance().set_config(config)
+        fixed = (*space.fixed_overrides, format_override("hydra.sweep.dir", str(sweep_dir)))
+        return replace(space, fixed_overrides=fixed)
 
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"

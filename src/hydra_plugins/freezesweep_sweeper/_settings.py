@@ -24,6 +24,8 @@ from ._sampler import check_sampler
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
+DefinitionChange = Literal["refuse", "accept", "new_study"]
+_DEFINITION_CHANGES = ("refuse", "accept", "new_study")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Settings:
     preflight: Callable[..., Any] | None
     heartbeat_interval: float
     grace_period: float
+    on_definition_change: DefinitionChange = "refuse"
 
 
 def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
@@ -98,7 +101,17 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         on_trial_end=resolve_hook("on_trial_end", raw.get("on_trial_end")),
         preflight=resolve_hook("preflight", raw.get("preflight")),
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
+        on_definition_change=_definition_change(raw.get("on_definition_change", "refuse")),
     )
+
+
+def _definition_change(value: Any) -> DefinitionChange:
+    if value not in _DEFINITION_CHANGES:
+        raise ValueError(
+            "hydra.sweeper.on_definition_change must be one of "
+            f"{', '.join(_DEFINITION_CHANGES)}; got {value!r}."
+        )
+    return cast(DefinitionChange, value)
 
 
 def _without_nulls(spec: Any) -> Any:

@@ -123,6 +123,13 @@ class FreezesweepSweeperConf:
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
 
+    # A resumed study whose search space, direction, objectives or schedule differ from those
+    # recorded when it was created (its definition fingerprint): refuse (one line showing the
+    # difference, before the sweep folder is touched), accept (continue the study and record
+    # the new definition; a direction cannot change) or new_study (a study named
+    # <study_name>-<fingerprint>, in a sweep folder of that name).
+    on_definition_change: str = "refuse"
+
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="freezesweep", node=FreezesweepSweeperConf, provider="freezesweep"
