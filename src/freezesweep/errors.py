@@ -6,7 +6,7 @@ Nothing here imports the rest of the package, so the Keras-side modules can rais
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FreezeAuditError", "RecompileGuardError"]
+__all__ = ["ConfigError", "FreezeAuditError", "OutOfMemory", "RecompileGuardError"]
 
 
 class ConfigError(ValueError):
@@ -19,3 +19,7 @@ class FreezeAuditError(RuntimeError):
 
 class RecompileGuardError(RuntimeError):
     """`trainable` changed after compile: Keras would silently train the wrong weights."""
+
+
+class OutOfMemory(MemoryError):
+    """A trial ran out of (host or accelerator) memory; the message names the batch size."""
