@@ -52,8 +52,7 @@ def test_on_definition_change_is_validated() -> None:
     with pytest.raises(ValueError) as error:
         read_settings(settings_with(on_definition_change="acept"))
     assert str(error.value) == (
-        "hydra.sweeper.on_definition_change must be one of refuse, accept, new_study; "
-        "got 'acept'."
+        "hydra.sweeper.on_definition_change must be one of refuse, accept, new_study; got 'acept'."
     )
 
 

@@ -16,7 +16,7 @@ from hydra.core.utils import JobReturn, configure_log
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import UpdateFinishedTrialError
 
 from freezesweep import compat, hydra_files, targets
@@ -28,7 +28,8 @@ from freezesweep.study.storage import check_storage
 from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._definition import reconcile, record, sweep_definition
-from ._grammar import SearchSpace, check_enqueued, format_override, parse_search_space
+from ._folders import move_sweep, name_unnamed_study
+from ._grammar import SearchSpace, check_enqueued, parse_search_space
 from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
 from ._overrides import job_overrides
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome, tell
@@ -62,6 +63,8 @@ class FreezesweepSweeperImpl(Sweeper):
         # When this invocation's sweep began, for the progress line's elapsed time.
         self._started = time.monotonic()
         self._worker = "unnamed"
+        # Overrides every job gets besides the search space's fixed ones (see `_folders`).
+        self._job_fixed: list[str] = []
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -69,6 +72,8 @@ class FreezesweepSweeperImpl(Sweeper):
         redact_logs()
         # The user's own `_target_` modules, before the sampler's and pruner's are checked.
         targets.allow_modules(config.get("allowed_targets"))  # a ListConfig is a Sequence
+        if self._conf.get("study_name") is None:
+            self._job_fixed = name_unnamed_study(self._conf, config)
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
@@ -90,6 +95,7 @@ class FreezesweepSweeperImpl(Sweeper):
             job_config=config,
             config_loader=self.hydra_context.config_loader,
         )
+        space = replace(space, fixed_overrides=(*space.fixed_overrides, *self._job_fixed))
         check_enqueued(
             settings.enqueue,
             space.distributions,
@@ -115,7 +121,7 @@ class FreezesweepSweeperImpl(Sweeper):
         sweep_dir = resolved.sweep_dir
         if resolved.settings is not settings:
             settings = self.settings = resolved.settings
-            space = self._moved(space, sweep_dir)
+            space = move_sweep(config, space, sweep_dir)
             log.info(
                 f"the sweep's definition changed: new study '{settings.study_name}' in {sweep_dir}"
             )
@@ -292,16 +298,6 @@ class FreezesweepSweeperImpl(Sweeper):
             if settings.on_trial_end is not None:
                 settings.on_trial_end(study=study, trial=frozen, config=config)
         return results
-
-    def _moved(self, space: SearchSpace, sweep_dir: Path) -> SearchSpace:
-        """The space with jobs sent to `sweep_dir`, which also becomes this sweep's folder
-        (`multirun.yaml`, the report); the hydra node is read-only, hence `read_write`."""
-        _, config = self._ready()
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.sweep.dir = str(sweep_dir)
-        HydraConfig.instance().set_config(config)
-        fixed = (*space.fixed_overrides, format_override("hydra.sweep.dir", str(sweep_dir)))
-        return replace(space, fixed_overrides=fixed)
 
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"
