@@ -31,14 +31,19 @@ pytestmark = pytest.mark.slow  # 200 validations (a backbone built for each) and
 
 _RUNS = 3  # accepted definitions trained for real (shrunken)
 
+# Valid values are drawn more often than each kind of bad one, so that both outcomes are common.
 _NUMBERS = st.one_of(
-    st.floats(min_value=1e-5, max_value=1.0), st.sampled_from([0, -1.0, 1e9, "fast", None])
+    st.floats(min_value=1e-5, max_value=1.0),
+    st.floats(min_value=1e-5, max_value=1.0),
+    st.sampled_from([0, -1.0, 1e9, "fast", None]),
 )
 _UNFREEZE = st.one_of(
+    st.integers(min_value=0, max_value=4),
     st.integers(min_value=-1, max_value=6),
     st.sampled_from(["all", "none", "gradual", "block_*", "", "${finetune.top_k}", None, True]),
 )
 _OPTIMIZERS = st.one_of(
+    st.none(),
     st.none(),
     st.fixed_dictionaries(
         {"_target_": st.sampled_from(["keras.optimizers.Adam", "keras.optimizers.SGD"])}
@@ -59,14 +64,16 @@ def _stage(draw: st.DrawFn, index: int) -> dict[str, Any]:
     stage: dict[str, Any] = {
         "name": draw(st.sampled_from([f"stage{index}", "head", "finetune"])),
         "unfreeze": draw(_UNFREEZE),
-        "epochs": draw(st.sampled_from([1, 1, 2, 0, -3, "two"])),
+        "epochs": draw(st.sampled_from([1, 1, 1, 1, 2, 0, -3, "two"])),
     }
     if stage["unfreeze"] == "gradual":
         stage["up_to"] = draw(st.sampled_from([1, 2, 9, -1, "x"]))
-    lr_keys = draw(st.sampled_from([("lr",), ("lr_multiplier",), (), ("lr", "lr_multiplier")]))
+    lr_keys = draw(
+        st.sampled_from([("lr",), ("lr_multiplier",)] * 3 + [(), ("lr", "lr_multiplier")])
+    )
     for key in lr_keys:
         stage[key] = draw(_NUMBERS)
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)) == 0:
         stage["offset"] = draw(st.sampled_from([0, 1, 3, -1, 9, "${finetune.offset}"]))
     optimizer = draw(_OPTIMIZERS)
     if optimizer is not None:
@@ -80,11 +87,11 @@ def _stage(draw: st.DrawFn, index: int) -> dict[str, Any]:
 
 @st.composite
 def _schedule(draw: st.DrawFn) -> dict[str, Any]:
-    count = draw(st.integers(min_value=0, max_value=3))
+    count = draw(st.sampled_from([1, 1, 2, 2, 3, 0]))
     return {
         "name": "random",
-        "unit": draw(st.sampled_from(["block", "layer", "blok"])),
-        "bn": draw(st.sampled_from(["frozen", "train", "froze"])),
+        "unit": draw(st.sampled_from(["block", "block", "layer", "blok"])),
+        "bn": draw(st.sampled_from(["frozen", "frozen", "train", "froze"])),
         "stages": [draw(_stage(index)) for index in range(count)],
     }
 
@@ -96,6 +103,8 @@ _SPACES = st.dictionaries(
     st.sampled_from(
         [
             "range(0, 5)",
+            "range(0, 3)",
+            "choice(0, 1)",
             "range(0, 9)",
             "range(3, 1)",
             "choice(0, 2, 4)",
@@ -162,7 +171,7 @@ def test_random_definitions_are_accepted_and_run_or_refused_in_one_line(tmp_path
     print(f"random definitions: {outcomes}")  # shown with -s: how the 200 split
     assert outcomes["accepted"] + outcomes["refused"] >= 200
     # Both kinds were generated (a generator that only produced garbage would prove little).
-    assert outcomes["accepted"] >= _RUNS and outcomes["refused"] >= 50, outcomes
+    assert outcomes["accepted"] >= 20 and outcomes["refused"] >= 20, outcomes
     for job in accepted:
         task = copy.deepcopy(job)
         with open_dict(task):

@@ -6,7 +6,7 @@ Nothing here imports the rest of the package, so the Keras-side modules can rais
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FreezeAuditError", "OutOfMemory", "RecompileGuardError"]
+__all__ = ["ConfigError", "DiskFull", "FreezeAuditError", "OutOfMemory", "RecompileGuardError"]
 
 
 class ConfigError(ValueError):
@@ -23,3 +23,8 @@ class RecompileGuardError(RuntimeError):
 
 class OutOfMemory(MemoryError):
     """A trial ran out of (host or accelerator) memory; the message names the batch size."""
+
+
+class DiskFull(OSError):
+    """No space left where a trial writes (audit, model, feature cache, artifacts); the message
+    names what was being written and where. The partial file is already removed."""

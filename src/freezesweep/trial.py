@@ -20,7 +20,7 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep import runtime
+from freezesweep import disk, runtime
 from freezesweep.errors import OutOfMemory
 from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
 from freezesweep.model.assemble import build_backbone, build_model, load_data
@@ -121,13 +121,15 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
         else:
             logger.info(cache_line)
         audit_path = _audit_file(output_dir)
-        write_audit(result.audits, audit_path)
+        with disk.writing(audit_path, "the freeze audit"):
+            write_audit(result.audits, audit_path)
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
             run.set_tags(cache_tags)
         if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
-            saved = save_merged(model, audit_path.parent / "model.keras")
+            with disk.writing(audit_path.parent / "model.keras", "the model") as path:
+                saved = save_merged(model, path)
             if run is not None:
                 run.log_file(saved)
         if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial

@@ -6,6 +6,7 @@ run", so several trials in one process (Hydra's basic launcher) cannot tangle th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from freezesweep.disk import disk_full, is_disk_full
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._store import client_for, experiment_id
@@ -43,10 +45,32 @@ class TrialRun:
             self.client.set_tag(self.run_id, key, redact(value))
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, redact(text), artifact_file)
+        with self._artifact(artifact_file):
+            self.client.log_text(self.run_id, redact(text), artifact_file)
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        name = f"{artifact_path}/{path.name}" if artifact_path else path.name
+        with self._artifact(name):
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    @contextmanager
+    def _artifact(self, name: str) -> Iterator[None]:
+        """A full local artifact store: the partial copy removed, `DiskFull` naming the artifact.
+
+        (A remote store's upload either lands whole or not at all.)
+        """
+        try:
+            yield
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            target = Path(name)
+            uri = self.client.get_run(self.run_id).info.artifact_uri or ""
+            if uri.startswith("file:") or uri.startswith("/"):
+                target = Path(uri.removeprefix("file://").removeprefix("file:")) / name
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            raise disk_full(error, f"MLflow artifact {name}", target) from None
 
 
 @contextmanager

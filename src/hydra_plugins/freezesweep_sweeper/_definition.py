@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from ._settings import Settings
 DEFINITION_ATTR = "freezesweep:definition"
 """Study user attr: the sweep's definition (`sweep_definition`) plus its `fingerprint`."""
 
+log = logging.getLogger(__name__)
 _SHOWN = 4  # differences printed in the one-line refusal; the rest are counted
 
 
@@ -110,6 +112,7 @@ def reconcile(settings: Settings, definition: Mapping[str, Any], sweep_dir: Path
         # sweeps/<study> (the project's default) gets a sibling; any other folder a subfolder.
         renamed = sweep_dir.name == settings.study_name
         folder = sweep_dir.parent / name if renamed else sweep_dir / name
+        log.info(f"{where} was defined differently ({shown}): new study '{name}' in {folder}")
         return Resolved(replace(settings, study_name=name), folder)
     if policy == "accept" and stored.get("direction") == definition["direction"]:
         return Resolved(settings, sweep_dir)

@@ -63,8 +63,7 @@ class FreezesweepSweeperImpl(Sweeper):
         # When this invocation's sweep began, for the progress line's elapsed time.
         self._started = time.monotonic()
         self._worker = "unnamed"
-        # Overrides every job gets besides the search space's fixed ones (see `_folders`).
-        self._job_fixed: list[str] = []
+        self._job_fixed: list[str] = []  # every job's overrides beyond the space's (`_folders`)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -119,12 +118,9 @@ class FreezesweepSweeperImpl(Sweeper):
         definition = sweep_definition(settings, space.distributions, jobs[0] if jobs else None)
         resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
         sweep_dir = resolved.sweep_dir
-        if resolved.settings is not settings:
+        if resolved.settings is not settings:  # on_definition_change=new_study
             settings = self.settings = resolved.settings
             space = move_sweep(config, space, sweep_dir)
-            log.info(
-                f"the sweep's definition changed: new study '{settings.study_name}' in {sweep_dir}"
-            )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         hydra_files.save(
             OmegaConf.to_container(config, enum_to_str=True), sweep_dir / "multirun.yaml"
