@@ -20,8 +20,8 @@ import pytest
 from optuna.trial import TrialState
 
 from freezesweep.study.storage import open_storage
+from hydra_plugins.freezesweep_sweeper._ask import WORKER_ATTR
 from hydra_plugins.freezesweep_sweeper._executor import build_executor
-from hydra_plugins.freezesweep_sweeper._impl import WORKER_ATTR
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._sbatch import SbatchRefused
 from hydra_plugins.freezesweep_sweeper._study import count_trials

@@ -6,7 +6,7 @@ Nothing here imports the rest of the package, so the Keras-side modules can rais
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FreezeAuditError", "RecompileGuardError"]
+__all__ = ["ConfigError", "DiskFull", "FreezeAuditError", "OutOfMemory", "RecompileGuardError"]
 
 
 class ConfigError(ValueError):
@@ -19,3 +19,12 @@ class FreezeAuditError(RuntimeError):
 
 class RecompileGuardError(RuntimeError):
     """`trainable` changed after compile: Keras would silently train the wrong weights."""
+
+
+class OutOfMemory(MemoryError):
+    """A trial ran out of (host or accelerator) memory; the message names the batch size."""
+
+
+class DiskFull(OSError):
+    """No space left where a trial writes (audit, model, feature cache, artifacts); the message
+    names what was being written and where. The partial file is already removed."""

@@ -20,7 +20,8 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep import runtime
+from freezesweep import disk, runtime
+from freezesweep.errors import OutOfMemory
 from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
 from freezesweep.model.assemble import build_backbone, build_model, load_data
 from freezesweep.model.export import save_merged
@@ -36,6 +37,7 @@ from freezesweep.train import (
     run_schedule,
     shared_store,
 )
+from freezesweep.train.memory import is_out_of_memory, out_of_memory, release_memory
 from freezesweep.trial_summary import model_summary, trial_summary
 
 logger = logging.getLogger(__name__)
@@ -61,9 +63,16 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
         in_sweep = spec.trial.number is not None and output_dir is not None
         tracking.check_store(spec.tracking, require_server=not in_sweep)
     runtime.seed_everything(spec.seed)
-    # The policy is read by layers when they are built; restored to float32 after the trial.
-    with runtime.precision(spec.trainer.mixed_precision):
-        return _run(spec, output_dir)
+    try:
+        # The policy is read by layers when they are built; restored to float32 after the trial.
+        with runtime.precision(spec.trainer.mixed_precision):
+            return _run(spec, output_dir)
+    except OutOfMemory as error:
+        reason = str(error)
+    # Raised afresh outside the `except`: the first error's traceback holds the model and the
+    # batches in its frames, and a sweep's next trial runs in this process.
+    release_memory()
+    raise OutOfMemory(reason)
 
 
 def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
@@ -86,21 +95,27 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
             callbacks.append(EpochLogger(run))
         if pruning is not None:
             callbacks.append(pruning)
-        result = run_schedule(
-            model,
-            backbone,
-            plans,
-            data,
-            bn=spec.schedule.bn,
-            batch_size=spec.trainer.batch_size,
-            verbose=spec.trainer.verbose,
-            jit_compile=spec.trainer.jit_compile,
-            callbacks=callbacks,
-            on_stage_end=_stage_logger(run),
-            should_stop=(lambda: pruning.pruned) if pruning is not None else None,
-            cache=_cache_store(spec, output_dir),
-            seed=spec.seed,
-        )
+        try:
+            result = run_schedule(
+                model,
+                backbone,
+                plans,
+                data,
+                bn=spec.schedule.bn,
+                batch_size=spec.trainer.batch_size,
+                verbose=spec.trainer.verbose,
+                jit_compile=spec.trainer.jit_compile,
+                callbacks=callbacks,
+                on_stage_end=_stage_logger(run),
+                should_stop=(lambda: pruning.pruned) if pruning is not None else None,
+                cache=_cache_store(spec, output_dir),
+                seed=spec.seed,
+            )
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            # Inside the run's context: the MLflow run ends FAILED with the same reason.
+            raise out_of_memory(error, spec.trainer.batch_size) from None
         cache_tags = cache_summary(result)
         cache_line = f"feature cache: {cache_tags['freezesweep.feature_cache']}"
         if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
@@ -108,13 +123,15 @@ def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
         else:
             logger.info(cache_line)
         audit_path = _audit_file(output_dir)
-        write_audit(result.audits, audit_path)
+        with disk.writing(audit_path, "the freeze audit"):
+            write_audit(result.audits, audit_path)
         summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
             run.set_tags(cache_tags)
         if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
-            saved = save_merged(model, audit_path.parent / "model.keras")
+            with disk.writing(audit_path.parent / "model.keras", "the model") as path:
+                saved = save_merged(model, path)
             if run is not None:
                 run.log_file(saved)
         if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial

@@ -11,6 +11,7 @@ server answers again: at the start of the next trial, at the end of the sweep, o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from freezesweep.disk import disk_full, is_disk_full
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
@@ -119,17 +121,19 @@ class TrialRun:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         clean = redact(text)
-        self._send(
-            lambda: self.client.log_text(str(self.run_id), clean, artifact_file),
-            lambda spool: spool.artifact(None, clean, artifact_file),
-        )
+        with self._artifact(artifact_file):
+            self._send(
+                lambda: self.client.log_text(str(self.run_id), clean, artifact_file),
+                lambda spool: spool.artifact(None, clean, artifact_file),
+            )
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         target = f"{artifact_path}/{path.name}" if artifact_path else path.name
-        self._send(
-            lambda: self.client.log_artifact(str(self.run_id), str(path), artifact_path),
-            lambda spool: spool.artifact(path, None, target),
-        )
+        with self._artifact(target):
+            self._send(
+                lambda: self.client.log_artifact(str(self.run_id), str(path), artifact_path),
+                lambda spool: spool.artifact(path, None, target),
+            )
 
     def end(self, status: str) -> None:
         """End the run with MLflow `status` (FINISHED, FAILED or KILLED), sent or spooled."""
@@ -140,6 +144,26 @@ class TrialRun:
         )
         if self.writer is not None:
             self.writer.close()
+
+    @contextmanager
+    def _artifact(self, name: str) -> Iterator[None]:
+        """A full local artifact store: the partial copy removed, `DiskFull` naming the artifact.
+
+        (A remote store's upload either lands whole or not at all.)
+        """
+        try:
+            yield
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            target = Path(name)
+            if not self.spooled:
+                uri = self.client.get_run(str(self.run_id)).info.artifact_uri or ""
+                if uri.startswith("file:") or uri.startswith("/"):
+                    target = Path(uri.removeprefix("file://").removeprefix("file:")) / name
+                    with contextlib.suppress(OSError):
+                        target.unlink()
+            raise disk_full(error, f"MLflow artifact {name}", target) from None
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from freezesweep.disk import disk_full, is_disk_full
+
 Entry = dict[str, np.ndarray]
 _DIGEST = "__sha256__"
 
@@ -98,9 +100,13 @@ class ArrayStore:
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
             self._touch(key)
-        except OSError:
+        except OSError as error:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+            # Other write errors leave the entry in memory only; a full disk fails the trial,
+            # which says so, rather than running on silently without the cache on disk.
+            if is_disk_full(error):
+                raise disk_full(error, "the feature cache", self.path(key)) from None
 
     def _read(self, key: str) -> Entry | None:
         if self.directory is None or not self.path(key).is_file():

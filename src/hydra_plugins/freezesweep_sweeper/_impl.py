@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,15 @@ from optuna.exceptions import UpdateFinishedTrialError
 
 from freezesweep import compat, hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
-from freezesweep.study.constraints import CONSTRAINTS_ATTR
-from freezesweep.study.pruning import PRUNER_ATTR
 from freezesweep.study.storage import check_storage
 
+from ._ask import ask_batch
 from ._budget import FailureBudgetExceeded, Tally
 from ._console import optimization_results, progress_line, summary, sweep_progress
+from ._definition import reconcile, record, sweep_definition
+from ._folders import move_sweep, name_unnamed_study
 from ._grammar import SearchSpace, check_enqueued, parse_search_space
-from ._liveness import HEARTBEAT_ATTR, Heartbeat, fail_stale, silent_others
+from ._liveness import Heartbeat, fail_stale, silent_others
 from ._overrides import job_overrides
 from ._pending import StorageUnavailable, save_untold, tell_saved, tell_with_retry
 from ._results import SearchSpaceExhausted, fail_unfinished, outcome
@@ -36,10 +38,9 @@ from ._samples import sample_points
 from ._secrets import scrub
 from ._settings import Settings, read_settings
 from ._signals import EXIT_REQUEUE, Interrupted, signals_raise
-from ._study import claim_place, count_trials, enqueue_once, open_study
+from ._study import count_trials, enqueue_once, open_study
 
 log = logging.getLogger(__name__)
-WORKER_ATTR = "freezesweep:worker"  # trial system attr: the worker that runs the trial
 
 # One failure in the first trial or two is not yet a rate; the budget is judged from this many
 # finished trials of the invocation on (and always once more at the end).
@@ -61,6 +62,7 @@ class FreezesweepSweeperImpl(Sweeper):
         # When this invocation's sweep began, for the progress line's elapsed time.
         self._started = time.monotonic()
         self._worker = "unnamed"
+        self._job_fixed: list[str] = []  # every job's overrides beyond the space's (`_folders`)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -68,6 +70,8 @@ class FreezesweepSweeperImpl(Sweeper):
         redact_logs()
         # The user's own `_target_` modules, before the sampler's and pruner's are checked.
         targets.allow_modules(config.get("allowed_targets"))  # a ListConfig is a Sequence
+        if self._conf.get("study_name") is None:
+            self._job_fixed = name_unnamed_study(self._conf, config)
         self.settings = read_settings(self._conf, sweep_dir=str(config.hydra.sweep.dir))
         hidden = scrub(config)
         if hidden:
@@ -89,6 +93,7 @@ class FreezesweepSweeperImpl(Sweeper):
             job_config=config,
             config_loader=self.hydra_context.config_loader,
         )
+        space = replace(space, fixed_overrides=(*space.fixed_overrides, *self._job_fixed))
         check_enqueued(
             settings.enqueue,
             space.distributions,
@@ -107,7 +112,14 @@ class FreezesweepSweeperImpl(Sweeper):
         check_storage(settings.storage)
         if settings.preflight is not None:
             settings.preflight(config=config, jobs=jobs)
-        sweep_dir = Path(str(config.hydra.sweep.dir))
+        # A resumed study must be the same sweep: refused (or moved to a new study) before the
+        # sweep folder, its multirun.yaml or any trial is touched.
+        definition = sweep_definition(settings, space.distributions, jobs[0] if jobs else None)
+        resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
+        sweep_dir = resolved.sweep_dir
+        if resolved.settings is not settings:  # on_definition_change=new_study
+            settings = self.settings = resolved.settings
+            space = move_sweep(config, space, sweep_dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         hydra_files.save(
             OmegaConf.to_container(config, enum_to_str=True), sweep_dir / "multirun.yaml"
@@ -116,6 +128,7 @@ class FreezesweepSweeperImpl(Sweeper):
         opened = open_study(settings, space.distributions)
         self._worker = opened.worker
         study = opened.study
+        record(study, definition)
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         # Before the stale check: the trials of saved results went silent when their worker
         # exited, and would be failed as stale.
@@ -204,37 +217,7 @@ class FreezesweepSweeperImpl(Sweeper):
 
     def _ask(self, study: optuna.Study, space: SearchSpace) -> list[optuna.Trial]:
         settings, config = self._ready()
-        batch: list[optuna.Trial] = []
-        try:
-            while len(batch) < settings.n_jobs:
-                # RUNNING counts, this batch's trials and other workers' alike, so that the
-                # study total is not overshot by workers asking at the same time.
-                counts = count_trials(study)
-                if counts.finished + counts.running >= settings.n_trials:
-                    break
-                trial = study.ask(space.distributions)
-                if not claim_place(study, trial, settings.n_trials):
-                    break  # Another worker asked for the last place(s) first.
-                batch.append(trial)
-                if settings.custom_search_space is not None:
-                    settings.custom_search_space(config, trial)
-                # The job's study decides pruning (it needs the spec) and checks the budgets
-                # (it knows trainable_params); the worker runs the trial.
-                for key, value in (
-                    (PRUNER_ATTR, settings.pruner),
-                    (CONSTRAINTS_ATTR, settings.constraints),
-                    (WORKER_ATTR, self._worker),
-                ):
-                    trial.storage.set_trial_system_attr(compat.trial_id(trial), key, value)
-                # A first heartbeat at once: without one, liveness falls back on datetime_start,
-                # a naive local time that hosts in different time zones would misread.
-                trial.storage.set_trial_system_attr(
-                    compat.trial_id(trial), HEARTBEAT_ATTR, time.time()
-                )
-        except BaseException as error:
-            fail_unfinished(study, batch, error)
-            raise
-        return batch
+        return ask_batch(study, space, settings, config, self._worker)
 
     def _run(
         self,

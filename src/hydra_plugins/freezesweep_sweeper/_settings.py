@@ -24,6 +24,8 @@ from ._sampler import check_sampler
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
+DefinitionChange = Literal["refuse", "accept", "new_study"]
+_DEFINITION_CHANGES = ("refuse", "accept", "new_study")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Settings:
     grace_period: float
     tell_attempts: int
     tell_backoff: float
+    on_definition_change: DefinitionChange = "refuse"
 
 
 def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
@@ -102,7 +105,17 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         **_liveness(raw.get("heartbeat_interval"), raw.get("grace_period")),
         tell_attempts=_int_at_least("tell_attempts", raw.get("tell_attempts", 5), 1),
         tell_backoff=_seconds("tell_backoff", raw.get("tell_backoff", 1.0)),
+        on_definition_change=_definition_change(raw.get("on_definition_change", "refuse")),
     )
+
+
+def _definition_change(value: Any) -> DefinitionChange:
+    if value not in _DEFINITION_CHANGES:
+        raise ValueError(
+            "hydra.sweeper.on_definition_change must be one of "
+            f"{', '.join(_DEFINITION_CHANGES)}; got {value!r}."
+        )
+    return cast(DefinitionChange, value)
 
 
 def _without_nulls(spec: Any) -> Any:

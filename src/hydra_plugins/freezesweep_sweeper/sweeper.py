@@ -130,6 +130,12 @@ class FreezesweepSweeperConf:
     # tells it to the study, if the trial is still RUNNING.
     tell_attempts: int = 5
     tell_backoff: float = 1.0
+    # A resumed study whose search space, direction, objectives or schedule differ from those
+    # recorded when it was created (its definition fingerprint): refuse (one line showing the
+    # difference, before the sweep folder is touched), accept (continue the study and record
+    # the new definition; a direction cannot change) or new_study (a study named
+    # <study_name>-<fingerprint>, in a sweep folder of that name).
+    on_definition_change: str = "refuse"
 
 
 ConfigStore.instance().store(

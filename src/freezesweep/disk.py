@@ -1,0 +1,55 @@
+"""Writing a trial's files when the disk may be full: no partial file left, one clear reason.
+
+A full disk mid-write leaves a truncated JSON, `.keras` or `.npz` that a later reader would
+take for a whole one; the trial fails instead, naming what it was writing and where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
+from freezesweep.errors import DiskFull
+
+# No space on the device, or the user's quota is used up: both mean "this file does not fit".
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` (or the error it was raised from) says the disk or quota is full."""
+    while error is not None:
+        if isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in _FULL):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str) -> Iterator[Path]:
+    """Yields `path`; when the body fails, removes what it wrote there, and a full disk becomes
+    `DiskFull`: `disk full writing <what> to <path> (No space left on device)`.
+
+    Args:
+        path: the file being written. No default.
+        what: what the file is, for the message (e.g. `the freeze audit`). No default.
+    """
+    try:
+        yield path
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if is_disk_full(error):
+            raise disk_full(error, what, path) from None
+        raise
+
+
+def disk_full(error: BaseException, what: str, path: Path) -> DiskFull:
+    """The trial's error for a full disk while writing `what` to `path`."""
+    if isinstance(error, DiskFull):
+        return error
+    cause = error if isinstance(error, OSError) and error.errno in _FULL else None
+    detail = cause.strerror if cause is not None else "No space left on device"
+    # One argument: str() is the message alone, without OSError's "[Errno 28]" prefix.
+    return DiskFull(f"disk full writing {what} to {path} ({detail})")
