@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import keras
 import optuna
@@ -101,3 +102,21 @@ def test_hydra_basic_launcher_logger_module_exists() -> None:
     import importlib.util
 
     assert importlib.util.find_spec(compat.HYDRA_BASIC_LAUNCHER_LOGGER) is not None
+
+
+def test_tf_custom_gradients_registered_in_the_block_are_released() -> None:
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+
+    @tf.custom_gradient
+    def doubled(x: Any) -> Any:
+        return 2.0 * x, lambda upstream: 2.0 * upstream
+
+    registry = ops._gradient_registry._registry
+    before = set(registry)
+    with compat.tf_custom_gradients_released():
+        tf.function(doubled).get_concrete_function(tf.TensorSpec([], tf.float32))
+        # Graph-mode tracing registered the gradient globally: what the fence is there for.
+        added = set(registry) - before
+        assert added and all(k.startswith(compat.TF_CUSTOM_GRADIENT_PREFIX) for k in added)
+    assert set(registry) == before

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep import disk, runtime
+from freezesweep import compat, disk, runtime
 from freezesweep.errors import OutOfMemory
 from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
 from freezesweep.model.assemble import build_backbone, build_model, load_data
@@ -65,7 +65,8 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
     runtime.seed_everything(spec.seed)
     try:
         # The policy is read by layers when they are built; restored to float32 after the trial.
-        with runtime.precision(spec.trainer.mixed_precision):
+        # TensorFlow's global registry would keep every traced train step of the trial alive.
+        with runtime.precision(spec.trainer.mixed_precision), compat.tf_custom_gradients_released():
             return _run(spec, output_dir)
     except OutOfMemory as error:
         reason = str(error)
