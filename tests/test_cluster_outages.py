@@ -83,6 +83,16 @@ class MlflowServer:
 
 
 @contextmanager
+def killed_at_exit(process: subprocess.Popen[str]) -> Iterator[None]:
+    """The sweep process, killed if the block leaves it running (a failed assertion)."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@contextmanager
 def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
     server = MlflowServer(folder)
     server.start()
@@ -160,7 +170,7 @@ def test_a_tracking_server_stopped_mid_sweep_loses_and_duplicates_nothing(
             "tracking.artifact_root=null",
             tracking_uri=server.url,
         )
-        try:
+        with killed_at_exit(process):
             # Trial 1 has its run and its first epoch on the server: stop the server under it.
             wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
             server.stop()
@@ -171,9 +181,6 @@ def test_a_tracking_server_stopped_mid_sweep_loses_and_duplicates_nothing(
             server.start()
             (tmp_path / "release-2").touch()
             code, output = finish(process, timeout=240)
-        finally:
-            if process.poll() is None:
-                process.kill()
         assert code == 0, output
         # Trial 3 replayed both spooled runs when it started.
         job_log = "".join(
@@ -218,15 +225,12 @@ def test_a_storage_down_when_a_trial_ends_saves_the_result_and_the_next_start_te
         settings = ("hydra.sweeper.n_trials=3", "epochs=1")
         retries = ("hydra.sweeper.tell_attempts=3", "hydra.sweeper.tell_backoff=0.5")
         process = worker(tmp_path, postgres.url, *settings, *retries, "hold_on=[1]")
-        try:
+        with killed_at_exit(process):
             wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
             # Trial 1 has trained; the storage goes down before its result is told.
             postgres.stop()
             (tmp_path / "release-1").touch()
             code, output = finish(process, timeout=240)
-        finally:
-            if process.poll() is None:
-                process.kill()
         saved = tmp_path / "multirun" / "trial-0001" / "pending_result.json"
         # Exit status 75 (EX_TEMPFAIL), after the retries, with the result saved.
         assert code == 75, output
@@ -266,14 +270,11 @@ def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: 
             "tracking.artifact_root=null",
             tracking_uri=server.url,
         )
-        try:
+        with killed_at_exit(process):
             wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
             server.stop()
             (tmp_path / "release-1").touch()
             code, output = finish(process, timeout=240)
-        finally:
-            if process.poll() is None:
-                process.kill()
         # The sweep succeeds with the server down; the log names the command to catch up.
         assert code == 0, output
         assert f"run `freezesweep sync {sweep_dir}` once the server answers" in output

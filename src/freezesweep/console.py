@@ -10,7 +10,6 @@ with the process's stderr captured, and only those log lines are dropped from wh
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import re
@@ -48,7 +47,7 @@ def quiet_tensorflow(environ: MutableMapping[str, str] | None = None) -> bool:
     if backend == "tensorflow" and "tensorflow" not in sys.modules:
         # A missing TensorFlow is not an error here: Keras reports a missing backend itself.
         with _stderr_without_cpp_logs(), contextlib.suppress(ImportError):
-            importlib.import_module("tensorflow")
+            import tensorflow  # noqa: F401
     return True
 
 

@@ -12,7 +12,6 @@ loaded in safe mode may not contain.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 from collections.abc import Callable
@@ -134,11 +133,10 @@ def preprocessing(name: str) -> Preprocess:
         A function from a float32 NHWC array to the array the architecture expects (the identity
         for architectures that rescale inside the model: EfficientNet, MobileNetV3, ConvNeXt).
     """
+    # Every builder's implementation module has a public namesake in keras.applications (Keras
+    # 3.15.1: e.g. keras.src.applications.mobilenet_v2 -> keras.applications.mobilenet_v2).
     module_name = getattr(keras.applications, name).__module__.rsplit(".", 1)[-1]
-    module = getattr(keras.applications, module_name, None) or importlib.import_module(
-        getattr(keras.applications, name).__module__
-    )
-    function = module.preprocess_input
+    function = getattr(keras.applications, module_name).preprocess_input
 
     def apply(images: np.ndarray) -> np.ndarray:
         # Keras's numpy path may work in place; never touch the caller's array.
