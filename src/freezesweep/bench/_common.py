@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 from omegaconf import DictConfig
 
 
@@ -40,6 +41,21 @@ def compose(config_dir: Path, *overrides: str) -> DictConfig:
         return hydra_compose(
             "config", overrides=["tracking.enabled=false", "trainer.verbose=0", *overrides]
         )
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Records each epoch's seconds (its training and its validation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.seconds.append(time.perf_counter() - self._started)
 
 
 def timed(function: Callable[[], Any]) -> tuple[float, Any]:

@@ -19,6 +19,7 @@ def compile_stage(
     jit_compile: str | bool = "auto",
     *,
     plan: StagePlan | None = None,
+    steps_per_execution: int = 1,
 ) -> str:
     """Compile with a fresh optimizer and return the trainable fingerprint at compile time.
 
@@ -28,12 +29,15 @@ def compile_stage(
         stage: the stage. No default.
         jit_compile: `model.compile`'s setting. Defaults to `"auto"`.
         plan: the stage's plan, for layer-wise rates (`lr_decay`). Defaults to `None` (one rate).
+        steps_per_execution: batches per call into the compiled step (ignored on torch, whose
+            trainer runs one). Defaults to `1`.
     """
     model.compile(
         optimizer=build_optimizer(stage) if plan is None else stage_optimizer(plan),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         jit_compile=jit_compile,
+        steps_per_execution=1 if keras.backend.backend() == "torch" else steps_per_execution,
     )
     return trainable_fingerprint(model)
 

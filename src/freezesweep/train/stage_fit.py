@@ -18,6 +18,7 @@ from freezesweep.train.store import ArrayStore
 
 logger = logging.getLogger(__name__)
 OFF = "off: trainer.feature_cache=off"
+CACHED_STEPS = 32
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def fit_stage(
     logger.info(
         "feature cache for stage %r: %s (cut at the %s)", plan.stage.name, status, split.cut
     )
-    fingerprint = compile_stage(split.upper, plan.stage, jit_compile, plan=plan)
+    # Above the cut a step is cheap, so Python's round trip per batch dominates: run many per call.
+    fingerprint = compile_stage(
+        split.upper, plan.stage, jit_compile, plan=plan, steps_per_execution=CACHED_STEPS
+    )
     # Every weight that trains must be above the cut, or the cache would freeze it silently.
     if not same_trainable(split.upper, model):
         raise RecompileGuardError(
