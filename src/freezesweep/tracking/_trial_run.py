@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from freezesweep.disk import disk_full, is_disk_full
@@ -113,11 +113,11 @@ class TrialRun:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         clean = {key: redact(value) for key, value in tags.items()}
 
-        def call() -> None:
-            for key, value in clean.items():
-                self.client.set_tag(str(self.run_id), key, value)
-
-        self._send(call, lambda spool: spool.append({"op": "tags", "tags": clean}))
+        batch = [RunTag(key, value) for key, value in clean.items()]
+        self._send(
+            lambda: self.client.log_batch(str(self.run_id), tags=batch),
+            lambda spool: spool.append({"op": "tags", "tags": clean}),
+        )
 
     def log_text(self, text: str, artifact_file: str) -> None:
         clean = redact(text)
