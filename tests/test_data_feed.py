@@ -1,0 +1,51 @@
+"""How arrays reach `fit`: every row once an epoch, reshuffled, reproducible after a reseed."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from freezesweep.data import Dataset, evaluate_arguments, fit_arguments
+from freezesweep.data.feed import EVALUATION_BATCH
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the tf.data feed is TensorFlow's"
+)
+
+
+def _data(train: int = 70, val: int = 600) -> Dataset:
+    x_train = np.arange(train, dtype="float32").reshape(train, 1)
+    x_val = np.arange(val, dtype="float32").reshape(val, 1)
+    return Dataset(x_train, np.arange(train) % 3, x_val, np.arange(val) % 3, 3)
+
+
+def _epoch(pipeline: object) -> list[list[float]]:
+    return [batch[0].numpy().ravel().tolist() for batch in pipeline]  # type: ignore[attr-defined]
+
+
+def test_training_rows_come_once_an_epoch_in_a_new_order_each_epoch() -> None:
+    keras.utils.set_random_seed(3)
+    arguments = fit_arguments(_data(), batch_size=32)
+    assert arguments["shuffle"] is False  # the pipeline shuffles; Keras cannot shuffle tf.data
+    first, second = _epoch(arguments["x"]), _epoch(arguments["x"])
+    assert [len(batch) for batch in first] == [32, 32, 6]
+    assert sorted(sum(first, [])) == sorted(sum(second, [])) == list(range(70))
+    assert sum(first, []) != sum(second, [])
+
+
+def test_the_same_seed_feeds_the_same_batches_whatever_ran_before() -> None:
+    keras.utils.set_random_seed(3)
+    expected = _epoch(fit_arguments(_data(), batch_size=32)["x"])
+    keras.utils.set_random_seed(3)
+    fit_arguments(_data(), batch_size=8)  # another fit's pipeline, built first
+    keras.utils.set_random_seed(3)
+    assert _epoch(fit_arguments(_data(), batch_size=32)["x"]) == expected
+
+
+def test_validation_runs_in_order_in_large_batches() -> None:
+    arguments = fit_arguments(_data(), batch_size=32)
+    batches = _epoch(arguments["validation_data"])
+    assert [len(batch) for batch in batches] == [EVALUATION_BATCH, EVALUATION_BATCH, 88]
+    assert sum(batches, []) == list(range(600))
+    assert evaluate_arguments(_data(), batch_size=32)["batch_size"] == EVALUATION_BATCH
