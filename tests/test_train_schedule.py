@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -142,6 +143,28 @@ def test_guarded_fit_refuses_a_trainable_change_after_compile() -> None:
         guarded_fit(model, fingerprint, x=x, y=y, epochs=1, verbose=0)
     after = snapshot(model)
     assert all(np.array_equal(after[path], before[path]) for path in before)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's warning")
+def test_the_expected_retracing_of_fresh_stage_models_stays_off_the_console(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import tensorflow as tf
+
+    import freezesweep.train.compile  # noqa: F401  (the filter is installed on import)
+
+    def fresh() -> Any:  # a new function of the same code, as each stage's new model traces
+        @tf.function
+        def step(x: Any) -> Any:
+            return x + 1
+
+        return step
+
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for _ in range(8):  # TensorFlow warns from the fifth trace of one code object
+            fresh()(tf.constant(1.0))
+        logging.getLogger("tensorflow").warning("another TensorFlow warning")
+    assert [record.getMessage() for record in caplog.records] == ["another TensorFlow warning"]
 
 
 def test_guarded_fit_runs_when_nothing_changed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -11,6 +12,23 @@ from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.plan import StagePlan, trainable_fingerprint
 from freezesweep.spec import StageSpec
 from freezesweep.train.optimizers import build_optimizer, stage_optimizer
+
+
+class _FreshModelRetracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls to <function ...> triggered tf.function
+    retracing" warning.
+
+    Every stage compiles a fresh model (or the fresh model above a cache cut) by design, so its
+    step function is traced anew; TensorFlow counts traces per Python code object across models,
+    and a sweep of short (cached, pruned) stages crosses its threshold and warns of a retracing
+    that is expected, in the middle of the sweep's console.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_FreshModelRetracing())
 
 
 def compile_stage(
