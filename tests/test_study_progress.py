@@ -6,11 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from freezesweep import tracking
 from freezesweep.spec import TrackingSpec
 from freezesweep.study.hooks import on_trial_end, study_metrics
+from freezesweep.tracking._study_progress import DESCRIPTION_TAG, _describe
 
 
 def _spec(tmp_path: Path) -> TrackingSpec:
@@ -87,3 +91,36 @@ def test_on_trial_end_charts_the_study_on_its_parent_run(tmp_path: Path) -> None
     assert f"runs/{parent}/artifacts/trials.csv" in note
     assert "tags.`freezesweep.study` = 's'" in note
     assert '"Group by" `freezesweep.state` lists them all' in note
+
+
+def test_a_worker_that_loses_the_description_race_updates_the_row_the_other_wrote(
+    tmp_path: Path,
+) -> None:
+    class LosesTheRace(MlflowClient):
+        """The other worker inserts the tag between this one's read and its insert (as seen on
+        PostgreSQL: a unique-key violation), once."""
+
+        raced = False
+
+        def set_tag(self, run_id: str, key: str, value: object, **kwargs: object) -> None:  # type: ignore[override]
+            if not self.raced:
+                self.raced = True
+                super().set_tag(run_id, key, "the other worker's text")
+                raise MlflowException("duplicate key value violates unique constraint tag_pk")
+            super().set_tag(run_id, key, value)
+
+    client = LosesTheRace(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("toy")
+    run_id = client.create_run(experiment).info.run_id
+    _describe(client, experiment, run_id, "toy")
+    assert client.raced
+    assert client.get_run(run_id).data.tags[DESCRIPTION_TAG].startswith("Optuna study `toy`")
+
+    class StoreDown(MlflowClient):
+        def set_tag(self, run_id: str, key: str, value: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise MlflowException("connection refused")
+
+    down = StoreDown(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    other = down.create_run(experiment).info.run_id
+    with pytest.raises(MlflowException, match="connection refused"):
+        _describe(down, experiment, other, "toy")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from freezesweep.spec import TrackingSpec
@@ -67,5 +68,13 @@ def log_study_progress(
 
 def _describe(client: MlflowClient, experiment: str, run_id: str, study_name: str) -> None:
     text = describe_study_run(experiment, run_id, study_name)
-    if client.get_run(run_id).data.tags.get(DESCRIPTION_TAG) != text:
+    if client.get_run(run_id).data.tags.get(DESCRIPTION_TAG) == text:
+        return
+    try:
+        client.set_tag(run_id, DESCRIPTION_TAG, text)
+    except MlflowException:
+        # Workers starting together describe the same parent run, and a SQL store's set_tag
+        # reads before it inserts: the later insert can hit the earlier worker's row (a
+        # unique-key violation, seen on PostgreSQL). Once more finds the row and updates it; a
+        # store that is down fails again and raises.
         client.set_tag(run_id, DESCRIPTION_TAG, text)
