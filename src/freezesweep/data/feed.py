@@ -56,7 +56,7 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     if keras.backend.backend() == "tensorflow":
         return {
             "x": _pipeline(data.x_train, data.y_train, batch_size, shuffle=True),
-            "validation_data": _pipeline(data.x_val, data.y_val, EVALUATION_BATCH),
+            "validation_data": _pipeline(data.x_val, data.y_val, _evaluation_batch(batch_size)),
             "shuffle": False,
         }
     return {
@@ -64,7 +64,7 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
         "y": data.y_train,
         "batch_size": batch_size,
         "validation_data": (data.x_val, data.y_val),
-        "validation_batch_size": max(batch_size, EVALUATION_BATCH),
+        "validation_batch_size": _evaluation_batch(batch_size),
         "shuffle": True,
     }
 
@@ -73,7 +73,12 @@ def evaluate_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     """Keyword arguments of `model.evaluate` on the validation split."""
     if isinstance(data, Pipelines):
         return {"x": data.val}
-    return {"x": data.x_val, "y": data.y_val, "batch_size": max(batch_size, EVALUATION_BATCH)}
+    return {"x": data.x_val, "y": data.y_val, "batch_size": _evaluation_batch(batch_size)}
+
+
+def _evaluation_batch(batch_size: int) -> int:
+    # Never smaller than the training batch, which is known to fit in memory.
+    return max(batch_size, EVALUATION_BATCH)
 
 
 def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False) -> Any:
