@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from freezesweep.bench._cache_pairs import head_stage, run_head
 from freezesweep.bench._common import PairResult, compose, timed
+from freezesweep.bench._framework_probe import framework_share
 
 
 def p4_bare_keras(config_dir: Path, quick: bool, repeats: int) -> PairResult:
@@ -59,19 +59,22 @@ def p4_bare_keras(config_dir: Path, quick: bool, repeats: int) -> PairResult:
 
 
 def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
-    """Seconds from the end of a real sweep's first trial to the end of its last (Hydra jobs,
-    Optuna, MLflow, the report hooks between trials) / the same trials, after the first, run
-    through `run_trial` untracked (warmed by the first): both sides exclude start-up."""
-    import optuna
+    """A real `python sweep.py -m` (cache off), clocked from inside (`_framework_probe`): the
+    wall time per trial / the trials' own work, over the trials after the first.
 
+    Both sides are measured in the same process over the same seconds, so the machine's speed
+    drifting between runs does not enter the ratio.
+    """
     n = 3 if quick else 7
     small = ["data.train_per_class=5", "schedule.stages.0.epochs=1", "schedule.stages.1.epochs=1"]
     shape = [*(small if quick else []), "trainer.feature_cache=off"]
-    ratios, extra = [], []
+    shares = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
+            clocks = Path(folder) / "clocks.json"
             done = subprocess.run(
-                [sys.executable, str(config_dir.resolve().parent / "sweep.py"), "-m", *shape,
+                [sys.executable, "-m", "freezesweep.bench._framework_probe", str(clocks),
+                 str(config_dir.resolve().parent / "sweep.py"), "-m", *shape,
                  f"hydra.sweeper.n_trials={n}", "hydra.sweeper.study_name=p5",
                  f"hydra.sweeper.storage=sqlite:///{folder}/optuna.db",
                  f"tracking.default_uri=sqlite:///{folder}/mlflow.db"],
@@ -79,27 +82,15 @@ def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
             )  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(f"P5's sweep failed: {done.stderr[-2000:]}")
-            study = optuna.load_study(study_name="p5", storage=f"sqlite:///{folder}/optuna.db")
-            finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        ends = sorted(t.datetime_complete for t in finished if t.datetime_complete is not None)
-        swept = (ends[-1] - ends[0]).total_seconds()
-        points = [[f"{key}={value}" for key, value in t.params.items()] for t in finished]
-        # Warmed by one trial first, as the sweep is after its first.
-        timed(functools.partial(_bare_trials, config_dir, shape, points[:1]))
-        bare, _ = timed(functools.partial(_bare_trials, config_dir, shape, points[1:]))
-        ratios.append(swept / bare)
-        extra.append((swept - bare) / (len(points) - 1))
+            shares.append(framework_share(json.loads(clocks.read_text())))
+    mid = sorted(shares, key=lambda share: share.ratio)[len(shares) // 2]
     return PairResult(
-        "P5", f"{n - 1} trials in a real sweep / the same trials bare (cache off)", tuple(ratios),
-        f"the sweep adds {statistics.median(extra):.2f} s per trial",
+        "P5", f"{n - 1} trials of a real sweep, wall time / the trials' own work (cache off)",
+        tuple(share.ratio for share in shares),
+        f"median repeat: the framework adds {mid.framework:.2f} s to a {mid.trial:.1f} s trial: "
+        f"MLflow {mid.mlflow:.2f} s and Optuna {mid.optuna:.2f} s inside it, {mid.between:.2f} s "
+        f"between trials (Hydra composing the job: {mid.compose:.2f} s)",
     )  # fmt: skip
-
-
-def _bare_trials(config_dir: Path, shape: Sequence[str], points: list[list[str]]) -> None:
-    from freezesweep.trial import run_trial
-
-    for point in points:
-        run_trial(compose(config_dir, *shape, *point))
 
 
 def resident_bytes() -> int:

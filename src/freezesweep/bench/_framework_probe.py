@@ -1,0 +1,164 @@
+"""P5's probe: a real `sweep.py -m` in this process, with clocks on what the framework does.
+
+`python -m freezesweep.bench._framework_probe OUT.json SWEEP_PY ARGS...` runs the sweep as
+`python SWEEP_PY ARGS...` would, after wrapping, for timing only:
+
+- `run_trial` (each trial's span, start and end);
+- inside a trial, every call that exists for MLflow (the `MlflowClient`, freezesweep's run
+  handle and the start/end logging around it) or for Optuna (re-attaching the trial, the pruning
+  callback's report and question);
+- Hydra composing each job's config (a part of the time between trials, for the breakdown).
+
+Everything between one trial's end and the next trial's start (Hydra's launcher, the sweeper's
+ask and tell, the report hooks) is framework time by construction. The clocks are written to
+OUT.json as the sweep ends; the bench turns them into P5's ratio (`p5_from_clocks`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import runpy
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Clocks:
+    """Seconds per trial (in `run_trial` order) and a running total per framework category."""
+
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    inside: list[dict[str, float]] = field(default_factory=list)
+    composes: list[tuple[float, float]] = field(default_factory=list)
+    _depth: int = 0
+
+    def timed(self, category: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function`, its outermost calls inside a trial added to the trial's `category`."""
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self._depth or not self.inside:
+                return function(*args, **kwargs)
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                slot = self.inside[-1]
+                slot[category] = slot.get(category, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+
+def install(clocks: Clocks) -> None:
+    """Wrap the framework's entry points (by attribute, before `sweep.py` imports them)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from mlflow.tracking import MlflowClient
+
+    import freezesweep.trial as trial_module
+    from freezesweep import tracking
+    from freezesweep.study import pruning
+    from freezesweep.tracking import _trial_run
+
+    run_trial = trial_module.run_trial
+
+    @functools.wraps(run_trial)
+    def clocked_trial(*args: Any, **kwargs: Any) -> Any:
+        clocks.inside.append({})
+        started = time.perf_counter()
+        try:
+            return run_trial(*args, **kwargs)
+        finally:
+            clocks.spans.append((started, time.perf_counter()))
+
+    trial_module.run_trial = clocked_trial  # type: ignore[assignment]
+    for name in dir(MlflowClient):
+        if not name.startswith("_") and callable(getattr(MlflowClient, name)):
+            setattr(MlflowClient, name, clocks.timed("mlflow", getattr(MlflowClient, name)))
+    for name in ("log_params", "log_metrics", "set_tags", "log_text", "log_file", "end"):
+        method = getattr(_trial_run.TrialRun, name)
+        setattr(_trial_run.TrialRun, name, clocks.timed("mlflow", method))
+    for name in ("_log_start", "_log_end"):
+        setattr(trial_module, name, clocks.timed("mlflow", getattr(trial_module, name)))
+    for name in ("client_for", "_start", "_start_or_spool"):
+        setattr(_trial_run, name, clocks.timed("mlflow", getattr(_trial_run, name)))
+    tracking.check_store = clocks.timed("mlflow", tracking.check_store)
+    trial_module._pruning_callback = clocks.timed("optuna", trial_module._pruning_callback)
+    logic = pruning._PruningLogic
+    logic.on_epoch_end = clocks.timed("optuna", logic.on_epoch_end)  # type: ignore[method-assign]
+    compose = ConfigLoaderImpl.load_sweep_config
+
+    @functools.wraps(compose)
+    def clocked_compose(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return compose(*args, **kwargs)
+        finally:
+            clocks.composes.append((started, time.perf_counter() - started))
+
+    ConfigLoaderImpl.load_sweep_config = clocked_compose  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> None:
+    out, script, *arguments = argv
+    clocks = Clocks()
+    install(clocks)
+    sys.argv = [script, *arguments]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    finally:
+        record = {"spans": clocks.spans, "inside": clocks.inside, "composes": clocks.composes}
+        with open(out, "w", encoding="utf-8") as file:
+            json.dump(record, file)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
+
+@dataclass(frozen=True)
+class FrameworkShare:
+    """P5 over the trials after the first: seconds per trial of the trials' own work, of the
+    framework, and of its parts."""
+
+    trial: float
+    framework: float
+    mlflow: float
+    optuna: float
+    between: float
+    compose: float
+
+    @property
+    def ratio(self) -> float:
+        """(trial + framework) / trial: 1.03 is a framework costing 3 % of the trial."""
+        return (self.trial + self.framework) / self.trial
+
+
+def framework_share(record: dict[str, Any]) -> FrameworkShare:
+    """What a probe's record says, over trials 2..n (the first carries the process's warm-up).
+
+    The framework's time is the wall time from the first trial's end to the last one's, less
+    the trials' own work (each trial's span less its MLflow and Optuna calls).
+    """
+    spans = [tuple(span) for span in record["spans"]]
+    later = range(1, len(spans))
+    if not later:
+        raise ValueError("P5 needs at least two finished trials")
+    own = [spans[i][1] - spans[i][0] - sum(record["inside"][i].values()) for i in later]
+    wall = spans[-1][1] - spans[0][1]
+    n = len(own)
+    per = lambda key: sum(record["inside"][i].get(key, 0.0) for i in later) / n  # noqa: E731
+    between = sum(spans[i][0] - spans[i - 1][1] for i in later) / n
+    compose = sum(seconds for start, seconds in record["composes"] if start >= spans[0][1])
+    return FrameworkShare(
+        trial=sum(own) / n,
+        framework=(wall - sum(own)) / n,
+        mlflow=per("mlflow"),
+        optuna=per("optuna"),
+        between=between,
+        compose=compose / n,
+    )
