@@ -75,7 +75,7 @@ def install(clocks: Clocks) -> None:
         finally:
             clocks.spans.append((started, time.perf_counter()))
 
-    trial_module.run_trial = clocked_trial  # type: ignore[assignment]
+    trial_module.run_trial = clocked_trial
     for name in dir(MlflowClient):
         if not name.startswith("_") and callable(getattr(MlflowClient, name)):
             setattr(MlflowClient, name, clocks.timed("mlflow", getattr(MlflowClient, name)))
