@@ -120,3 +120,10 @@ def test_tf_custom_gradients_registered_in_the_block_are_released() -> None:
         added = set(registry) - before
         assert added and all(k.startswith(compat.TF_CUSTOM_GRADIENT_PREFIX) for k in added)
     assert set(registry) == before
+
+
+def test_pruner_warmup_steps_reads_percentile_and_median_pruners() -> None:
+    # The steps a PercentilePruner (a MedianPruner is one) never prunes; 0 for other pruners.
+    assert compat.pruner_warmup_steps(optuna.pruners.MedianPruner(n_warmup_steps=13)) == 13
+    assert compat.pruner_warmup_steps(optuna.pruners.PercentilePruner(25.0, n_warmup_steps=4)) == 4
+    assert compat.pruner_warmup_steps(optuna.pruners.ThresholdPruner(lower=0.1)) == 0

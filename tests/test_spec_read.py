@@ -75,6 +75,14 @@ def test_environment_tracking_uri_wins_over_the_default() -> None:
             "(times finetune.lr).",
         ),
         (
+            "tracking.epoch_metrics_flush_s=-1",
+            "tracking.epoch_metrics_flush_s must be >= 0; got -1.",
+        ),
+        (
+            "tracking.epoch_metrics_flush_s=soon",
+            "tracking.epoch_metrics_flush_s must be a number; got 'soon'.",
+        ),
+        (
             "objectives=[accuracy]",
             "objectives must be one of val_accuracy, trainable_params; got 'accuracy'.",
         ),

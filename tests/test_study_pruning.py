@@ -120,6 +120,35 @@ def test_callback_without_pruning_reports_every_epoch_across_stages() -> None:
     assert sorted(study.trials[0].intermediate_values) == [0, 1, 2, 3]
 
 
+def test_callback_reports_the_warm_up_but_asks_the_pruner_only_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Asking a median pruner during its warm-up reads every trial for a certain "no": the
+    # callback reports those steps and asks from the first step the pruner may prune on.
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    done = study.ask()
+    for step in range(4):
+        done.report(1.0, step)
+    study.tell(done, 1.0)
+    trial = study.ask()
+    asked: list[int] = []
+    should_prune = trial.should_prune
+
+    def counting() -> bool:
+        asked.append(max(study.trials[1].intermediate_values))
+        return should_prune()
+
+    monkeypatch.setattr(trial, "should_prune", counting)
+    callback = PruningCallback(trial)
+    # val_accuracy of a random model is far below the first trial's 1.0: pruned at the first
+    # step after the warm-up, as without the shortcut.
+    assert fit(tiny_model(), callback, epochs=4) == 3
+    assert callback.pruned_at_epoch == 2
+    assert asked == [2]
+    assert sorted(study.trials[1].intermediate_values) == [0, 1, 2]
+
+
 def test_callback_is_inert_on_multi_objective_studies() -> None:
     # Optuna cannot prune Pareto studies: nothing is reported and training runs to the end.
     study = optuna.create_study(directions=["maximize", "minimize"])

@@ -20,6 +20,7 @@ __all__ = [
     "job_error",
     "keras_file_hash_matches",
     "keras_get_file_replaced",
+    "pruner_warmup_steps",
     "study_id",
     "study_storage",
     "submitit_sbatch_script",
@@ -120,6 +121,19 @@ def trial_id(trial: Any) -> int:
     Optuna 5.0: `Trial._trial_id` and `FrozenTrial._trial_id`.
     """
     return int(trial._trial_id)
+
+
+def pruner_warmup_steps(pruner: Any) -> int:
+    """The steps before which an Optuna pruner never prunes (0 when unknown).
+
+    Optuna 5.0: `PercentilePruner._n_warmup_steps` (`MedianPruner` is one); its `prune` returns
+    `False` for any step below it, after reading every trial of the study.
+    """
+    import optuna
+
+    if isinstance(pruner, optuna.pruners.PercentilePruner):
+        return int(pruner._n_warmup_steps)
+    return 0
 
 
 def job_error(result: Any) -> BaseException | Any:

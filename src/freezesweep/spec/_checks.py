@@ -23,6 +23,16 @@ def positive_number(value: Any, key: str) -> float:
     return number
 
 
+def non_negative_number(value: Any, key: str) -> float:
+    require(
+        isinstance(value, int | float) and not isinstance(value, bool),
+        f"{key} must be a number; got {value!r}.",
+    )
+    number = float(value)
+    require(math.isfinite(number) and number >= 0, f"{key} must be >= 0; got {value}.")
+    return number
+
+
 def integer(value: Any, key: str, minimum: int) -> int:
     require(
         isinstance(value, int) and not isinstance(value, bool),

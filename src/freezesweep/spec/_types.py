@@ -132,6 +132,8 @@ class TrackingSpec:
     uri: str
     artifact_root: str
     experiment: str
+    # Per-epoch metrics wait up to this long to share one call with later ones (0: every epoch).
+    epoch_metrics_flush_s: float = 5.0
 
 
 @dataclass(frozen=True)

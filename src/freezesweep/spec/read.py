@@ -16,7 +16,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from freezesweep import targets
 from freezesweep.objectives import OBJECTIVES, default_objectives
-from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
+from freezesweep.spec._checks import (
+    choice,
+    decay,
+    integer,
+    non_negative_number,
+    positive_number,
+    require,
+    str_keys,
+)
 from freezesweep.spec._schedule import read_schedule
 from freezesweep.spec._sources import read_backbone, read_data
 from freezesweep.spec._types import (
@@ -47,6 +55,9 @@ def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
         uri=str(uri),
         artifact_root=str(tracking.get("artifact_root") or ""),
         experiment=str(tracking.experiment),
+        epoch_metrics_flush_s=non_negative_number(
+            tracking.get("epoch_metrics_flush_s", 5.0), "tracking.epoch_metrics_flush_s"
+        ),
     )
 
 

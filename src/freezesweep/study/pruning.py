@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from freezesweep import targets
+from freezesweep import compat, targets
 from freezesweep.objectives import METHOD, TRAINABLE_PARAMS
 from freezesweep.redaction import redact
 from freezesweep.study.storage import open_storage
@@ -133,6 +133,8 @@ class _PruningLogic:
         self.monitor = monitor
         self.pruned_at_epoch: int | None = None
         self._single_objective = len(trial.study.directions) == 1
+        # Asking before the pruner's warm-up ends reads every trial of the study for a certain no.
+        self._first_prunable = compat.pruner_warmup_steps(trial.study.pruner)
 
     @property
     def pruned(self) -> bool:
@@ -156,7 +158,7 @@ class _PruningLogic:
                 "fit or choose another monitor."
             )
         self.trial.report(float(logs[self.monitor]), step=epoch)
-        if self.trial.should_prune():
+        if epoch >= self._first_prunable and self.trial.should_prune():
             self.pruned_at_epoch = epoch
             self.model.stop_training = True
 

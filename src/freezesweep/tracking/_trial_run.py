@@ -45,6 +45,8 @@ class TrialRun:
             (no spool: a failed call raises).
         header: the spool's `create` record (experiment, run name, tags, study). Defaults to
             `None`.
+        flush_s: how long deferred metrics may wait for later ones (`log_metrics`). Defaults
+            to `0.0` (never).
     """
 
     def __init__(
@@ -53,12 +55,16 @@ class TrialRun:
         run_id: str | None,
         spool: Path | None = None,
         header: dict[str, Any] | None = None,
+        flush_s: float = 0.0,
     ) -> None:
         self.client = client
         self.run_id = run_id
         self._spool = spool
         self._header = dict(header or {})
         self.writer: SpoolWriter | None = None
+        self._flush_s = flush_s
+        self._waiting: list[Metric] = []
+        self._sent_at = time.monotonic()
         if run_id is None:
             self._go_offline(None)
 
@@ -100,15 +106,37 @@ class TrialRun:
 
         self._send(call, lambda spool: spool.append({"op": "params", "params": clean}))
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        now = int(time.time() * 1000)
-        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, *, defer: bool = False
+    ) -> None:
+        """Send `metrics` at `step`, in one call with any that wait.
+
+        Args:
+            metrics: name to value. No default.
+            step: the step. Defaults to `0`.
+            defer: wait (when the last send is under `flush_s` old) to go with later metrics:
+                per-epoch metrics of short epochs cost one call per `flush_s`, not one each.
+                The next call without `defer`, and `end`, send whatever waits. Defaults to
+                `False`.
+        """
+        now = int(time.time() * 1000)  # the point's own time, kept while it waits
+        self._waiting.extend(Metric(key, float(value), now, step) for key, value in metrics.items())
+        if not defer or time.monotonic() - self._sent_at >= self._flush_s:
+            self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        self._sent_at = time.monotonic()
+        if not batch:
+            return
         # Timestamps are kept, so a replay can tell a point it already sent.
         points = [[m.key, m.value, m.timestamp, m.step] for m in batch]
-        self._send(
-            lambda: self.client.log_batch(str(self.run_id), metrics=batch),
-            lambda spool: spool.append({"op": "metrics", "metrics": points}),
-        )
+
+        def call() -> None:
+            for start in range(0, len(batch), 1000):  # MLflow's batch limit for metrics
+                self.client.log_batch(str(self.run_id), metrics=batch[start : start + 1000])
+
+        self._send(call, lambda spool: spool.append({"op": "metrics", "metrics": points}))
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         clean = {key: redact(value) for key, value in tags.items()}
@@ -137,6 +165,7 @@ class TrialRun:
 
     def end(self, status: str) -> None:
         """End the run with MLflow `status` (FINISHED, FAILED or KILLED), sent or spooled."""
+        self._send_waiting()
         end_time = int(time.time() * 1000)
         self._send(
             lambda: self.client.set_terminated(str(self.run_id), status, end_time=end_time),
@@ -234,7 +263,7 @@ def _start(
         run_name=header["run_name"],
         tags=run_tags,
     )
-    return TrialRun(client, run.info.run_id, spool, header)
+    return TrialRun(client, run.info.run_id, spool, header, spec.epoch_metrics_flush_s)
 
 
 def _start_or_spool(
@@ -248,7 +277,7 @@ def _start_or_spool(
     try:
         check_reachable(spec)
     except ConfigError:
-        return TrialRun(client, None, spool, header)
+        return TrialRun(client, None, spool, header, spec.epoch_metrics_flush_s)
     try:
         replay(client, spec, spool)
     except Exception as error:  # a spool that cannot be replayed must not fail this trial
@@ -260,4 +289,4 @@ def _start_or_spool(
     except Exception as error:
         if not is_connection_error(error):
             raise
-        return TrialRun(client, None, spool, header)
+        return TrialRun(client, None, spool, header, spec.epoch_metrics_flush_s)

@@ -10,7 +10,9 @@ import keras
 class MetricSink(Protocol):
     """Anything that takes metrics at a step (a tracking run); keeps this module MLflow-free."""
 
-    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None: ...
+    def log_metrics(
+        self, metrics: dict[str, float], step: int = 0, *, defer: bool = False
+    ) -> None: ...
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -25,6 +27,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.sink = sink
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Deferred: a run may send the points of several short epochs in one call.
         self.sink.log_metrics(
-            {key: float(value) for key, value in (logs or {}).items()}, step=epoch
+            {key: float(value) for key, value in (logs or {}).items()}, step=epoch, defer=True
         )
