@@ -33,6 +33,9 @@ class Clocks:
     spans: list[tuple[float, float]] = field(default_factory=list)
     inside: list[dict[str, float]] = field(default_factory=list)
     composes: list[tuple[float, float]] = field(default_factory=list)
+    # Outermost framework calls inside trials by name: [count, seconds] (for finding costs).
+    calls: dict[str, list[float]] = field(default_factory=dict)
+    running: bool = False  # inside `run_trial` (the sweeper's hooks between trials are not)
     _depth: int = 0
 
     def timed(self, category: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,7 +43,7 @@ class Clocks:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if self._depth or not self.inside:
+            if self._depth or not self.running:
                 return function(*args, **kwargs)
             self._depth += 1
             started = time.perf_counter()
@@ -48,8 +51,12 @@ class Clocks:
                 return function(*args, **kwargs)
             finally:
                 self._depth -= 1
+                seconds = time.perf_counter() - started
                 slot = self.inside[-1]
-                slot[category] = slot.get(category, 0.0) + time.perf_counter() - started
+                slot[category] = slot.get(category, 0.0) + seconds
+                tally = self.calls.setdefault(function.__qualname__, [0, 0.0])
+                tally[0] += 1
+                tally[1] += seconds
 
         return wrapper
 
@@ -69,11 +76,13 @@ def install(clocks: Clocks) -> None:
     @functools.wraps(run_trial)
     def clocked_trial(*args: Any, **kwargs: Any) -> Any:
         clocks.inside.append({})
+        clocks.running = True
         started = time.perf_counter()
         try:
             return run_trial(*args, **kwargs)
         finally:
             clocks.spans.append((started, time.perf_counter()))
+            clocks.running = False
 
     trial_module.run_trial = clocked_trial
     for name in dir(MlflowClient):
@@ -111,7 +120,12 @@ def main(argv: list[str]) -> None:
     try:
         runpy.run_path(script, run_name="__main__")
     finally:
-        record = {"spans": clocks.spans, "inside": clocks.inside, "composes": clocks.composes}
+        record = {
+            "spans": clocks.spans,
+            "inside": clocks.inside,
+            "composes": clocks.composes,
+            "calls": clocks.calls,
+        }
         with open(out, "w", encoding="utf-8") as file:
             json.dump(record, file)
 

@@ -81,14 +81,17 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
         KeyError: no such study or trial in the storage.
         RuntimeError: the trial is not RUNNING (it was already told, or never started).
     """
-    backend = open_storage(storage)
     try:
-        study_id = backend.get_study_id_from_name(study_name)
-        trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, number)
-    except KeyError as error:
-        raise KeyError(
-            f"no trial {number} of study '{study_name}' in {redact(storage)}."
-        ) from error
+        backend, trial_id = _find(storage, study_name, number)
+    except KeyError:
+        # The process's storage may predate the study (a database replaced at the same path).
+        _STORAGES.pop(storage, None)
+        try:
+            backend, trial_id = _find(storage, study_name, number)
+        except KeyError as error:
+            raise KeyError(
+                f"no trial {number} of study '{study_name}' in {redact(storage)}."
+            ) from error
     frozen = backend.get_trial(trial_id)
     if frozen.state != TrialState.RUNNING:
         raise RuntimeError(
@@ -98,6 +101,20 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
     pruner = pruner_from_spec(frozen.system_attrs.get(PRUNER_ATTR))
     study = optuna.load_study(study_name=study_name, storage=backend, pruner=pruner)
     return optuna.Trial(study, trial_id)
+
+
+# One storage per URL for the process: in-process jobs (Hydra's basic launcher) attach once per
+# trial, and a new RDB storage makes an engine and checks the schema each time (~50 ms).
+_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def _find(storage: str, study_name: str, number: int) -> tuple[optuna.storages.BaseStorage, int]:
+    """The process's storage at `storage` and the trial's id in it (`KeyError`: none)."""
+    if storage not in _STORAGES:
+        _STORAGES[storage] = open_storage(storage)
+    backend = _STORAGES[storage]
+    study_id = backend.get_study_id_from_name(study_name)
+    return backend, backend.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
 def record_trainable_params(trial: optuna.Trial, count: int, method: str | None = None) -> None:
