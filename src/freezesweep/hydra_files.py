@@ -19,6 +19,8 @@ from freezesweep.redaction import redact_mapping, redact_override
 
 __all__ = ["redact_saved_configs", "redacted", "remove_run_dir", "save"]
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def redacted(config: Any) -> Any:
     """A config as plain containers with every secret masked.
@@ -49,7 +51,8 @@ def redact_saved_configs(output_dir: Path) -> None:
         output_dir: a job's Hydra output folder. No default.
     """
     for path in sorted((output_dir / ".hydra").glob("*.yaml")):
-        config = yaml.safe_load(path.read_text())
+        # Every job of a sweep reads these three files: libyaml's loader, where PyYAML has it.
+        config = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
         if redacted(config) != config:
             save(config, path)
 
