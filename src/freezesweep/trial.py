@@ -279,6 +279,8 @@ def _log_end(
 
 def _raise_if_stopped(pruning: Any, result: ScheduleResult) -> None:
     """Pruned: `optuna.TrialPruned`; a non-finite accuracy: `FloatingPointError` (a FAIL)."""
+    if pruning is not None:
+        pruning.flush()  # a restored last stage replays its epochs without a fit to end
     if pruning is not None and pruning.pruned:
         import optuna
 

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from freezesweep import compat, targets
 from freezesweep.objectives import METHOD, TRAINABLE_PARAMS
 from freezesweep.redaction import redact
+from freezesweep.study._reports import LaterReports
 from freezesweep.study.storage import open_storage
 
 __all__ = [
@@ -150,8 +151,10 @@ class _PruningLogic:
         self.monitor = monitor
         self.pruned_at_epoch: int | None = None
         self._single_objective = len(trial.study.directions) == 1
-        # Asking before the pruner's warm-up ends reads every trial of the study for a certain no.
+        # Asking before the pruner's warm-up ends reads every trial of the study for a certain no;
+        # the warm-up's values are written in the background meanwhile (`LaterReports`).
         self._first_prunable = compat.pruner_warmup_steps(trial.study.pruner)
+        self._later = LaterReports(trial)
 
     @property
     def pruned(self) -> bool:
@@ -162,6 +165,14 @@ class _PruningLogic:
         """Refuses to train a pruned trial further (a stage after the one that was pruned)."""
         if self.pruned:
             raise optuna.TrialPruned(f"trial was pruned at epoch {self.pruned_at_epoch}.")
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        """Every value of the stage is in the study when its `fit` returns."""
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until every reported value is in the study (call before the trial is told)."""
+        self._later.flush()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """Reports `logs[monitor]` at step `epoch`; asks the pruner; stops training if told to."""
@@ -174,8 +185,13 @@ class _PruningLogic:
                 f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation_data to "
                 "fit or choose another monitor."
             )
-        self.trial.report(float(logs[self.monitor]), step=epoch)
-        if epoch >= self._first_prunable and self.trial.should_prune():
+        value = float(logs[self.monitor])
+        if epoch < self._first_prunable:
+            self._later.report(value, epoch)
+            return
+        self.flush()
+        self.trial.report(value, step=epoch)
+        if self.trial.should_prune():
             self.pruned_at_epoch = epoch
             self.model.stop_training = True
 
