@@ -28,3 +28,23 @@ def test_twenty_in_process_trials_hold_at_most_a_fifth_more_memory_than_two() ->
 
     (ratio,) = p6_memory(Path(__file__).parents[1] / "conf", quick=False, repeats=1).ratios
     assert ratio <= 1.2
+
+
+def test_p5_counts_the_time_between_trials_and_the_framework_calls_inside_them() -> None:
+    from freezesweep.bench._framework_probe import framework_share
+
+    record = {
+        # Three trials; the first (warm-up) is left out of the share.
+        "spans": [(0.0, 10.0), (11.0, 21.0), (22.5, 32.5)],
+        "inside": [{"mlflow": 3.0}, {"mlflow": 0.5, "optuna": 0.25}, {"mlflow": 0.5}],
+        # One composition before the sweep's first trial ended (its preflight), one after.
+        "composes": [(-1.0, 0.2), (21.2, 0.3)],
+    }
+    share = framework_share(record)
+    # Own work 9.25 s and 9.5 s; 22.5 s from the first trial's end to the last one's.
+    assert share.trial == pytest.approx(9.375)
+    assert share.framework == pytest.approx((22.5 - 18.75) / 2)
+    assert (share.mlflow, share.optuna) == (pytest.approx(0.5), pytest.approx(0.125))
+    assert share.between == pytest.approx(1.25)
+    assert share.compose == pytest.approx(0.15)
+    assert share.ratio == pytest.approx(1.2)

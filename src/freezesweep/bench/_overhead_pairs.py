@@ -87,7 +87,8 @@ def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     return PairResult(
         "P5", f"{n - 1} trials of a real sweep, wall time / the trials' own work (cache off)",
         tuple(share.ratio for share in shares),
-        f"median repeat: the framework adds {mid.framework:.2f} s to a {mid.trial:.1f} s trial: "
+        f"median repeat: the framework adds {mid.framework:.2f} s "
+        f"({100 * (mid.ratio - 1):.1f} %) to a {mid.trial:.1f} s trial: "
         f"MLflow {mid.mlflow:.2f} s and Optuna {mid.optuna:.2f} s inside it, {mid.between:.2f} s "
         f"between trials (Hydra composing the job: {mid.compose:.2f} s)",
     )  # fmt: skip
