@@ -14,6 +14,7 @@ import keras
 import optuna
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
 from freezesweep import compat
 
@@ -102,6 +103,18 @@ def test_hydra_basic_launcher_logger_module_exists() -> None:
     import importlib.util
 
     assert importlib.util.find_spec(compat.HYDRA_BASIC_LAUNCHER_LOGGER) is not None
+
+
+def test_hydra_applies_value_overrides_and_names_the_override_dirname() -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(["a.b=2", "++c=x", "d=1"])
+    cfg = OmegaConf.create({"a": {"b": 1}, "d": 0})
+    OmegaConf.set_struct(cfg, True)
+    compat.hydra_apply_overrides(overrides, cfg)
+    assert OmegaConf.to_container(cfg) == {"a": {"b": 2}, "d": 1, "c": "x"}
+    dirname = compat.hydra_override_dirname(overrides, exclude_keys=["d"], item_sep=",", kv_sep="=")
+    assert dirname == "++c=x,a.b=2"
 
 
 def test_tf_custom_gradients_registered_in_the_block_are_released() -> None:

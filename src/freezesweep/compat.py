@@ -17,6 +17,8 @@ __all__ = [
     "SUBMITIT_WATCHER_PRIVATE",
     "failed_job_return",
     "flatten_layers",
+    "hydra_apply_overrides",
+    "hydra_override_dirname",
     "job_error",
     "keras_file_hash_matches",
     "keras_get_file_replaced",
@@ -154,6 +156,32 @@ def failed_job_return(overrides: list[str], error: BaseException) -> Any:
     failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
     failed._return_value = error
     return failed
+
+
+def hydra_apply_overrides(overrides: list[Any], cfg: Any) -> None:
+    """Applies parsed value overrides to a composed config exactly as Hydra's composition does.
+
+    Hydra 1.3.2: the static `ConfigLoaderImpl._apply_overrides_to_config` (struct-mode checks,
+    `++` force-add, type validation), which composition runs after merging the defaults list.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+
+
+def hydra_override_dirname(
+    overrides: list[Any], *, exclude_keys: list[str], item_sep: str, kv_sep: str
+) -> str:
+    """`hydra.job.override_dirname` for a job's parsed task overrides, as Hydra computes it.
+
+    Hydra 1.3.2: `hydra._internal.config_loader_impl.get_overrides_dirname`.
+    """
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    dirname: str = get_overrides_dirname(
+        overrides=overrides, exclude_keys=exclude_keys, item_sep=item_sep, kv_sep=kv_sep
+    )
+    return dirname
 
 
 def submitit_sbatch_script(executor: Any, *, command: str, array_size: int) -> str:

@@ -25,6 +25,7 @@ from freezesweep.study.storage import check_storage
 
 from ._ask import ask_batch
 from ._budget import FailureBudgetExceeded, Tally
+from ._compose import ReusingConfigLoader
 from ._console import optimization_results, progress_line, summary, sweep_progress
 from ._definition import reconcile, record, sweep_definition
 from ._folders import move_sweep, name_unnamed_study
@@ -78,6 +79,11 @@ class FreezesweepSweeperImpl(Sweeper):
             # Hydra's singleton holds its own copy of the hydra node, which submitit pickles.
             HydraConfig.instance().set_config(config)
             log.info(f"password(s) in {', '.join(hidden)} reach jobs through the environment")
+        # Every job after the first of its shape is re-valued, not composed again (`_compose`).
+        hydra_context = HydraContext(
+            config_loader=ReusingConfigLoader(hydra_context.config_loader),
+            callbacks=hydra_context.callbacks,
+        )
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
