@@ -63,13 +63,13 @@ class Clocks:
 
 def install(clocks: Clocks) -> None:
     """Wrap the framework's entry points (by attribute, before `sweep.py` imports them)."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from mlflow.tracking import MlflowClient
 
     import freezesweep.trial as trial_module
     from freezesweep import tracking
     from freezesweep.study import pruning
     from freezesweep.tracking import _trial_run
+    from hydra_plugins.freezesweep_sweeper._compose import ReusingConfigLoader
 
     run_trial = trial_module.run_trial
 
@@ -99,7 +99,9 @@ def install(clocks: Clocks) -> None:
     trial_module._pruning_callback = clocks.timed("optuna", trial_module._pruning_callback)
     logic = pruning._PruningLogic
     logic.on_epoch_end = clocks.timed("optuna", logic.on_epoch_end)  # type: ignore[method-assign]
-    compose = ConfigLoaderImpl.load_sweep_config
+    # What the sweeper and its launcher call for each job (Hydra's composition, or a re-valued
+    # copy of an earlier job's config).
+    compose = ReusingConfigLoader.load_sweep_config
 
     @functools.wraps(compose)
     def clocked_compose(*args: Any, **kwargs: Any) -> Any:
@@ -109,7 +111,7 @@ def install(clocks: Clocks) -> None:
         finally:
             clocks.composes.append((started, time.perf_counter() - started))
 
-    ConfigLoaderImpl.load_sweep_config = clocked_compose  # type: ignore[method-assign]
+    ReusingConfigLoader.load_sweep_config = clocked_compose  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> None:
