@@ -39,6 +39,8 @@ def test_p5_counts_the_time_between_trials_and_the_framework_calls_inside_them()
         "inside": [{"mlflow": 3.0}, {"mlflow": 0.5, "optuna": 0.25}, {"mlflow": 0.5}],
         # One composition before the sweep's first trial ended (its preflight), one after.
         "composes": [(-1.0, 0.2), (21.2, 0.3)],
+        # Each trial's fits, less the framework calls inside them.
+        "train": [9.0, 7.5, 8.0],
     }
     share = framework_share(record)
     # Own work 9.25 s and 9.5 s; 22.5 s from the first trial's end to the last one's.
@@ -47,4 +49,6 @@ def test_p5_counts_the_time_between_trials_and_the_framework_calls_inside_them()
     assert (share.mlflow, share.optuna) == (pytest.approx(0.5), pytest.approx(0.125))
     assert share.between == pytest.approx(1.25)
     assert share.compose == pytest.approx(0.15)
-    assert share.ratio == pytest.approx(1.2)
+    assert share.own_ratio == pytest.approx(1.2)
+    assert share.train == pytest.approx(7.75)
+    assert share.ratio == pytest.approx((7.75 + 1.875) / 7.75)

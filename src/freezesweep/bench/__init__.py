@@ -8,7 +8,8 @@ load, so they are printed, and recorded by hand in `docs/benchmarks.md` with the
 - P2: a head-only stage on MobileNetV3Small, uncached vs cached (features already in the store).
 - P3: a two-stage top-2 trial on MobileNetV2, uncached vs cached, beside the analytic bound.
 - P4: a head-only stage through `run_schedule` vs the same `compile` + `fit` in bare Keras.
-- P5: trials of a real `python sweep.py -m` (Hydra, Optuna, MLflow) vs the same trials run bare.
+- P5: Hydra, Optuna and MLflow's time per trial in a real `python sweep.py -m` vs the
+  trials' training time.
 - P6: resident memory after 20 in-process trials vs after 2.
 """
 
