@@ -87,7 +87,7 @@ def install(clocks: Clocks) -> None:
             clocks.running = False
 
     trial_module.run_trial = clocked_trial
-    run_schedule = trial_module.run_schedule
+    run_schedule = trial_module.run_schedule  # type: ignore[attr-defined]
 
     @functools.wraps(run_schedule)
     def clocked_schedule(*args: Any, **kwargs: Any) -> Any:
@@ -99,7 +99,7 @@ def install(clocks: Clocks) -> None:
             inside = sum(clocks.inside[-1].values()) - before
             clocks.train.append(time.perf_counter() - started - inside)
 
-    trial_module.run_schedule = clocked_schedule
+    trial_module.run_schedule = clocked_schedule  # type: ignore[attr-defined]
     for name in dir(MlflowClient):
         if not name.startswith("_") and callable(getattr(MlflowClient, name)):
             setattr(MlflowClient, name, clocks.timed("mlflow", getattr(MlflowClient, name)))
