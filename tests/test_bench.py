@@ -12,6 +12,9 @@ def test_a_pair_prints_its_median_and_spread() -> None:
     result = PairResult("P9", "example", (2.0, 3.0, 10.0), "a note")
     # The median, not the mean, with the smallest and largest ratio and the repeat count.
     assert result.line() == "P9 example: median 3.00x (2.00x-10.00x over 3 repeats); a note"
+    # A target within a percent of 1 needs a third digit to be read against.
+    close = PairResult("P9", "close", (1.0254, 1.0281, 1.0349), digits=3)
+    assert close.line() == "P9 close: median 1.028x (1.025x-1.035x over 3 repeats)"
 
 
 def test_bench_refuses_fewer_than_three_repeats(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,13 +23,15 @@ class PairResult:
     description: str
     ratios: tuple[float, ...]
     note: str = ""
+    digits: int = 2  # 3 where the target sits within a percent of 1 (P5: 1.03)
 
     def line(self) -> str:
         """`P1 ...: median 3.10x (2.90x-3.30x over 3 repeats)`, then the note."""
         median = statistics.median(self.ratios)
-        spread = f"{min(self.ratios):.2f}x-{max(self.ratios):.2f}x over {len(self.ratios)} repeats"
+        low, high, d = min(self.ratios), max(self.ratios), self.digits
+        spread = f"{low:.{d}f}x-{high:.{d}f}x over {len(self.ratios)} repeats"
         note = f"; {self.note}" if self.note else ""
-        return f"{self.name} {self.description}: median {median:.2f}x ({spread}){note}"
+        return f"{self.name} {self.description}: median {median:.{d}f}x ({spread}){note}"
 
 
 def compose(config_dir: Path, *overrides: str) -> DictConfig:

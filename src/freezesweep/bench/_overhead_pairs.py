@@ -93,6 +93,7 @@ def p5_framework(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         f"({100 * (mid.own_ratio - 1):.1f} % of its {mid.trial:.1f} s with build, data and "
         f"audit): MLflow {mid.mlflow:.2f} s and Optuna {mid.optuna:.2f} s inside the trial, "
         f"{mid.between:.2f} s between trials (the job's config: {mid.compose:.2f} s)",
+        digits=3,
     )  # fmt: skip
 
 
