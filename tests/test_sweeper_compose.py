@@ -20,15 +20,18 @@ from hydra_plugins.freezesweep_sweeper._compose import ReusingConfigLoader
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
+Loaders = tuple[ReusingConfigLoader, ConfigLoader, DictConfig]
+
+
 @pytest.fixture
-def hydra_loader(tmp_path: Path) -> Iterator[tuple[ConfigLoader, DictConfig]]:
-    """Hydra's own loader on the project's configs and the sweep's master config."""
+def loaders(tmp_path: Path) -> Iterator[Loaders]:
+    """A reusing loader, Hydra's loader under it (project configs), the sweep's master config."""
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         inner = GlobalHydra.instance().config_loader()
         master = inner.load_configuration(
             "config", overrides=[f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN
         )
-        yield inner, master
+        yield ReusingConfigLoader(inner), inner, master
 
 
 def job(number: int, *values: str) -> list[str]:
@@ -47,10 +50,9 @@ def as_data(cfg: DictConfig) -> str:
 
 
 def test_trials_after_the_first_of_a_shape_are_revalued_and_equal_hydras_composition(
-    hydra_loader: tuple[ConfigLoader, DictConfig],
+    loaders: Loaders,
 ) -> None:
-    inner, master = hydra_loader
-    loader = ReusingConfigLoader(inner)
+    loader, inner, master = loaders
     values = [("finetune.top_k=0", "finetune.lr=0.01"), ("finetune.top_k=3", "finetune.lr=1e-4")]
     values += [(f"finetune.top_k={k}", f"finetune.lr={lr}") for k, lr in [(1, 3e-4), (2, 0.1)]]
     for number, pair in enumerate(values):
@@ -63,11 +65,8 @@ def test_trials_after_the_first_of_a_shape_are_revalued_and_equal_hydras_composi
     assert loader.reused == 2
 
 
-def test_what_a_copy_cannot_reproduce_is_composed_by_hydra(
-    hydra_loader: tuple[ConfigLoader, DictConfig],
-) -> None:
-    inner, master = hydra_loader
-    loader = ReusingConfigLoader(inner)
+def test_what_a_copy_cannot_reproduce_is_composed_by_hydra(loaders: Loaders) -> None:
+    loader, inner, master = loaders
     shapes = [
         ["schedule=two_stage"],
         ["schedule=gradual"],  # a config group: its defaults differ
@@ -82,11 +81,8 @@ def test_what_a_copy_cannot_reproduce_is_composed_by_hydra(
     assert loader.reused == 0
 
 
-def test_a_bad_value_fails_as_hydra_fails_it(
-    hydra_loader: tuple[ConfigLoader, DictConfig],
-) -> None:
-    inner, master = hydra_loader
-    loader = ReusingConfigLoader(inner)
+def test_a_bad_value_fails_as_hydra_fails_it(loaders: Loaders) -> None:
+    loader, inner, master = loaders
     for number, flag in enumerate(["true", "false", "true"]):
         loader.load_sweep_config(master, job(number, f"hydra.job.chdir={flag}"))
     with pytest.raises(ConfigCompositionException) as ours:
@@ -97,10 +93,9 @@ def test_a_bad_value_fails_as_hydra_fails_it(
 
 
 def test_a_shape_whose_copy_differs_from_hydras_composition_is_never_reused(
-    hydra_loader: tuple[ConfigLoader, DictConfig], monkeypatch: pytest.MonkeyPatch
+    loaders: Loaders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inner, master = hydra_loader
-    loader = ReusingConfigLoader(inner)
+    loader, _, master = loaders
     monkeypatch.setattr(compat, "hydra_override_dirname", lambda *_, **__: "wrong")
     for number in range(4):
         got = loader.load_sweep_config(master, job(number, f"finetune.top_k={number}"))
@@ -108,11 +103,8 @@ def test_a_shape_whose_copy_differs_from_hydras_composition_is_never_reused(
     assert loader.reused == 0
 
 
-def test_a_pickled_loader_leaves_its_configs_behind_and_still_composes(
-    hydra_loader: tuple[ConfigLoader, DictConfig],
-) -> None:
-    inner, master = hydra_loader
-    loader = ReusingConfigLoader(inner)
+def test_a_pickled_loader_leaves_its_configs_behind_and_still_composes(loaders: Loaders) -> None:
+    loader, _, master = loaders
     loader.load_sweep_config(master, job(0, "finetune.top_k=1"))
     copied = pickle.loads(pickle.dumps(loader))
     assert copied.reused == 0 and not copied._shapes
