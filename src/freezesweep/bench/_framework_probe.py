@@ -65,8 +65,6 @@ class Clocks:
 
 def install(clocks: Clocks) -> None:
     """Wrap the framework's entry points (by attribute, before `sweep.py` imports them)."""
-    from mlflow.tracking import MlflowClient
-
     import freezesweep.trial as trial_module
     from freezesweep import tracking
     from freezesweep.study import pruning
@@ -100,9 +98,11 @@ def install(clocks: Clocks) -> None:
             clocks.train.append(time.perf_counter() - started - inside)
 
     trial_module.run_schedule = clocked_schedule  # type: ignore[attr-defined]
-    for name in dir(MlflowClient):
-        if not name.startswith("_") and callable(getattr(MlflowClient, name)):
-            setattr(MlflowClient, name, clocks.timed("mlflow", getattr(MlflowClient, name)))
+    # The client class the tracking package uses (only `freezesweep.tracking` imports mlflow).
+    client_class = _trial_run.MlflowClient  # type: ignore[attr-defined]
+    for name in dir(client_class):
+        if not name.startswith("_") and callable(getattr(client_class, name)):
+            setattr(client_class, name, clocks.timed("mlflow", getattr(client_class, name)))
     for name in ("log_params", "log_metrics", "set_tags", "log_text", "log_file", "end"):
         method = getattr(_trial_run.TrialRun, name)
         setattr(_trial_run.TrialRun, name, clocks.timed("mlflow", method))
