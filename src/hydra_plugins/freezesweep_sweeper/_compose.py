@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,8 @@ def _assignment(override: Override) -> bool:
         return False
     if override.type not in (OverrideType.CHANGE, OverrideType.FORCE_ADD):
         return False
-    return override.value() is None or isinstance(override.value(), (str, int, float, bool))
+    value = override.value()
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 class ReusingConfigLoader(ConfigLoader):
@@ -87,8 +88,7 @@ class ReusingConfigLoader(ConfigLoader):
     def __init__(self, inner: ConfigLoader) -> None:
         self._inner = inner
         self._parser = OverridesParser.create()
-        self._shapes: OrderedDict[int, _Shape] = OrderedDict()
-        self._next_id = 0
+        self._shapes: deque[_Shape] = deque(maxlen=_MAX_SHAPES)  # the oldest shape drops out
         self.reused = 0  # job configs re-valued instead of composed (after each shape's check)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -108,7 +108,7 @@ class ReusingConfigLoader(ConfigLoader):
             overrides = self._parser.parse_overrides([*hydra_lines, *sweep_overrides])
         except Exception:
             return self._inner.load_sweep_config(master_config, sweep_overrides)
-        for shape in reversed(self._shapes.values()):
+        for shape in reversed(self._shapes):
             changed = shape.changed(config_name, overrides)
             if changed is None:
                 continue
@@ -134,16 +134,15 @@ class ReusingConfigLoader(ConfigLoader):
         self, config_name: str | None, overrides: list[Override], cfg: DictConfig
     ) -> None:
         choices = cfg.hydra.runtime.get("choices") or {}
-        self._shapes[self._next_id] = _Shape(
-            config_name=config_name,
-            cwd=os.getcwd(),
-            overrides=overrides,
-            config=copy.deepcopy(cfg),
-            groups=frozenset(str(key) for key in choices),
+        self._shapes.append(
+            _Shape(
+                config_name=config_name,
+                cwd=os.getcwd(),
+                overrides=overrides,
+                config=copy.deepcopy(cfg),
+                groups=frozenset(str(key) for key in choices),
+            )
         )
-        self._next_id += 1
-        while len(self._shapes) > _MAX_SHAPES:
-            self._shapes.popitem(last=False)
 
     # The rest of Hydra's ConfigLoader interface, unchanged.
     def load_configuration(self, *args: Any, **kwargs: Any) -> DictConfig:
@@ -169,16 +168,13 @@ def _revalue(composed: DictConfig, overrides: list[Override], changed: list[int]
     """A copy of `composed` with the assignments at `changed` applied as Hydra applies them."""
     cfg = copy.deepcopy(composed)
     compat.hydra_apply_overrides([overrides[index] for index in changed], cfg)
-    # Hydra appends every line, in order, to `hydra.overrides.hydra` or `.task`.
-    lists = {True: cfg.hydra.overrides.hydra, False: cfg.hydra.overrides.task}
-    counts = {kind: sum(o.is_hydra_override() == kind for o in overrides) for kind in lists}
-    seen = dict.fromkeys(lists, 0)
-    for index, override in enumerate(overrides):
-        kind = override.is_hydra_override()
-        if index in changed:
-            lines = lists[kind]
-            lines[len(lines) - counts[kind] + seen[kind]] = override.input_line
-        seen[kind] += 1
+    # Hydra appends every line, in order, to the end of `hydra.overrides.hydra` or `.task`.
+    for kind, lines in ((True, cfg.hydra.overrides.hydra), (False, cfg.hydra.overrides.task)):
+        mine = [index for index, o in enumerate(overrides) if o.is_hydra_override() == kind]
+        first = len(lines) - len(mine)
+        for offset, index in enumerate(mine):
+            if index in changed:
+                lines[first + offset] = overrides[index].input_line
     dirname = cfg.hydra.job.config.override_dirname
     cfg.hydra.job.override_dirname = compat.hydra_override_dirname(
         [o for o in overrides if not o.is_hydra_override()],
