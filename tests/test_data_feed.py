@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from freezesweep.data import Dataset, evaluate_arguments, fit_arguments
-from freezesweep.data.feed import EVALUATION_BATCH
+from freezesweep.data.feed import EVALUATION_BATCH, epoch_orders
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the tf.data feed is TensorFlow's"
@@ -24,6 +24,14 @@ def _epoch(pipeline: object) -> list[list[float]]:
     return [batch[0].numpy().ravel().tolist() for batch in pipeline]  # type: ignore[attr-defined]
 
 
+def _epochs(arguments: dict[str, object], count: int) -> list[list[list[float]]]:
+    """`count` epochs of the training pipeline, read as `fit` reads it: `steps_per_epoch`
+    batches an epoch from one iterator."""
+    steps = int(arguments["steps_per_epoch"])  # type: ignore[call-overload]
+    batches = iter(arguments["x"])  # type: ignore[call-overload]
+    return [[next(batches)[0].numpy().ravel().tolist() for _ in range(steps)] for _ in range(count)]
+
+
 def _rows(batches: list[list[float]]) -> list[float]:
     return [row for batch in batches for row in batch]
 
@@ -32,19 +40,27 @@ def test_training_rows_come_once_an_epoch_in_a_new_order_each_epoch() -> None:
     keras.utils.set_random_seed(3)
     arguments = fit_arguments(_data(), batch_size=32)
     assert arguments["shuffle"] is False  # the pipeline shuffles; Keras cannot shuffle tf.data
-    first, second = _epoch(arguments["x"]), _epoch(arguments["x"])
-    assert [len(batch) for batch in first] == [32, 32, 6]
+    assert arguments["steps_per_epoch"] == 3
+    first, second = _epochs(arguments, 2)
+    assert [len(batch) for batch in first] == [len(batch) for batch in second] == [32, 32, 6]
     assert sorted(_rows(first)) == sorted(_rows(second)) == list(range(70))
     assert _rows(first) != _rows(second)
 
 
-def test_the_same_seed_feeds_the_same_batches_whatever_ran_before() -> None:
+def test_an_epoch_order_depends_on_the_seed_and_the_epoch_only() -> None:
     keras.utils.set_random_seed(3)
-    expected = _epoch(fit_arguments(_data(), batch_size=32)["x"])
+    expected = _epochs(fit_arguments(_data(), batch_size=32), 2)
     keras.utils.set_random_seed(3)
     fit_arguments(_data(), batch_size=8)  # another fit's pipeline, built first
     keras.utils.set_random_seed(3)
-    assert _epoch(fit_arguments(_data(), batch_size=32)["x"]) == expected
+    arguments = fit_arguments(_data(), batch_size=32)
+    # A fresh iterator (as Keras makes after peeking at a batch) starts again at epoch 0.
+    iter(arguments["x"]).get_next()  # type: ignore[call-overload]
+    assert _epochs(arguments, 2) == expected
+    # The orders themselves, as a cached stage's fused epochs draw them.
+    keras.utils.set_random_seed(3)
+    orders = iter(epoch_orders(70))
+    assert [_rows(epoch) for epoch in expected] == [next(orders).numpy().tolist() for _ in range(2)]
 
 
 def test_validation_runs_in_order_in_large_batches() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,10 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     """Keyword arguments of `model.fit` for arrays (shuffled each epoch) or pipelines.
 
     On TensorFlow, arrays go in as `tf.data` pipelines built here: Keras's own array adapter
-    builds a heavier pipeline and instantiates it again every epoch (~50 ms an epoch on 2 cores,
-    most of an epoch of a small head on cached features). Other backends iterate the arrays
-    directly and cheaply.
+    builds a heavier pipeline and instantiates it again every epoch. The training pipeline
+    follows `epoch_orders`, as `fused_fit` does, so a stage trains on the same batches in the
+    same order whether it runs in full or on cached features. Other backends iterate the arrays
+    directly and cheaply (Keras shuffles them).
 
     Args:
         data: arrays or pipelines. No default.
@@ -55,8 +57,9 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
         return {"x": data.train, "validation_data": data.val, "shuffle": False}
     if keras.backend.backend() == "tensorflow":
         return {
-            "x": _pipeline(data.x_train, data.y_train, batch_size, shuffle=True),
-            "validation_data": _pipeline(data.x_val, data.y_val, _evaluation_batch(batch_size)),
+            "x": _training_pipeline(data.x_train, data.y_train, batch_size),
+            "steps_per_epoch": math.ceil(len(data.x_train) / batch_size),
+            "validation_data": _pipeline(data.x_val, data.y_val, evaluation_batch(batch_size)),
             "shuffle": False,
         }
     return {
@@ -64,7 +67,7 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
         "y": data.y_train,
         "batch_size": batch_size,
         "validation_data": (data.x_val, data.y_val),
-        "validation_batch_size": _evaluation_batch(batch_size),
+        "validation_batch_size": evaluation_batch(batch_size),
         "shuffle": True,
     }
 
@@ -73,20 +76,50 @@ def evaluate_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     """Keyword arguments of `model.evaluate` on the validation split."""
     if isinstance(data, Pipelines):
         return {"x": data.val}
-    return {"x": data.x_val, "y": data.y_val, "batch_size": _evaluation_batch(batch_size)}
+    return {"x": data.x_val, "y": data.y_val, "batch_size": evaluation_batch(batch_size)}
 
 
-def _evaluation_batch(batch_size: int) -> int:
-    # Never smaller than the training batch, which is known to fit in memory.
+def evaluation_batch(batch_size: int) -> int:
+    """The batch of validation and evaluation: never smaller than the training batch, which is
+    known to fit in memory."""
     return max(batch_size, EVALUATION_BATCH)
 
 
-def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False) -> Any:
+def epoch_orders(count: int) -> Any:
+    """An endless `tf.data` stream of orders of `count` training rows, one per epoch.
+
+    Each order is a stateless shuffle keyed by a seed drawn here from numpy's global generator
+    (which the schedule reseeds at each stage's start) and by the epoch's index in the stream.
+    So an epoch's order depends on the stage's seed and the epoch alone, not on how often Keras
+    re-iterates a dataset, and a stage fed by order (`fit_arguments`'s pipeline, `fused_fit`)
+    sees the same batches whichever way it runs.
+
+    Args:
+        count: the number of training rows. No default.
+    """
     import tensorflow as tf
 
-    pipeline = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        # Seeded from TensorFlow's global seed, which the schedule resets at each stage's start,
-        # so a stage shuffles the same way whatever ran before it in the process.
-        pipeline = pipeline.shuffle(len(x), reshuffle_each_iteration=True)
-    return pipeline.batch(batch_size).prefetch(2)
+    seed = int(np.random.randint(2**31 - 1))
+    rows = tf.range(count, dtype=tf.int64)
+    return tf.data.Dataset.counter().map(
+        lambda epoch: tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([seed, epoch]))
+    )
+
+
+def _training_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+    """Batches of each epoch's order, epoch after epoch; `fit` reads `steps_per_epoch` of them
+    per epoch from one iterator, so the last batch of an epoch may be short, never mixed."""
+    import tensorflow as tf
+
+    features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    batches = epoch_orders(len(x)).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    )
+    rows = batches.map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
+    return rows.prefetch(2)
+
+
+def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2)

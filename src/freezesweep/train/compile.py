@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -60,14 +61,28 @@ def compile_stage(
     return trainable_fingerprint(model)
 
 
-def guarded_fit(model: keras.Model, compiled_fingerprint: str, **fit_kwargs: Any) -> Any:
-    """`model.fit`, refusing to run when `trainable` changed since the last compile."""
+def guarded_fit(
+    model: keras.Model,
+    compiled_fingerprint: str,
+    *,
+    fit: Callable[..., Any] | None = None,
+    **fit_kwargs: Any,
+) -> Any:
+    """`model.fit` (or `fit(model, ...)`), refusing to run when `trainable` changed since the
+    last compile.
+
+    Args:
+        model: the compiled model. No default.
+        compiled_fingerprint: `compile_stage`'s return value. No default.
+        fit: called as `fit(model, **fit_kwargs)` instead of `model.fit`. Defaults to `None`.
+        **fit_kwargs: the fit's arguments.
+    """
     if trainable_fingerprint(model) != compiled_fingerprint:
         raise RecompileGuardError(
             "The model's trainable state changed after it was compiled; Keras would keep "
             "training the old set of weights. Recompile with a fresh optimizer first."
         )
-    return model.fit(**fit_kwargs)
+    return model.fit(**fit_kwargs) if fit is None else fit(model, **fit_kwargs)
 
 
 def resolve_verbose(verbose: str | int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import keras
@@ -14,6 +15,7 @@ from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.plan import StagePlan
 from freezesweep.train.compile import compile_stage, guarded_fit
 from freezesweep.train.feature_cache import cached_features, same_trainable, split_at_cut
+from freezesweep.train.fused_fit import fused_fit
 from freezesweep.train.store import ArrayStore
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ def fit_stage(
     logger.info(
         "feature cache for stage %r: %s (cut at the %s)", plan.stage.name, status, split.cut
     )
-    # Above the cut a step is cheap, so Python's round trip per batch dominates: run many per call.
+    # Above the cut a step is cheap, so the round trip per batch dominates: on TensorFlow a whole
+    # epoch is one call (`fused_fit`); elsewhere `fit` runs many steps per call.
     fingerprint = compile_stage(
         split.upper, plan.stage, jit_compile, plan=plan, steps_per_execution=CACHED_STEPS
     )
@@ -88,8 +91,14 @@ def fit_stage(
             f"stage {plan.stage.name!r}: the model above the cut ({split.cut}) does not train "
             "exactly the full model's trainable weights."
         )
-    arguments = fit_arguments(features, batch_size)
-    history = guarded_fit(split.upper, fingerprint, **arguments, **fit_kwargs)
+    if keras.backend.backend() == "tensorflow":
+        history = guarded_fit(
+            split.upper, fingerprint, fit=partial(fused_fit, data=features, batch_size=batch_size),
+            **fit_kwargs,
+        )  # fmt: skip
+    else:
+        arguments = fit_arguments(features, batch_size)
+        history = guarded_fit(split.upper, fingerprint, **arguments, **fit_kwargs)
     return FitOutcome(history, status, lambda: _evaluate(split.upper, features, batch_size))
 
 

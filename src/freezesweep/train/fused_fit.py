@@ -1,0 +1,127 @@
+"""A cached stage's fit on TensorFlow: each epoch is one compiled call.
+
+Above a feature-cache cut a training step is a few small ops, so `model.fit`'s own machinery
+dominates an epoch: the `tf.data` iterator and the optional-value loop around every step, the
+separate `evaluate` call for validation, and the Python between them (on 2 cores, a cached
+head-only epoch spent about half its time there). Cached features are arrays in memory, so the
+whole epoch fits in one `tf.function`: batches gathered by a shuffled order, Keras's own
+`train_step` for each, then Keras's own `test_step` over the validation split. The callbacks
+(tracking, pruning, early stopping, a progress line) see the same epoch-level events and logs as
+from `fit`; batch-level hooks run once per epoch, as `fit` runs them with `steps_per_execution`
+equal to the steps of an epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from freezesweep.data.feed import Dataset, epoch_orders, evaluation_batch
+
+
+def fused_fit(
+    model: keras.Model,
+    data: Dataset,
+    batch_size: int,
+    *,
+    epochs: int,
+    initial_epoch: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+) -> keras.callbacks.History:
+    """`model.fit` on in-memory arrays, one compiled call per epoch (TensorFlow only).
+
+    Each epoch's batches follow `epoch_orders`, as `fit_arguments`'s pipeline of the same arrays
+    does; validation batches are `evaluation_batch(batch_size)` long, as in `evaluate`.
+
+    Args:
+        model: a compiled model. No default.
+        data: train and validation arrays. No default.
+        batch_size: training batch size. No default.
+        epochs: the epoch to stop before (as `fit`'s `epochs`). No default.
+        initial_epoch: the first epoch's index. Defaults to `0`.
+        callbacks: Keras callbacks. Defaults to `()`.
+        verbose: `0` silent, `1` a progress bar, `2` one line per epoch. Defaults to `0`.
+
+    Returns:
+        The `History` of the epochs run.
+    """
+    import tensorflow as tf
+
+    orders = iter(epoch_orders(len(data.x_train)))
+    x, y = tf.convert_to_tensor(data.x_train), tf.convert_to_tensor(data.y_train)
+    x_val, y_val = tf.convert_to_tensor(data.x_val), tf.convert_to_tensor(data.y_val)
+    steps = math.ceil(len(data.x_train) / batch_size)
+    _build_state(model, data)
+    run_epoch = _epoch_function(model, x, y, x_val, y_val, batch_size, evaluation_batch(batch_size))
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks),
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        callback_list.on_train_batch_begin(0)
+        train, val = run_epoch(next(orders))
+        logs = _floats(train)
+        callback_list.on_train_batch_end(steps - 1, logs)
+        logs = {**logs, **{f"val_{name}": value for name, value in _floats(val).items()}}
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    history: keras.callbacks.History = model.history
+    return history
+
+
+def _build_state(model: keras.Model, data: Dataset) -> None:
+    """Create the optimizer's and the compiled metrics' variables outside the compiled call.
+
+    `tf.function` may create variables only on its first trace; building them here, eagerly and
+    on one validation row (no weight changes), keeps the epoch function free of creation.
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.test_step((data.x_val[:1], data.y_val[:1]))
+    model.reset_metrics()
+
+
+def _epoch_function(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    x_val: Any,
+    y_val: Any,
+    batch_size: int,
+    val_batch: int,
+) -> Any:
+    import tensorflow as tf
+
+    val_count = int(x_val.shape[0])
+
+    def run_epoch(order: Any) -> Any:
+        for start in tf.range(0, tf.size(order), batch_size):
+            index = order[start : start + batch_size]
+            model.train_step((tf.gather(x, index), tf.gather(y, index)))
+        train = model.get_metrics_result()
+        model.reset_metrics()
+        for start in tf.range(0, val_count, val_batch):
+            model.test_step((x_val[start : start + val_batch], y_val[start : start + val_batch]))
+        return train, model.get_metrics_result()
+
+    return tf.function(run_epoch, reduce_retracing=True)
+
+
+def _floats(results: dict[str, Any]) -> dict[str, float]:
+    return {name: float(np.asarray(value)) for name, value in results.items()}
