@@ -20,9 +20,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from freezesweep.study.attributes import REQUEUED_ATTR, RETRY_OF_ATTR, SURPLUS_ATTR
 from freezesweep.study.storage import open_storage
-from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
-from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 
 from .postgres import postgres_database
 
@@ -182,7 +182,7 @@ def test_killed_worker_trial_is_failed_as_stale_and_retried_by_the_rerun(tmp_pat
     assert killed.state == TrialState.FAIL
     assert killed.user_attrs["fail_reason"].startswith("stale: no heartbeat")
     assert killed.system_attrs[REQUEUED_ATTR] is True
-    retries = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == 1]
     assert len(retries) == 1 and retries[0].params == killed.params
     assert retries[0].state == TrialState.COMPLETE
     assert count_trials(load(storage)).finished == 3
@@ -216,7 +216,7 @@ def test_sigterm_and_sigint_end_the_trial_cleanly_and_exit_with_a_telling_code(
     trials = load(storage).trials
     assert trials[0].state == TrialState.FAIL
     assert signal.Signals(signum).name in trials[0].user_attrs["fail_reason"]
-    assert [t.user_attrs.get(RETRY_OF) for t in trials if t.state == TrialState.WAITING] == [0]
+    assert [t.user_attrs.get(RETRY_OF_ATTR) for t in trials if t.state == TrialState.WAITING] == [0]
     assert trial_runs(tracking_uri)["0"].info.status == "KILLED"
     assert all(r.info.status != "RUNNING" for r in runs(tracking_uri))
 

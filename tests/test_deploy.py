@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from freezesweep.study.storage import open_storage
-from hydra_plugins.freezesweep_sweeper._study import count_trials
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 from tests.checkout import clean_checkout
 from tests.shrink import ROOT, compose_config
 

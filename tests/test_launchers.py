@@ -12,9 +12,13 @@ import pytest
 from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
 
-from hydra_plugins.freezesweep_sweeper._sbatch import _last_line
-from hydra_plugins.freezesweep_sweeper._watcher import GONE, FallbackWatcher
-from hydra_plugins.freezesweep_sweeper.launchers import LocalLauncher, SlurmLauncher, _result
+from hydra_plugins.freezesweep_sweeper.launchers._sbatch import _last_line
+from hydra_plugins.freezesweep_sweeper.launchers._watcher import GONE, FallbackWatcher
+from hydra_plugins.freezesweep_sweeper.launchers.submitit import (
+    LocalLauncher,
+    SlurmLauncher,
+    _result,
+)
 from tests.shrink import compose_config
 
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
@@ -30,7 +34,7 @@ def test_submitit_slurm_config_has_the_documented_keys(tmp_path: Path) -> None:
         return_hydra_config=True,
     )
     launcher = cfg.hydra.launcher
-    assert launcher._target_ == "hydra_plugins.freezesweep_sweeper.launchers.SlurmLauncher"
+    assert launcher._target_ == "hydra_plugins.freezesweep_sweeper.launchers.submitit.SlurmLauncher"
     assert launcher.partition == "gpu" and launcher.array_parallelism == 4
     assert launcher.gpus_per_task == 1 and launcher.additional_parameters.requeue is True
     assert {"timeout_min", "cpus_per_task", "mem_gb", "max_num_timeout", "setup"} <= set(launcher)

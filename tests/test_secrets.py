@@ -13,7 +13,7 @@ import mlflow
 import pytest
 from omegaconf import OmegaConf
 
-from hydra_plugins.freezesweep_sweeper._secrets import (
+from hydra_plugins.freezesweep_sweeper.jobs._passwords import (
     has_password,
     hide,
     hide_in_override,

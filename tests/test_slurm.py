@@ -19,13 +19,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from freezesweep.study.attributes import REQUEUED_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from freezesweep.study.storage import open_storage
-from hydra_plugins.freezesweep_sweeper._ask import WORKER_ATTR
-from hydra_plugins.freezesweep_sweeper._executor import build_executor
-from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
-from hydra_plugins.freezesweep_sweeper._sbatch import SbatchRefused
-from hydra_plugins.freezesweep_sweeper._study import count_trials
-from hydra_plugins.freezesweep_sweeper.launchers import SlurmLauncher
+from hydra_plugins.freezesweep_sweeper.launchers._executor import build_executor
+from hydra_plugins.freezesweep_sweeper.launchers._sbatch import SbatchRefused
+from hydra_plugins.freezesweep_sweeper.launchers.submitit import SlurmLauncher
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 
 from .checkout import clean_checkout
 from .slurm import (
@@ -181,7 +180,7 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     assert preempted.state == TrialState.FAIL
     assert "received SIGTERM" in preempted.user_attrs["fail_reason"]
     assert preempted.system_attrs[REQUEUED_ATTR] is True
-    retries = [t for t in trials if t.user_attrs.get(RETRY_OF) == number]
+    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
     assert len(retries) == 1 and retries[0].params == preempted.params
     assert retries[0].state == TrialState.COMPLETE
     assert count_trials(study).finished == 4

@@ -12,8 +12,8 @@ from freezesweep.errors import ConfigError
 from freezesweep.hydra_files import redact_saved_configs
 from freezesweep.study.storage import check_storage
 from freezesweep.writable import check_writable
-from hydra_plugins.freezesweep_sweeper._results import Outcome, tell
-from hydra_plugins.freezesweep_sweeper._samples import sample_points
+from hydra_plugins.freezesweep_sweeper.loop._preflight import sample_points
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, tell
 from tests.mounts import tmpfs
 
 

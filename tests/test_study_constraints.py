@@ -9,12 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from freezesweep import trial as trial_module
-from freezesweep.study.constraints import (
-    CONSTRAINTS_ATTR,
-    REASON_ATTR,
-    enforce_budgets,
-    feasible,
-)
+from freezesweep.study.attributes import CONSTRAINTS_ATTR, PRUNE_REASON_ATTR
+from freezesweep.study.constraints import enforce_budgets, feasible
 from freezesweep.study.pruning import attach_trial
 from freezesweep.study.report import trials_frame
 from freezesweep.trial import run_trial
@@ -57,7 +53,7 @@ def test_over_budget_raises_pruned_with_the_reason(tmp_path: Path) -> None:
     assert str(caught.value) == "over budget: trainable_params=74053 > 1000; not trained."
     frozen = study.trials[number]
     assert frozen.constraints == {"trainable_params": 73053.0}
-    assert frozen.user_attrs[REASON_ATTR] == "over budget"
+    assert frozen.user_attrs[PRUNE_REASON_ATTR] == "over budget"
 
 
 def test_infeasible_trial_is_never_trained_and_has_no_run(
@@ -95,12 +91,12 @@ def test_report_marks_feasibility(tmp_path: Path) -> None:
         trial.set_user_attr("trainable_params", params)
         trial.set_constraint("trainable_params", params - 1000)
         if state == TrialState.PRUNED:
-            trial.set_user_attr(REASON_ATTR, "over budget")
+            trial.set_user_attr(PRUNE_REASON_ATTR, "over budget")
         study.tell(trial, 0.9 if state == TrialState.COMPLETE else None, state=state)
     table = trials_frame(study)
     # One column says which trials kept the budget; over-budget ones say why they stopped.
     assert table["feasible"].tolist() == [True, False]
-    assert table[REASON_ATTR].fillna("").tolist() == ["", "over budget"]
+    assert table[PRUNE_REASON_ATTR].fillna("").tolist() == ["", "over budget"]
 
 
 def _toy_sweep(budget: float | None, seed: int) -> list[float]:

@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
+from freezesweep.study.attributes import PRUNER_ATTR
 from freezesweep.study.pruning import (
-    PRUNER_ATTR,
     PruningCallback,
     attach_trial,
     pruner_from_spec,

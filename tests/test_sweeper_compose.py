@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import compat
-from hydra_plugins.freezesweep_sweeper._compose import ReusingConfigLoader
+from hydra_plugins.freezesweep_sweeper.jobs._config_reuse import ReusingConfigLoader
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

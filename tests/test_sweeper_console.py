@@ -6,7 +6,7 @@ import datetime
 
 import optuna
 
-from hydra_plugins.freezesweep_sweeper._console import sweep_progress
+from hydra_plugins.freezesweep_sweeper.loop._progress import sweep_progress
 
 
 def _study(seconds: list[float], values: list[float]) -> optuna.Study:
@@ -49,7 +49,7 @@ def test_progress_line_before_any_completed_trial() -> None:
 
 
 def test_progress_line_says_why_an_over_budget_trial_was_pruned() -> None:
-    from hydra_plugins.freezesweep_sweeper._console import progress_line
+    from hydra_plugins.freezesweep_sweeper.loop._progress import progress_line
 
     study = optuna.create_study(direction="maximize")
     trial = study.ask({"finetune.top_k": optuna.distributions.IntDistribution(1, 4)})

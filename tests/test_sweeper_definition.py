@@ -10,13 +10,13 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.freezesweep_sweeper._definition import (
-    DEFINITION_ATTR,
+from freezesweep.study.attributes import DEFINITION_ATTR
+from hydra_plugins.freezesweep_sweeper.definition._fingerprint import (
     differences,
     fingerprint,
     sweep_definition,
 )
-from hydra_plugins.freezesweep_sweeper._settings import read_settings
+from hydra_plugins.freezesweep_sweeper.definition._settings import read_settings
 from tests.test_sweeper_app import load_study, run_app
 from tests.test_sweeper_settings import settings_with
 

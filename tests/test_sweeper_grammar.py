@@ -14,7 +14,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from hydra_plugins.freezesweep_sweeper._grammar import (
+from hydra_plugins.freezesweep_sweeper.definition._grammar import (
     check_enqueued,
     format_override,
     parse_search_space,

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from hydra_plugins.freezesweep_sweeper._settings import Settings, read_settings
+from hydra_plugins.freezesweep_sweeper.definition._settings import Settings, read_settings
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

@@ -8,16 +8,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from freezesweep.study.storage import open_storage
-from hydra_plugins.freezesweep_sweeper._liveness import (
+from freezesweep.study.attributes import (
     HEARTBEAT_ATTR,
     REQUEUED_ATTR,
-    RETRY_OF,
-    Heartbeat,
-    fail_stale,
-    silent_others,
+    RETRY_OF_ATTR,
+    SURPLUS_ATTR,
 )
-from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, claim_place, count_trials
+from freezesweep.study.storage import open_storage
+from hydra_plugins.freezesweep_sweeper.trials._liveness import Heartbeat, fail_stale, silent_others
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import claim_place, count_trials
 
 
 def _study(tmp_path: Path) -> tuple[optuna.Study, str]:
@@ -42,7 +41,7 @@ def test_a_silent_trial_is_failed_and_requeued_once(tmp_path: Path) -> None:
     assert trials[dead.number].system_attrs[REQUEUED_ATTR] is True
     assert trials[alive.number].state == TrialState.RUNNING
     (retry,) = study.get_trials(states=(TrialState.WAITING,))
-    assert retry.user_attrs[RETRY_OF] == dead.number
+    assert retry.user_attrs[RETRY_OF_ATTR] == dead.number
     # The retry takes the dead trial's place: it does not count, its retry will.
     assert count_trials(study).finished == 0
 

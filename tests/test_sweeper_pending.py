@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from hydra_plugins.freezesweep_sweeper._pending import (
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome
+from hydra_plugins.freezesweep_sweeper.trials._pending import (
     PENDING_FILE,
     StorageUnavailable,
     outage_cause,
@@ -22,7 +23,6 @@ from hydra_plugins.freezesweep_sweeper._pending import (
     tell_saved,
     tell_with_retry,
 )
-from hydra_plugins.freezesweep_sweeper._results import Outcome
 
 DOWN = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
 

@@ -14,18 +14,17 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import GridSampler
 
-from hydra_plugins.freezesweep_sweeper._groups import PRUNERS, SAMPLERS
-from hydra_plugins.freezesweep_sweeper._sampler import build_sampler
-from hydra_plugins.freezesweep_sweeper._settings import read_settings
-from hydra_plugins.freezesweep_sweeper._study import (
-    ENQUEUED_ATTR,
+from freezesweep.study.attributes import ENQUEUED_ATTR
+from hydra_plugins.freezesweep_sweeper.config import PRUNERS, SAMPLERS, FreezesweepSweeperConf
+from hydra_plugins.freezesweep_sweeper.definition._sampler import build_sampler
+from hydra_plugins.freezesweep_sweeper.definition._settings import read_settings
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import (
     count_trials,
     derive_seed,
     enqueue_once,
     open_study,
     worker_identity,
 )
-from hydra_plugins.freezesweep_sweeper.sweeper import FreezesweepSweeperConf
 
 
 def settings_with(**changes: Any) -> dict[str, Any]:

@@ -34,7 +34,8 @@ HYDRA_BASIC_LAUNCHER_LOGGER = "hydra._internal.core_plugins.basic_launcher"
 """The logger of Hydra's basic launcher (Hydra 1.3.2), quietened inside sweeps."""
 
 SUBMITIT_WATCHER_PRIVATE = ("_make_command", "_registered", "_finished")
-"""What `_watcher.FallbackWatcher` overrides or reads of submitit 1.5's `SlurmInfoWatcher`."""
+"""What the sweeper plugin's `launchers._watcher.FallbackWatcher` overrides or reads of submitit
+1.5's `SlurmInfoWatcher`."""
 
 
 TF_CUSTOM_GRADIENT_PREFIX = "CustomGradient-"

@@ -69,7 +69,7 @@ def install(clocks: Clocks) -> None:
     from freezesweep import tracking
     from freezesweep.study import pruning
     from freezesweep.tracking import _trial_run
-    from hydra_plugins.freezesweep_sweeper._compose import ReusingConfigLoader
+    from hydra_plugins.freezesweep_sweeper.jobs._config_reuse import ReusingConfigLoader
 
     run_trial = trial_module.run_trial
 

@@ -19,14 +19,9 @@ import optuna
 
 from freezesweep import compat
 from freezesweep.objectives import TRAINABLE_PARAMS
+from freezesweep.study.attributes import CONSTRAINTS_ATTR, PRUNE_REASON_ATTR
 
-__all__ = ["CONSTRAINTS_ATTR", "CONSTRAINT_METRICS", "REASON_ATTR", "enforce_budgets", "feasible"]
-
-CONSTRAINTS_ATTR = "freezesweep:constraints"
-"""Trial system attr: the sweep's budgets, `{metric: limit}` (empty or absent: none)."""
-
-REASON_ATTR = "prune_reason"
-"""Trial user attr: why the job stopped a trial before training (`over budget`)."""
+__all__ = ["CONSTRAINT_METRICS", "enforce_budgets", "feasible"]
 
 CONSTRAINT_METRICS = (TRAINABLE_PARAMS,)
 """Metrics a budget may name: those known before training."""
@@ -52,7 +47,7 @@ def enforce_budgets(trial: optuna.Trial, measured: Mapping[str, int]) -> None:
         if excess > 0:
             over.append(f"{metric}={measured[metric]} > {limit}")
     if over:
-        trial.set_user_attr(REASON_ATTR, "over budget")
+        trial.set_user_attr(PRUNE_REASON_ATTR, "over budget")
         raise optuna.TrialPruned(f"over budget: {', '.join(over)}; not trained.")
 
 

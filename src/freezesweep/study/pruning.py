@@ -28,21 +28,17 @@ import optuna
 from optuna.trial import TrialState
 
 from freezesweep import compat, targets
-from freezesweep.objectives import METHOD, TRAINABLE_PARAMS
 from freezesweep.redaction import redact
 from freezesweep.study._reports import LaterReports
+from freezesweep.study.attributes import METHOD_ATTR, PRUNER_ATTR, TRAINABLE_PARAMS_ATTR
 from freezesweep.study.storage import open_storage
 
 __all__ = [
-    "PRUNER_ATTR",
     "PruningCallback",
     "attach_trial",
     "pruner_from_spec",
     "record_trainable_params",
 ]
-
-PRUNER_ATTR = "freezesweep:pruner"
-"""Trial system attr holding the pruner spec (a `_target_` mapping, or `None`) the job must use."""
 
 
 def pruner_from_spec(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
@@ -121,9 +117,9 @@ def _find(storage: str, study_name: str, number: int) -> tuple[optuna.storages.B
 def record_trainable_params(trial: optuna.Trial, count: int, method: str | None = None) -> None:
     """Set user attrs `trainable_params` (and `method`, `finetune.method`) before training, so
     progress lines and reports have them."""
-    trial.set_user_attr(TRAINABLE_PARAMS, int(count))
+    trial.set_user_attr(TRAINABLE_PARAMS_ATTR, int(count))
     if method is not None:
-        trial.set_user_attr(METHOD, method)
+        trial.set_user_attr(METHOD_ATTR, method)
 
 
 class _PruningLogic:

@@ -18,6 +18,12 @@ from optuna.trial import TrialState
 
 from freezesweep import objectives
 from freezesweep.study import constraints
+from freezesweep.study.attributes import (
+    FAIL_REASON_ATTR,
+    METHOD_ATTR,
+    PRUNE_REASON_ATTR,
+    TRAINABLE_PARAMS_ATTR,
+)
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
@@ -41,19 +47,20 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
-        row[METHOD] = trial.params.get("finetune.method", trial.user_attrs.get(METHOD, "unfreeze"))
+        row[METHOD] = trial.params.get(
+            "finetune.method", trial.user_attrs.get(METHOD_ATTR, "unfreeze")
+        )
         row.update(trial.params)
         accuracy = trial.values[0] if trial.values and trial.state == TrialState.COMPLETE else None
         row[ACCURACY] = accuracy
-        row[PARAMS] = trial.user_attrs.get(PARAMS)
+        row[PARAMS] = trial.user_attrs.get(TRAINABLE_PARAMS_ATTR)
         row["seconds"] = trial.duration.total_seconds() if trial.duration else None
         # Only in a study with a budget: False marks an over-budget trial (PRUNED untrained).
         if trial.constraints:
             row["feasible"] = constraints.feasible(trial.constraints)
-        if "fail_reason" in trial.user_attrs:
-            row["fail_reason"] = trial.user_attrs["fail_reason"]
-        if constraints.REASON_ATTR in trial.user_attrs:
-            row[constraints.REASON_ATTR] = trial.user_attrs[constraints.REASON_ATTR]
+        for attr in (FAIL_REASON_ATTR, PRUNE_REASON_ATTR):
+            if attr in trial.user_attrs:
+                row[attr] = trial.user_attrs[attr]
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -20,12 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 
 from freezesweep.redaction import redact
+from freezesweep.study.attributes import DEFINITION_ATTR
 from freezesweep.study.storage import open_storage
 
 from ._settings import Settings
-
-DEFINITION_ATTR = "freezesweep:definition"
-"""Study user attr: the sweep's definition (`sweep_definition`) plus its `fingerprint`."""
 
 log = logging.getLogger(__name__)
 _SHOWN = 4  # differences printed in the one-line refusal; the rest are counted

@@ -19,8 +19,8 @@ from freezesweep.study.constraints import CONSTRAINT_METRICS
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import normalize_storage_url
 
-from ._hooks import resolve_hook
 from ._sampler import check_sampler
+from ._user_functions import resolve_hook
 
 Direction = Literal["maximize", "minimize"]
 _DIRECTIONS = ("maximize", "minimize")
@@ -46,7 +46,8 @@ class Settings:
     constraints: dict[str, int]  # {metric: budget}; empty: no budget
     enqueue: list[dict[str, Any]]
     seed: int | None
-    worker: str | None  # None: SLURM's ids, else the order of registration (see `_study`).
+    # None: SLURM's ids, else the order of registration (`trials._shared_study.worker_identity`).
+    worker: str | None
     on_sweep_start: Callable[..., Any] | None
     on_sweep_end: Callable[..., Any] | None
     on_trial_end: Callable[..., Any] | None
@@ -77,7 +78,7 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
     # Hydra's grid option is `_partial_`: its search space comes from `params` (see build_sampler).
     sampler = {key: value for key, value in sampler_spec.items() if key != "_partial_"}
     # A seed in the sampler spec (the form existing sweep files use) is the base seed too; the
-    # sampler itself gets a per-worker seed derived from it (see `_study.derive_seed`).
+    # sampler itself gets a per-worker seed derived from it (`trials._shared_study.derive_seed`).
     sampler_seed = sampler.pop("seed", None)
     check_sampler(sampler)
     return Settings(
@@ -120,7 +121,7 @@ def _definition_change(value: Any) -> DefinitionChange:
 
 def _without_nulls(spec: Any) -> Any:
     # A null argument means "Optuna's default": the config groups declare every argument as null
-    # (see `_groups`), and a class must not receive another class's arguments.
+    # (see `config.SAMPLERS`), and a class must not receive another class's arguments.
     if not isinstance(spec, dict):
         return spec
     return {key: _without_nulls(value) for key, value in spec.items() if value is not None}

@@ -14,9 +14,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.attributes import FAIL_REASON_ATTR
 
 from ._liveness import retire
-from ._signals import Interrupted
 
 # What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
 _STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
@@ -92,7 +92,7 @@ def tell(
             return stored
     if told.fail_reason is not None:
         # Stored, printed in progress lines and reports: an exception may quote a secret URL.
-        trial.set_user_attr("fail_reason", redact(told.fail_reason))
+        trial.set_user_attr(FAIL_REASON_ATTR, redact(told.fail_reason))
     try:
         return study.tell(trial, told.values, state=told.state, skip_if_finished=skip_if_finished)
     except RuntimeError as error:
@@ -104,16 +104,23 @@ def tell(
 
 
 def fail_unfinished(
-    study: optuna.Study, trials: Sequence[optuna.Trial], error: BaseException
+    study: optuna.Study, trials: Sequence[optuna.Trial], error: BaseException, *, requeue: bool
 ) -> None:
     """Fails the batch's trials that are still RUNNING when the sweeper itself stops on `error`,
-    so no RUNNING trial is left behind to block the study total. Trials stopped by SIGTERM or
-    SIGINT are re-queued once: nothing was wrong with their parameters."""
+    so no RUNNING trial is left behind to block the study total.
+
+    Args:
+        study: the study. No default.
+        trials: the batch. No default.
+        error: why the sweeper stopped (the trials' `fail_reason`). No default.
+        requeue: enqueue their parameters once more (the sweeper was stopped by SIGTERM or
+            SIGINT: nothing was wrong with them). No default.
+    """
     reason = f"sweeper stopped: {type(error).__name__}: {error}"
     for trial in trials:
         try:
             frozen = compat.study_storage(study).get_trial(compat.trial_id(trial))
             if frozen.state == TrialState.RUNNING:
-                retire(study, frozen, reason, requeue=isinstance(error, Interrupted))
+                retire(study, frozen, reason, requeue=requeue)
         except Exception:  # The storage itself may be what failed; the original error matters.
             continue

@@ -131,7 +131,7 @@ class SlurmLauncher(_TolerantMixin):
         except (FailedJobError, FailedSubmissionError) as error:
             # submitit wraps sbatch's stderr; keep its reason, not the 20-line traceback.
             raise refusal(self.params, len(arguments), str(error)) from None
-        # Job states from squeue where sacct has no accounting database to read (see _watcher);
+        # Job states from squeue where sacct has no accounting database to read (see `_watcher`);
         # submitit builds array jobs with its own class, so the watcher is set per job.
         for job in jobs:
             job.watcher = WATCHER

@@ -9,16 +9,18 @@ import optuna
 from omegaconf import DictConfig
 
 from freezesweep import compat
-from freezesweep.study.constraints import CONSTRAINTS_ATTR
-from freezesweep.study.pruning import PRUNER_ATTR
+from freezesweep.study.attributes import (
+    CONSTRAINTS_ATTR,
+    HEARTBEAT_ATTR,
+    PRUNER_ATTR,
+    WORKER_ATTR,
+)
 
-from ._grammar import SearchSpace
-from ._liveness import HEARTBEAT_ATTR
-from ._results import fail_unfinished
-from ._settings import Settings
-from ._study import claim_place, count_trials
-
-WORKER_ATTR = "freezesweep:worker"  # trial system attr: the worker that runs the trial
+from ..definition._grammar import SearchSpace
+from ..definition._settings import Settings
+from ..trials._outcomes import fail_unfinished
+from ..trials._shared_study import claim_place, count_trials
+from ._signals import Interrupted
 
 
 def ask_batch(
@@ -56,7 +58,7 @@ def ask_batch(
                 settings.custom_search_space(config, trial)
             _stamp(trial, settings, worker)
     except BaseException as error:
-        fail_unfinished(study, batch, error)
+        fail_unfinished(study, batch, error, requeue=isinstance(error, Interrupted))
         raise
     return batch
 

@@ -10,7 +10,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.objectives import TRAINABLE_PARAMS
-from freezesweep.study.constraints import REASON_ATTR
+from freezesweep.study.attributes import (
+    FAIL_REASON_ATTR,
+    PRUNE_REASON_ATTR,
+    TRAINABLE_PARAMS_ATTR,
+)
 
 _MAX_TABLE_ROWS = 60
 _MAX_REASON_CHARS = 60
@@ -23,8 +27,8 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
     # A PRUNED trial's value is only its last report, shown below with its step.
     if trial.values is not None and trial.state != TrialState.PRUNED:
         parts += [f"{name}={_number(v)}" for name, v in zip(objectives, trial.values, strict=True)]
-    if TRAINABLE_PARAMS in trial.user_attrs and TRAINABLE_PARAMS not in objectives:
-        parts.append(f"{TRAINABLE_PARAMS}={trial.user_attrs[TRAINABLE_PARAMS]}")
+    if TRAINABLE_PARAMS_ATTR in trial.user_attrs and TRAINABLE_PARAMS not in objectives:
+        parts.append(f"{TRAINABLE_PARAMS}={trial.user_attrs[TRAINABLE_PARAMS_ATTR]}")
     names = short_names(trial.params)
     parts += [f"{names[key]}={_number(value)}" for key, value in trial.params.items()]
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
@@ -33,7 +37,7 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
     if trial.duration is not None:
         parts.append(f"{trial.duration.total_seconds():.1f}s")
     # FAIL: the exception; PRUNED before training: `over budget` (see study.constraints).
-    why = trial.user_attrs.get("fail_reason", trial.user_attrs.get(REASON_ATTR))
+    why = trial.user_attrs.get(FAIL_REASON_ATTR, trial.user_attrs.get(PRUNE_REASON_ATTR))
     if why is not None:
         reason = str(why).strip().splitlines() or [""]
         parts.append(f"reason={reason[0][: _MAX_REASON_CHARS * 2]}")
@@ -99,7 +103,7 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
         return "(no trials)"
     columns = [str(column) for column in frame.columns]
     names = short_names(c.removeprefix("params_") for c in columns if c.startswith("params_"))
-    renamed: dict[str, str] = {"duration": "seconds", "user_attrs_fail_reason": "fail_reason"}
+    renamed = {"duration": "seconds", f"user_attrs_{FAIL_REASON_ATTR}": FAIL_REASON_ATTR}
     for column in columns:
         for prefix in ("values_", "value_"):
             if column.startswith(prefix):
@@ -107,11 +111,12 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
         if column.startswith("params_"):
             renamed[column] = names[column.removeprefix("params_")]
     if TRAINABLE_PARAMS not in objectives:
-        renamed[f"user_attrs_{TRAINABLE_PARAMS}"] = TRAINABLE_PARAMS
+        renamed[f"user_attrs_{TRAINABLE_PARAMS_ATTR}"] = TRAINABLE_PARAMS
     frame = frame.rename(columns=renamed)
     frame["seconds"] = frame["seconds"].dt.total_seconds().round(1)
-    if "fail_reason" in frame:
-        frame["fail_reason"] = frame["fail_reason"].fillna("").str.slice(0, _MAX_REASON_CHARS)
+    if FAIL_REASON_ATTR in frame:
+        reasons = frame[FAIL_REASON_ATTR].fillna("")
+        frame[FAIL_REASON_ATTR] = reasons.str.slice(0, _MAX_REASON_CHARS)
     keep = [c for c in frame.columns if not str(c).startswith("user_attrs_")]
     text: str = frame[keep].to_string(index=False, max_rows=_MAX_TABLE_ROWS)
     return text

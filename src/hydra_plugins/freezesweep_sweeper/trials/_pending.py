@@ -21,11 +21,11 @@ from optuna.trial import FrozenTrial, TrialState
 from freezesweep import compat
 from freezesweep.redaction import redact
 
-from ._results import Outcome, tell
+from ._outcomes import Outcome, tell
 
 log = logging.getLogger(__name__)
 
-# In the trial's folder (`<sweep dir>/trial-NNNN/`, see `_overrides`).
+# In the trial's folder (`<sweep dir>/trial-NNNN/`, see `jobs._overrides`).
 PENDING_FILE = "pending_result.json"
 # The longest single wait between two attempts, whatever the back-off grew to.
 _MAX_WAIT_S = 60.0
@@ -127,7 +127,7 @@ def save_untold(
         down: why they were not told. No default.
     """
     for trial, told in zip(trials, outcomes, strict=True):
-        # The job's folder, as `_overrides` names it.
+        # The job's folder, as `jobs._overrides` names it.
         folder = sweep_dir / f"trial-{trial.number:04d}"
         path = save_pending(folder, study_name, trial.number, told)
         log.error(

@@ -1,4 +1,5 @@
-"""Where a sweep writes: the sweep folder decided by the sweeper is the one its jobs use.
+"""A job's command line: the trial's values, the fixed overrides, how to find its trial, and
+the sweep folder it shares with the sweeper.
 
 Jobs compose their own hydra node from the command line, so a folder the sweeper changes after
 composing (a null study name given its `no-name-<uuid>`, a new study for a changed definition)
@@ -8,6 +9,7 @@ reaches them as overrides, or two sweeps of one working directory would share jo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,37 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict, read_write
 
-from ._grammar import SearchSpace, format_override
+from ..definition._grammar import SearchSpace, format_override
+from ..definition._settings import Settings
+from ._passwords import hide
+
+
+def job_overrides(
+    settings: Settings, params: Mapping[str, Any], number: int, space: SearchSpace
+) -> list[str]:
+    """The trial's values, the fixed overrides, and what the job needs to find its trial.
+
+    `++` adds the `trial.*` keys when the job config has no `trial:` section; the job
+    directory is named by trial number so no invocation or worker overwrites another's.
+
+    Args:
+        settings: the sweeper's settings. No default.
+        params: the trial's parameter values. No default.
+        number: the trial's number in the study. No default.
+        space: the parsed search space (its fixed overrides). No default.
+    """
+    storage = hide(settings.storage)
+    return [
+        *space.fixed_overrides,
+        *(format_override(key, value) for key, value in params.items()),
+        f"++trial.number={number}",
+        format_override("++trial.study_name", settings.study_name),
+        # An `${oc.env:...}` reference when the URL has a password (see `jobs._passwords`).
+        f"++trial.storage={storage}"
+        if storage != settings.storage
+        else format_override("++trial.storage", settings.storage),
+        f"hydra.sweep.subdir=trial-{number:04d}",
+    ]
 
 
 def name_unnamed_study(conf: dict[str, Any], config: DictConfig) -> list[str]:

@@ -24,19 +24,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.attributes import (
+    FAIL_REASON_ATTR,
+    HEARTBEAT_ATTR,
+    REQUEUED_ATTR,
+    RETRY_OF_ATTR,
+)
 from freezesweep.study.storage import open_storage
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_ATTR = "freezesweep:heartbeat"
-"""Trial system attr: Unix time of the last heartbeat of the worker running the trial."""
-
-REQUEUED_ATTR = "freezesweep:requeued"
-"""Trial system attr on a FAIL trial whose parameters were enqueued again: its retry stands in for
-it, so it does not count toward `n_trials`."""
-
-RETRY_OF = "retry_of"
-"""User attr of a re-queued trial: the number of the trial it retries."""
 
 
 def last_beat(trial: FrozenTrial) -> float:
@@ -65,16 +61,16 @@ def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: boo
         Whether this call failed the trial (False: it had finished, or another worker won).
     """
     storage = compat.study_storage(study)
-    requeue = requeue and RETRY_OF not in trial.user_attrs
+    requeue = requeue and RETRY_OF_ATTR not in trial.user_attrs
     try:
         if requeue:
             storage.set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
-        storage.set_trial_user_attr(compat.trial_id(trial), "fail_reason", redact(reason))
+        storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON_ATTR, redact(reason))
         storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False
     if requeue:
-        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF_ATTR: trial.number})
     return True
 
 

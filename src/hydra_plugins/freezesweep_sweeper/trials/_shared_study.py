@@ -22,18 +22,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.attributes import (
+    ENQUEUED_ATTR,
+    REGISTERED_HOST_ATTR,
+    REGISTERED_PID_ATTR,
+    REQUEUED_ATTR,
+    SURPLUS_ATTR,
+)
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import open_storage
 
-from ._liveness import REQUEUED_ATTR
-from ._sampler import build_sampler
-from ._settings import Settings
-
-ENQUEUED_ATTR = "freezesweep:enqueued"
-"""Study user attr: the parameter sets already enqueued, as canonical JSON strings."""
-
-SURPLUS_ATTR = "freezesweep:surplus"
-"""Trial system attr: asked past the study's total by a worker racing others, put back WAITING."""
+from ..definition._sampler import build_sampler
+from ..definition._settings import Settings
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -127,8 +127,8 @@ def register_worker(storage: BaseStorage, study_name: str) -> int:
         storage=storage, study_name=study_name + REGISTRY_SUFFIX, load_if_exists=True
     )
     trial_id = storage.create_new_trial(compat.study_id(registry))
-    storage.set_trial_user_attr(trial_id, "host", socket.gethostname())
-    storage.set_trial_user_attr(trial_id, "pid", os.getpid())
+    storage.set_trial_user_attr(trial_id, REGISTERED_HOST_ATTR, socket.gethostname())
+    storage.set_trial_user_attr(trial_id, REGISTERED_PID_ATTR, os.getpid())
     number = storage.get_trial_number_from_id(trial_id)
     storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(number)])
     return number

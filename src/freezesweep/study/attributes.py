@@ -1,0 +1,75 @@
+"""The Optuna attributes freezesweep writes on studies and trials, and who writes and reads them.
+
+The sweeper (`hydra/sweeper: freezesweep`) writes most of them; the job (`freezesweep.trial` with
+`study.pruning` and `study.constraints`), the reports and the tests read them. As
+`tracking/_tags.py` holds the MLflow tag names, this module holds these, so a name is written once.
+System attrs are the machinery's (hidden from `trials_dataframe` by default); user attrs are what
+a person reads in a trial table. Optuna only stores JSON-serialisable values.
+"""
+
+from __future__ import annotations
+
+from freezesweep.objectives import METHOD, TRAINABLE_PARAMS
+
+__all__ = [
+    "CONSTRAINTS_ATTR",
+    "DEFINITION_ATTR",
+    "ENQUEUED_ATTR",
+    "FAIL_REASON_ATTR",
+    "HEARTBEAT_ATTR",
+    "METHOD_ATTR",
+    "PRUNER_ATTR",
+    "PRUNE_REASON_ATTR",
+    "REGISTERED_HOST_ATTR",
+    "REGISTERED_PID_ATTR",
+    "REQUEUED_ATTR",
+    "RETRY_OF_ATTR",
+    "SURPLUS_ATTR",
+    "TRAINABLE_PARAMS_ATTR",
+    "WORKER_ATTR",
+]
+
+# --- Trial system attrs -------------------------------------------------------------------------
+
+# The pruner spec (a `_target_` mapping, or None) the job must prune with; set by the sweeper
+# when it asks the trial, read by `study.pruning.attach_trial` in the job.
+PRUNER_ATTR = "freezesweep:pruner"
+# The sweep's budgets, {metric: limit} (empty or absent: none); set by the sweeper, read by
+# `study.constraints.enforce_budgets` in the job.
+CONSTRAINTS_ATTR = "freezesweep:constraints"
+# The worker (see `hydra.sweeper.worker`) that runs the trial; set by the sweeper when it asks.
+WORKER_ATTR = "freezesweep:worker"
+# Unix time of the last heartbeat of the worker running the trial; stamped by the sweeper's
+# heartbeat thread, read by every worker's stale check.
+HEARTBEAT_ATTR = "freezesweep:heartbeat"
+# True on a FAIL trial whose parameters were enqueued again: its retry stands in for it, so it
+# does not count toward `n_trials`.
+REQUEUED_ATTR = "freezesweep:requeued"
+# True on a trial asked past the study's total by a worker racing others, put back WAITING: it
+# does not count toward `n_trials` until a later invocation runs it.
+SURPLUS_ATTR = "freezesweep:surplus"
+
+# --- Trial user attrs ---------------------------------------------------------------------------
+
+# Why a trial FAILed (the exception, a NaN, a stale worker), redacted; set by the sweeper.
+FAIL_REASON_ATTR = "fail_reason"
+# Why the job stopped a trial before training (`over budget`); set by the job.
+PRUNE_REASON_ATTR = "prune_reason"
+# On a re-queued trial: the number of the trial it retries (a retry is never retried).
+RETRY_OF_ATTR = "retry_of"
+# The trial's trainable-parameter count, known before training; set by the job.
+TRAINABLE_PARAMS_ATTR = TRAINABLE_PARAMS
+# The trial's fine-tuning method (`finetune.method`) when it is not searched; set by the job.
+METHOD_ATTR = METHOD
+# On a ticket of the `<study_name>:workers` registry study: the host and process that took it
+# (for diagnosis only; never part of a seed).
+REGISTERED_HOST_ATTR = "host"
+REGISTERED_PID_ATTR = "pid"
+
+# --- Study user attrs ---------------------------------------------------------------------------
+
+# The sweep's definition (search space, directions, objectives, schedule) and its fingerprint,
+# recorded by the invocation that created the study; a resumed sweep is checked against it.
+DEFINITION_ATTR = "freezesweep:definition"
+# The `hydra.sweeper.enqueue` sets already enqueued, as canonical JSON strings (enqueue once).
+ENQUEUED_ATTR = "freezesweep:enqueued"
