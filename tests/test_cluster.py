@@ -20,7 +20,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from freezesweep.study.attributes import REQUEUED_ATTR, RETRY_OF_ATTR, SURPLUS_ATTR
+from freezesweep.study.attributes import (
+    FAIL_REASON_ATTR,
+    REQUEUED_ATTR,
+    RETRY_OF_ATTR,
+    SURPLUS_ATTR,
+)
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 
@@ -180,7 +185,7 @@ def test_killed_worker_trial_is_failed_as_stale_and_retried_by_the_rerun(tmp_pat
     trials = load(storage).trials
     killed = trials[1]
     assert killed.state == TrialState.FAIL
-    assert killed.user_attrs["fail_reason"].startswith("stale: no heartbeat")
+    assert killed.user_attrs[FAIL_REASON_ATTR].startswith("stale: no heartbeat")
     assert killed.system_attrs[REQUEUED_ATTR] is True
     retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == 1]
     assert len(retries) == 1 and retries[0].params == killed.params
@@ -215,7 +220,7 @@ def test_sigterm_and_sigint_end_the_trial_cleanly_and_exit_with_a_telling_code(
     assert time.monotonic() - signalled < 20
     trials = load(storage).trials
     assert trials[0].state == TrialState.FAIL
-    assert signal.Signals(signum).name in trials[0].user_attrs["fail_reason"]
+    assert signal.Signals(signum).name in trials[0].user_attrs[FAIL_REASON_ATTR]
     assert [t.user_attrs.get(RETRY_OF_ATTR) for t in trials if t.state == TrialState.WAITING] == [0]
     assert trial_runs(tracking_uri)["0"].info.status == "KILLED"
     assert all(r.info.status != "RUNNING" for r in runs(tracking_uri))
@@ -238,7 +243,7 @@ def test_submitit_local_runs_parallel_jobs_and_a_dead_job_fails_its_trial(tmp_pa
     assert code == 0, output
     trials = load(storage).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
-    assert "died at the scheduler level" in trials[1].user_attrs["fail_reason"]
+    assert "died at the scheduler level" in trials[1].user_attrs[FAIL_REASON_ATTR]
     pids = {
         (tmp_path / "multirun" / f"trial-{n:04d}" / "result.json").read_text() for n in (0, 2, 3)
     }

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from freezesweep.disk import writing
 from freezesweep.errors import DiskFull
+from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.trial import run_trial
 from tests.app_inprocess import run_app
 from tests.mounts import tmpfs
@@ -93,7 +94,7 @@ def test_full_disk_for_the_feature_cache_fails_the_sweep_trial(tmp_path: Path) -
         assert sorted(p.name for p in cache.iterdir()) == ["filler"]
     (trial,) = optuna.load_study(study_name="full", storage=storage).trials
     assert trial.state == TrialState.FAIL
-    reason = trial.user_attrs["fail_reason"]
+    reason = trial.user_attrs[FAIL_REASON_ATTR]
     assert reason.startswith(f"DiskFull: disk full writing the feature cache to {cache}/")
     assert reason.endswith(".npz (No space left on device)")
     # MLflow agrees with Optuna: the trial's run FAILED with the same reason; nothing RUNNING.

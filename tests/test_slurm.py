@@ -19,7 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from freezesweep.study.attributes import REQUEUED_ATTR, RETRY_OF_ATTR, WORKER_ATTR
+from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper.launchers._executor import build_executor
 from hydra_plugins.freezesweep_sweeper.launchers._sbatch import SbatchRefused
@@ -178,7 +178,7 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     trials = study.get_trials(deepcopy=False)
     preempted = trials[number]
     assert preempted.state == TrialState.FAIL
-    assert "received SIGTERM" in preempted.user_attrs["fail_reason"]
+    assert "received SIGTERM" in preempted.user_attrs[FAIL_REASON_ATTR]
     assert preempted.system_attrs[REQUEUED_ATTR] is True
     retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
     assert len(retries) == 1 and retries[0].params == preempted.params
@@ -232,7 +232,7 @@ def test_submitit_slurm_two_jobs_at_once_and_a_cancelled_job_fails_its_trial(
     study = optuna.load_study(study_name="toy", storage=open_storage(storage))
     trials = study.get_trials(deepcopy=False)
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
-    reason = trials[1].user_attrs["fail_reason"]
+    reason = trials[1].user_attrs[FAIL_REASON_ATTR]
     assert reason.startswith(
         f"RuntimeError: job {victim} died at the scheduler level (CANCELLED): UncompletedJobError: "
         f"Job {victim} (task: 0) with path "

@@ -10,6 +10,7 @@ import pytest
 
 from freezesweep.errors import ConfigError
 from freezesweep.hydra_files import redact_saved_configs
+from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.study.storage import check_storage
 from freezesweep.writable import check_writable
 from hydra_plugins.freezesweep_sweeper.loop._preflight import sample_points
@@ -82,7 +83,7 @@ def test_fail_reason_is_stored_redacted() -> None:
     trial = study.ask()
     reason = "ConnectionError: http://u:pw-secret@mlflow:5000/api?token=t0ken refused"
     frozen = tell(study, trial, Outcome(optuna.trial.TrialState.FAIL, fail_reason=reason))
-    assert frozen.user_attrs["fail_reason"] == (
+    assert frozen.user_attrs[FAIL_REASON_ATTR] == (
         "ConnectionError: http://u:***@mlflow:5000/api?token=*** refused"
     )
 

@@ -20,6 +20,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.study.storage import open_storage
 from tests.app_process import SWEEP, run_script
 
@@ -331,7 +332,9 @@ def test_failures_raising_and_nan_trials_fail_and_the_sweep_completes(failures: 
         GOOD_TRIAL: TrialState.COMPLETE,
     }
     # Each failure records its reason on the trial.
-    reasons = {trial.number: trial.user_attrs.get("fail_reason", "") for trial in failures.trials}
+    reasons = {
+        trial.number: trial.user_attrs.get(FAIL_REASON_ATTR, "") for trial in failures.trials
+    }
     assert reasons[RAISE_TRIAL].startswith("TypeError"), reasons
     assert reasons[NAN_TRIAL] == "FloatingPointError: val_accuracy is nan", reasons
     # Every trial got a child run, and no run is left RUNNING.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from freezesweep.study.attributes import PRUNE_REASON_ATTR
 from tests.test_sweep_app import _sweep as run_single
 from tests.test_sweep_real import load_study, mlflow_client, ok, run_sweep
 
@@ -58,7 +59,7 @@ def test_window_lr_sweep_keeps_the_budget_without_training_over_budget_trials(
     assert all(t.params["finetune.top_k"] + t.params["finetune.offset"] <= 4 for t in trials)
     # Over budget: PRUNED, the reason recorded, Optuna's constraint positive, no MLflow run.
     assert all(t.state == TrialState.PRUNED for t in over)
-    assert all(t.user_attrs["prune_reason"] == "over budget" for t in over)
+    assert all(t.user_attrs[PRUNE_REASON_ATTR] == "over budget" for t in over)
     assert all(t.constraints["trainable_params"] > 0 for t in over)
     runs = _child_runs(tmp_path, "window_lr")
     assert not {str(t.number) for t in over} & set(runs)

@@ -13,6 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from freezesweep.study.attributes import FAIL_REASON_ATTR
+
 APP = Path(__file__).parent / "sweeper_app" / "app.py"
 
 
@@ -82,8 +84,8 @@ def test_raising_and_nan_trials_fail_with_a_reason_and_the_sweep_completes(
     run_app(tmp_path, "hydra.sweeper.n_trials=5", "raise_on=[1]", "nan_on=[3]")
     trials = load_study(tmp_path).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "FAIL", "COMPLETE"]
-    assert trials[1].user_attrs["fail_reason"] == "RuntimeError: asked to fail in trial 1"
-    assert trials[3].user_attrs["fail_reason"] == "returned nan for val_accuracy"
+    assert trials[1].user_attrs[FAIL_REASON_ATTR] == "RuntimeError: asked to fail in trial 1"
+    assert trials[3].user_attrs[FAIL_REASON_ATTR] == "returned nan for val_accuracy"
 
 
 def test_exceeding_the_failure_budget_stops_the_sweep_with_a_non_zero_exit(

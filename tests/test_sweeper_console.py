@@ -6,6 +6,7 @@ import datetime
 
 import optuna
 
+from freezesweep.study.attributes import PRUNE_REASON_ATTR
 from hydra_plugins.freezesweep_sweeper.loop._progress import sweep_progress
 
 
@@ -54,7 +55,7 @@ def test_progress_line_says_why_an_over_budget_trial_was_pruned() -> None:
     study = optuna.create_study(direction="maximize")
     trial = study.ask({"finetune.top_k": optuna.distributions.IntDistribution(1, 4)})
     trial.set_user_attr("trainable_params", 74053)
-    trial.set_user_attr("prune_reason", "over budget")
+    trial.set_user_attr(PRUNE_REASON_ATTR, "over budget")
     frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     # The reason the job recorded is on the trial's one console line.
     line = progress_line(frozen, study, ["val_accuracy"])

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from freezesweep.errors import OutOfMemory
+from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.train.memory import is_out_of_memory, out_of_memory
 from tests import memory_hog
 from tests.app_inprocess import run_app
@@ -63,7 +64,7 @@ def test_out_of_memory_trial_fails_and_the_next_trial_runs(tmp_path: Path) -> No
     first, second = study.trials
     # The trial at batch 64 failed out of memory, its reason naming the batch size.
     assert first.state == TrialState.FAIL
-    assert first.user_attrs["fail_reason"] == (
+    assert first.user_attrs[FAIL_REASON_ATTR] == (
         "OutOfMemory: out of memory at trainer.batch_size=64 (ResourceExhaustedError: OOM when "
         "allocating tensor with shape[64,7,7,32]); a smaller trainer.batch_size needs less"
     )
