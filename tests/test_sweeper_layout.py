@@ -1,13 +1,29 @@
-"""Hydra's plugin scan finds the sweeper, its config groups and the launchers, and stays cheap."""
+"""The plugin's layout: what Hydra's plugin scan finds and runs, and rooms that import downward.
+
+The rooms, bottom up: `definition` (reading the sweep definition) imports no other room;
+`jobs` and `trials` build on `definition` alone; `launchers` stand alone; `loop` uses them all.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.app_process import run_script
 
 PLUGIN = "hydra_plugins.freezesweep_sweeper"
+PLUGIN_DIR = Path(__file__).resolve().parents[1] / "src" / "hydra_plugins" / "freezesweep_sweeper"
+# Room -> the other rooms it may import.
+ROOMS = {
+    "definition": set(),
+    "jobs": {"definition"},
+    "trials": {"definition"},
+    "launchers": set(),
+    "loop": {"definition", "jobs", "trials"},
+}
 
 SCAN = """
 import json, sys
@@ -60,3 +76,30 @@ def test_the_scan_finds_the_sweeper_its_groups_and_the_launchers_without_loading
     rooms = {f"{PLUGIN}.{room}" for room in ("definition", "jobs", "trials", "launchers", "loop")}
     public = {f"{PLUGIN}.{name}" for name in ("sweeper", "config", "launchers.submitit")}
     assert set(found["scanned"]) == {PLUGIN, *rooms, *public}  # type: ignore[arg-type]
+
+
+def _rooms_imported(path: Path) -> set[str]:
+    """The plugin's rooms a module imports (relative imports, lazy ones included)."""
+    room = path.parent.name
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PLUGIN):
+            found.add(node.module.removeprefix(f"{PLUGIN}.").split(".")[0])
+    return found - {room}
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_rooms_import_only_the_rooms_below_them(room: str) -> None:
+    for path in sorted((PLUGIN_DIR / room).glob("*.py")):
+        imported = _rooms_imported(path)
+        # A room reaches only the rooms below it (no circles between rooms, no upward import).
+        assert imported <= ROOMS[room], f"{path.name} imports {sorted(imported - ROOMS[room])}"
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_room_packages_run_nothing_when_the_scan_imports_them(room: str) -> None:
+    tree = ast.parse((PLUGIN_DIR / room / "__init__.py").read_text())
+    # The scan imports every package: a room's `__init__` is its docstring (its map) alone.
+    assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr), room
