@@ -1,6 +1,6 @@
 """MkDocs hook: the pages that are generated, so they cannot drift from what they describe.
 
-- `index.md` is `README.md` (its `docs/...` links made site-relative): the front page is written once.
+- `index.md` is `README.md` (its `docs/...` links made site-relative): one front page.
 - `<!-- generated: config groups -->` in a page becomes a reference of every option file under
   `conf/` (each key, its default as written, the comment above it), read line by line.
 - `<!-- generated: sweeper -->` becomes the table of the sweeper's structured config (each field,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import os
 import re
 import textwrap
 import types
@@ -81,8 +82,8 @@ def _prose(text: str) -> str:
 
 
 def _code(value: str) -> str:
-    """A value as an inline code span that survives a table cell."""
-    return "`" + value.replace("|", "\\|") + "`" if value else ""
+    """A value as an inline code span (a `|` inside one does not split a table's cells)."""
+    return f"`{value}`" if value else ""
 
 
 def yaml_keys(text: str) -> tuple[str, list[tuple[str, str, str]]]:
@@ -96,13 +97,14 @@ def yaml_keys(text: str) -> tuple[str, list[tuple[str, str, str]]]:
     comments: list[str] = []
     stack: list[tuple[int, str]] = []  # (indent, path) of open mappings
     counters: dict[str, int] = {}
+    lists: set[str] = set()
     seen_key = False
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
-            comment = stripped.lstrip("#").strip()
+            comment = stripped[1:].removeprefix(" ").rstrip()
             if not comment.startswith("@package"):
-                comments.append(comment)
+                comments.append(comment if seen_key else comment or "\n")
             continue
         if not stripped:
             if not seen_key:
@@ -113,6 +115,17 @@ def yaml_keys(text: str) -> tuple[str, list[tuple[str, str, str]]]:
         seen_key = True
         found = _KEY.match(line)
         item = _ITEM.match(line)
+        if item is not None:
+            while stack and stack[-1][0] >= len(item.group("indent")):
+                stack.pop()
+        if item is not None and stack and stack[-1][1].rpartition(".")[2] == "defaults":
+            # A defaults list is one row: its entries in order, the comments among them joined.
+            index = next(i for i, row in enumerate(rows) if row[0] == stack[-1][1])
+            key, value, note = rows[index]
+            entry = _INLINE_COMMENT.sub("", item.group("value")).strip()
+            rows[index] = (key, f"{value}, {entry}" if value else entry, _join(note, *comments))
+            comments = []
+            continue
         if found is None and item is not None:  # a scalar or flow-mapping item of a list
             indent = len(item.group("indent"))
             while stack and stack[-1][0] >= indent:
@@ -122,6 +135,7 @@ def yaml_keys(text: str) -> tuple[str, list[tuple[str, str, str]]]:
                 if key == parent:
                     joined = f"{value}, {item.group('value')}" if value else item.group("value")
                     rows[index] = (key, joined, note)
+                    lists.add(key)
             comments = []
             continue
         if found is None:
@@ -141,12 +155,39 @@ def yaml_keys(text: str) -> tuple[str, list[tuple[str, str, str]]]:
         raw = found.group("value") or ""
         value = _INLINE_COMMENT.sub("", raw).strip()
         inline = raw[len(_INLINE_COMMENT.sub("", raw)) :].strip().lstrip("#").strip()
-        note = " ".join([*comments, inline]).strip()
+        note = _join(*comments, inline)
         rows.append((path, value, note))
         comments = []
         if not value:
             stack.append((indent, path))
-    return " ".join(header), rows
+    listed = lists | {k for k, _, _ in rows if k.rpartition(".")[2] == "defaults"}
+    rows = [(key, f"[{value}]" if key in listed else value, note) for key, value, note in rows]
+    return _header(header), rows
+
+
+def _join(*comments: str) -> str:
+    return " ".join(comment.strip() for comment in comments if comment.strip())
+
+
+def _header(lines: list[str]) -> str:
+    """A file's header comment as Markdown: blank comment lines part paragraphs, lines indented
+    by two or more spaces are a shell example."""
+    blocks: list[tuple[bool, list[str]]] = []
+    for line in lines:
+        code = line.startswith("  ")
+        if line == "\n" or not line.strip():
+            blocks.append((False, []))
+        elif blocks and blocks[-1][0] == code and blocks[-1][1]:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((code, [line]))
+    parts = []
+    for code, block in blocks:
+        if code:
+            parts.append("```bash\n" + textwrap.dedent("\n".join(block)) + "\n```")
+        elif block:
+            parts.append(_prose(" ".join(part.strip() for part in block)))
+    return "\n\n".join(parts)
 
 
 def _table(rows: list[tuple[str, str, str]]) -> str:
@@ -158,10 +199,12 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
 def config_groups_reference() -> str:
     """Markdown for `conf/config.yaml` and every option file of every group under `conf/`."""
     header, rows = yaml_keys((CONF / "config.yaml").read_text())
-    parts = ["### The primary config: `conf/config.yaml`", _prose(header), _table(rows)]
+    parts = ["### The primary config: `conf/config.yaml`", header, _table(rows)]
+    # os.walk, unlike Path.rglob on Python 3.11, follows conf/sweep, the link to sweeps/.
     groups = sorted(
-        {path.parent for path in CONF.rglob("*.yaml") if path.parent != CONF},
-        key=lambda folder: folder.relative_to(CONF).as_posix(),
+        Path(folder)
+        for folder, _, names in os.walk(CONF, followlinks=True)
+        if Path(folder) != CONF and any(name.endswith(".yaml") for name in names)
     )
     for folder in groups:
         group = folder.relative_to(CONF).as_posix()
@@ -169,7 +212,7 @@ def config_groups_reference() -> str:
         parts.append(f"### `{group}=`: {where}")
         for option in sorted(folder.glob("*.yaml")):
             header, rows = yaml_keys(option.read_text())
-            parts += [f"#### `{group}={option.stem}`", _prose(header), _table(rows)]
+            parts += [f"#### `{group}={option.stem}`", header, _table(rows)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
