@@ -49,7 +49,7 @@ _BUDGET_MIN_TRIALS = 3
 
 
 class FreezesweepSweeperImpl(Sweeper):
-    """See `FreezesweepSweeperConf` for the keys and the README's sweeper section for the rules."""
+    """See `FreezesweepSweeperConf` for the keys and docs/sweeps.md for the rules."""
 
     def __init__(self, conf: Mapping[str, Any]) -> None:
         self._conf = dict(conf)
