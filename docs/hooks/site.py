@@ -252,7 +252,8 @@ def dataclass_fields(cls: type) -> list[tuple[str, str, str, str]]:
         if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
             previous = ""
             continue
-        above, row = [], statement.lineno - 2
+        above: list[str] = []
+        row = statement.lineno - 2
         while row >= 0 and lines[row].strip().startswith("#"):
             above.insert(0, lines[row].strip().lstrip("#").strip())
             row -= 1
@@ -294,6 +295,6 @@ def sweeper_reference() -> str:
         lines += ["| option | `_target_` | arguments (null: Optuna's default) |", "|---|---|---|"]
         for entry in sorted(store.list(f"hydra/sweeper/{group}")):
             node = store.load(f"hydra/sweeper/{group}/{entry}").node
-            arguments = ", ".join(f"`{key}`" for key in node if key != "_target_")
+            arguments = ", ".join(f"`{key!s}`" for key in node if key != "_target_")
             lines.append(f"| `{Path(entry).stem}` | `{node['_target_']}` | {arguments} |")
     return "\n".join(lines) + "\n"
