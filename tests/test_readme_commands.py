@@ -12,40 +12,19 @@ are elided (`python sweep.py ...`) is not a command to run.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from freezesweep.spec.read import trial_spec
 from tests.app_inprocess import run_app
 from tests.readme_probe import MARK
-from tests.shrink import ROOT, compose_config
+from tests.shrink import compose_config
+from tests.site_pages import pages
 
 pytestmark = pytest.mark.slow
-
-
-def site_hook() -> ModuleType:
-    """The MkDocs hook that renders the pages (loaded from its file: docs/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("site_hook", ROOT / "docs" / "hooks" / "site.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def pages() -> dict[str, str]:
-    """README.md and every page of the site, as Markdown the way the site shows it."""
-    hook = site_hook()
-    found = {"README.md": (ROOT / "README.md").read_text()}
-    for path in sorted((ROOT / "docs").rglob("*.md")):
-        name = path.relative_to(ROOT / "docs").as_posix()
-        if name != "index.md" and not name.startswith("hooks/"):  # index.md is the README
-            found[f"docs/{name}"] = hook.page_markdown(name)
-    return found
 
 
 def page_commands(text: str) -> list[list[str]]:
