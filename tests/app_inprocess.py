@@ -3,7 +3,7 @@ without a new interpreter and TensorFlow import per command (seconds each on 2 c
 
 Tests that must see the real process (its exit status from the OS, Hydra's errors before the
 app runs, a console free of C++ log lines) still start `sweep.py`; the tables of bad inputs and
-the README's commands run here.
+the commands of the README and the documentation site run here.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A `hydra.sweeper.preflight` hook for tests: read every sample job as a trial, then stop.
 
-`tests/test_readme_commands.py` runs the README's commands through the real sweeper with this
-hook, so each override form is parsed, composed and read exactly as a sweep would, and the sweep
-stops before its study exists (nothing trains, nothing is created).
+`tests/test_readme_commands.py` runs the commands of the README and the site's pages through
+the real sweeper with this hook, so each override form is parsed, composed and read exactly as a
+sweep would, and the sweep stops before its study exists (nothing trains, nothing is created).
 """
 
 from __future__ import annotations

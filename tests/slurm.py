@@ -16,7 +16,8 @@ from pathlib import Path
 
 ENABLE_VARIABLE = "FREEZESWEEP_TEST_SLURM"
 
-# The README's options for a CPU-only partition, sized for the throw-away cluster's 2-core node.
+# docs/cluster.md's options for a CPU-only partition, sized for the throw-away cluster's
+# 2-core node.
 CPU_NODE = ["--gpus-per-task=0", "--cpus-per-task=1", "--mem=1G", "--time=15"]
 
 

@@ -20,9 +20,9 @@ from tests.checkout import clean_checkout
 from tests.shrink import ROOT, compose_config
 
 SCRIPTS = [ROOT / "deploy" / "slurm_array.sh", ROOT / "deploy" / "cron_nightly.sh"]
-# The crontab line of the README and of deploy/cron_nightly.sh, after `cd /path/to/freezesweep &&`.
+# The crontab line (docs/cluster.md, deploy/cron_nightly.sh) after `cd /path/to/freezesweep &&`.
 CRON_LINE = "mkdir -p logs && deploy/cron_nightly.sh"
-# The README's sbatch options for a CPU-only partition (the slurm tier passes its own sizes).
+# docs/cluster.md's sbatch options for a CPU-only partition (the slurm tier passes its own sizes).
 CPU_OPTIONS = ["--gpus-per-task=0", "--cpus-per-task=4", "--mem=8G"]
 SMALL = [
     "schedule.stages.0.epochs=1",
@@ -58,16 +58,16 @@ def test_scripts_parse_and_their_overrides_compose(
     assert isinstance(cfg.hydra.sweeper.n_trials, int)
 
 
-def test_readme_shows_the_commands_the_tests_run() -> None:
+def test_the_cluster_page_shows_the_commands_the_tests_run() -> None:
     # The crontab line and the CPU-node array command are the ones tested (here and in the
     # slurm tier); the cron script's own comment shows the same line.
     line = f"cd /path/to/freezesweep && {CRON_LINE} >> logs/cron.log 2>&1"
-    readme = (ROOT / "README.md").read_text()
-    assert line in readme
+    page = (ROOT / "docs" / "cluster.md").read_text()
+    assert line in page
     assert line in SCRIPTS[1].read_text()
     cpu = " ".join(["sbatch", "--array=0-3", *CPU_OPTIONS, "deploy/slurm_array.sh"])
-    assert cpu in readme and cpu in SCRIPTS[0].read_text()
-    assert "hydra.launcher.gpus_per_task=null" in readme
+    assert cpu in page and cpu in SCRIPTS[0].read_text()
+    assert "hydra.launcher.gpus_per_task=null" in page
 
 
 def cron_environment(tmp_path: Path, per_night: int, today: date | None = None) -> dict[str, str]:
@@ -113,7 +113,7 @@ def test_cron_total_of_a_new_study_is_one_night_whatever_the_date(tmp_path: Path
 def test_cron_line_on_two_nights_raises_the_total_from_the_study_first_night(
     tmp_path: Path,
 ) -> None:
-    # The README's crontab line, run on a fresh checkout on two (simulated) nights with tiny
+    # docs/cluster.md's crontab line, run on a fresh checkout on two (simulated) nights with tiny
     # trials: night 1 runs PER_NIGHT=2 trials, night 2 raises the study total to 4, counted from
     # the date of the study's own first trial (recorded in the study), not a fixed date.
     checkout = clean_checkout(tmp_path / "checkout")

@@ -3,7 +3,7 @@ the trial runs show `val_accuracy` and `trainable_params`, and a scatter of one 
 can be drawn. Chromium is Debian's package (`.ci/run` installs it); Playwright only drives it.
 
 The screenshot is kept as a test artifact: `$FREEZESWEEP_TEST_ARTIFACTS/mlflow_ui.png`
-(default `test-artifacts/`), the picture in the README's "Looking at results".
+(default `test-artifacts/`), the picture in docs/getting-started.md's "Looking at results".
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sync_api = pytest.importorskip(
 )
 
 ARTIFACTS = Path(os.environ.get("FREEZESWEEP_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-# The UI's own switch between its GenAI and model-training pages (see the README).
+# The UI's own switch between its GenAI and model-training pages (see docs/getting-started.md).
 MODEL_TRAINING = "workflowType=machine_learning"
 
 
@@ -90,7 +90,8 @@ def _browse(url: str) -> None:
 
 
 def _group_by_state(page: sync_api.Page, url: str) -> None:
-    """The README's view for trial runs without unfolding: group the runs by `freezesweep.state`."""
+    """The view docs/getting-started.md shows for trial runs without unfolding: group the runs
+    by `freezesweep.state`."""
     page.set_default_timeout(60_000)
     page.goto(url)
     page.get_by_text("top_k_lr", exact=True).last.wait_for()

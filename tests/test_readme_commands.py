@@ -1,11 +1,13 @@
-"""Every `python sweep.py` command and quoted override form the README shows works.
+"""Every `python sweep.py` command and quoted override form the README and the site show works.
 
-A sweep command (`-m`) goes through the real app (run in this process, `tests.app_inprocess`)
-and sweeper with a preflight hook that reads every composed sample job as a trial and then stops
-the sweep before its study exists: the override grammar, the config keys and every value are
-checked, nothing trains. A single-run command is composed from the real config tree with Hydra's
-compose API and read as a trial. Paths the README invents are swapped for real ones where the
-config reader checks them.
+The pages are read as the site renders them (`docs/hooks/site.py`: the README as the front page,
+the generated configuration reference filled in). A sweep command (`-m`) goes through the real app
+(run in this process, `tests.app_inprocess`) and sweeper with a preflight hook that reads every
+composed sample job as a trial and then stops the sweep before its study exists: the override
+grammar, the config keys and every value are checked, nothing trains. A single-run command is
+composed from the real config tree with Hydra's compose API and read as a trial. Paths the pages
+invent are swapped for real ones where the config reader checks them; a command whose arguments
+are elided (`python sweep.py ...`) is not a command to run.
 """
 
 from __future__ import annotations
@@ -19,46 +21,62 @@ import pytest
 from freezesweep.spec.read import trial_spec
 from tests.app_inprocess import run_app
 from tests.readme_probe import MARK
-from tests.shrink import ROOT, compose_config
+from tests.shrink import compose_config
+from tests.site_pages import pages
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
 
-
-def readme_commands() -> list[list[str]]:
-    """The arguments of each `python sweep.py` command (code blocks and inline code) and each
-    quoted inline override (`'key=value'`, run as a sweep's argument)."""
+def page_commands(text: str) -> list[list[str]]:
+    """The arguments of each `python sweep.py` command (code blocks and inline code, after any
+    environment assignments) and each quoted inline override (`'key=value'`, run as a sweep's
+    argument) in one page."""
     commands = []
     # Code blocks only: prose may wrap an inline command onto a line of its own.
-    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", README, re.S | re.M)
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
     joined = "\n".join(blocks).replace("\\\n", " ")
     for line in joined.splitlines():
-        found = re.match(r"^\s*\$?\s*(?:pip install[^&]*&&\s*)?python sweep\.py\b(.*)$", line)
+        found = re.match(
+            r"^\s*\$?\s*(?:pip install[^&]*&&\s*)?(?:[A-Z_]+=\S*\s+)*python sweep\.py\b(.*)$", line
+        )
         if found:
             commands.append(shlex.split(found.group(1), comments=True))
-    for span in re.findall(r"`python sweep\.py([^`]*)`", README):
+    for span in re.findall(r"`(?:[A-Z_]+=\S*\s+)*python sweep\.py([^`]*)`", text):
         commands.append(shlex.split(span.replace("\n", " ")))
-    for span in re.findall(r"`('[\w./+~]+=[^`]*')`", README):
+    for span in re.findall(r"`('[\w./+~]+=[^`]*')`", text):
         commands.append(["-m", *shlex.split(span)])
-    unique = []
-    for command in commands:
-        if command not in unique:
-            unique.append(command)
+    return [command for command in commands if "..." not in command]
+
+
+def site_commands() -> dict[str, list[str]]:
+    """Each distinct command of all pages, under an id naming the first page that shows it."""
+    unique: dict[str, list[str]] = {}
+    for page, text in pages().items():
+        for command in page_commands(text):
+            if command not in unique.values():
+                unique[f"{page}: {' '.join(command)}"] = command
     return unique
 
 
-COMMANDS = readme_commands()
+SITE_COMMANDS = site_commands()
+COMMANDS = list(SITE_COMMANDS.values())
 
 
-def test_the_readme_commands_are_found() -> None:
-    # The extraction itself: the forms that broke before (issue 15) are among them.
+def test_the_readme_and_site_commands_are_found() -> None:
+    # The extraction itself: the forms that broke before (issue 15) are among them, and so are
+    # the README's worked example, a page's code block, and the generated configuration
+    # reference's (the experiment file's own example).
     assert ["-m", "finetune.top_k=choice(0,1,2,4,8,16,18)"] in COMMANDS
     assert ["-m", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.5"] in COMMANDS
-    assert len(COMMANDS) >= 10
+    assert ["finetune.top_k=2", "finetune.lr=3e-4"] in COMMANDS
+    assert ["-m", "trainer.mixed_precision=mixed_bfloat16"] in COMMANDS
+    ids = " ".join(SITE_COMMANDS)
+    assert "docs/configuration.md: -m experiment=depth_curve_keras_app" in ids
+    assert "docs/surgical.md: " in ids and "docs/cluster.md: " in ids
+    assert len(COMMANDS) >= 25
 
 
-@pytest.mark.parametrize("arguments", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("arguments", COMMANDS, ids=list(SITE_COMMANDS))
 def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list[str]) -> None:
     weights = tmp_path / "weights.h5"
     weights.write_bytes(b"")

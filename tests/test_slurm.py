@@ -2,8 +2,8 @@
 
 Marked `slurm`: .ci/run starts a throw-away cluster (.ci/slurm_cluster.sh) and runs
 `python -m pytest -m slurm` with FREEZESWEEP_TEST_SLURM=1; elsewhere these tests skip, saying
-why. The array tests run deploy/slurm_array.sh from a clean copy of the checkout exactly as the
-README shows it, with the README's CPU-node resource options and tiny real trials; the submitit
+why. The array tests run deploy/slurm_array.sh from a clean copy of the checkout exactly as
+docs/cluster.md shows it, with its CPU-node resource options and tiny real trials; the submitit
 test uses the cheap sweeper app of tests/sweeper_app.
 """
 
@@ -109,7 +109,7 @@ def assert_nothing_running(study: optuna.Study, tracking_uri: str) -> None:
 
 
 def test_array_script_from_a_clean_checkout_shares_one_study(array_run: ArrayRun) -> None:
-    # `sbatch deploy/slurm_array.sh` as the README shows it, on a fresh copy of the repository
+    # `sbatch deploy/slurm_array.sh` as docs/cluster.md shows it, on a fresh copy of the repository
     # (logs/ as git has it): two workers, one journal study, one MLflow store, exactly 4 trials.
     assert [p.name for p in (array_run.checkout / "logs").iterdir()] == [".gitignore"]
     job = array_run.submit(*CPU_NODE, "--array=0-1", "deploy/slurm_array.sh", *SMALL,

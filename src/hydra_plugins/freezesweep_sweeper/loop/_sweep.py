@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class SweepLoop(Sweeper):
-    """See `FreezesweepSweeperConf` for the keys and the README's sweeper section for the rules."""
+    """See `FreezesweepSweeperConf` for the keys and docs/sweeps.md for the rules."""
 
     def __init__(self, conf: Mapping[str, Any]) -> None:
         self._conf = dict(conf)
