@@ -26,7 +26,9 @@ def _weights(value: Any) -> str | None:
 
 def read_backbone(cfg: DictConfig) -> BackboneSpec:
     backbone = cfg.backbone
-    source = choice(backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app"))
+    source = choice(
+        backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app", "zoo")
+    )
     path = backbone.get("path")
     if source == "file":
         require(path is not None, "backbone.path is required when backbone.source=file.")
@@ -43,6 +45,8 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
         feature_layer=str(feature_layer) if feature_layer else None,
         classes=None if classes is None else integer(classes, "backbone.head.classes", 2),
     )
+    if source == "zoo":
+        return _zoo(backbone, common)
     if source != "keras_app":
         return BackboneSpec(source, **common)
     from freezesweep.model.keras_app import is_application
@@ -68,6 +72,16 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
         pooling=pooling,
         **common,
     )
+
+
+def _zoo(backbone: DictConfig, common: dict[str, Any]) -> BackboneSpec:
+    from freezesweep.model.zoo import check_available
+
+    # Unknown names and a missing weight wheel fail here, before any study, folder or run.
+    name = backbone.get("name")
+    check_available(name)
+    size = integer(backbone.get("input_size"), "backbone.input_size", 16)
+    return BackboneSpec("zoo", name=name, input_shape=(size, size, 3), **common)
 
 
 def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:

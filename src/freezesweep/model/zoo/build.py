@@ -124,6 +124,7 @@ def export(name: str, output: Path) -> Path:
     Raises:
         ConfigError: the output is not a `.keras` path, or cannot be written.
     """
+    entry(name, key="NAME")
     if output.suffix != ".keras":
         raise ConfigError(f"--out must end in .keras; got {output}.")
     model = imagenet_model(name)
@@ -139,13 +140,14 @@ def describe() -> list[dict[str, object]]:
     architectures: nothing is read or converted)."""
     rows = []
     for name, item in ZOO.items():
-        model = lite.build(item)
-        units = units_module.find_units(lite.build(item, include_top=False), "block")
+        backbone = lite.build(item, include_top=False)
+        units = units_module.find_units(backbone, "block")
         rows.append(
             {
                 "name": name,
                 "resolution": item.resolution,
-                "params": model.count_params(),
+                # The backbone and the 1280 -> 1000 ImageNet classifier.
+                "params": backbone.count_params() + 1281 * 1000,
                 "blocks": sum(unit.is_block for unit in units),
                 "units": [unit.name for unit in units],
                 "weights": item.package.replace("_", "-"),
