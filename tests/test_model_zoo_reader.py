@@ -96,7 +96,7 @@ def test_corrupt_bytes_are_one_line(tmp_path: Path) -> None:
     corrupt = bytearray(raw)
     corrupt[stream.tell() : stream.tell() + 8] = (12345).to_bytes(8, "little")
     path.write_bytes(bytes(corrupt))
-    with pytest.raises(WeightFileError, match="corrupt: storage .* holds 12345 elements"):
+    with pytest.raises(WeightFileError, match=r"corrupt: storage .* holds 12345 elements"):
         read_state_dict(path)
 
 
