@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from freezesweep.errors import ConfigError
-from freezesweep.model.zoo import ZOO, INSTALL_HINT
+from freezesweep.model.zoo import INSTALL_HINT, ZOO
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
