@@ -90,6 +90,10 @@ def load_data(
     if config.kind == "npz":
         assert config.path is not None
         arrays = datasets.load_npz(str(config.path))
+    elif config.kind == "animal_mnist":
+        from freezesweep.data.animals import animal_task
+
+        arrays = animal_task(config.train_per_class, config.split_seed)
     elif config.kind == "digits_corrupted":
         from freezesweep.data.corrupt import corrupted_task
 

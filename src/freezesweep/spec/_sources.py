@@ -101,7 +101,7 @@ def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
 
 def read_data(cfg: DictConfig) -> DataSpec:
     data = cfg.data
-    kinds = ("digits", "digits_corrupted", "npz", "image_folder")
+    kinds = ("digits", "digits_corrupted", "npz", "image_folder", "animal_mnist")
     kind = choice(data.get("kind"), "data.kind", kinds)
     path = data.get("path")
     if kind == "npz":
@@ -109,6 +109,17 @@ def read_data(cfg: DictConfig) -> DataSpec:
     directory = data.get("directory")
     if kind == "image_folder":
         require(directory is not None, "data.directory is required when data.kind=image_folder.")
+    train_per_class = integer(data.get("train_per_class", 20), "data.train_per_class", 1)
+    if kind == "animal_mnist":
+        from freezesweep.data.animals import data_files
+
+        # A missing wheel fails here, before any study, folder or run.
+        data_files()
+        require(
+            train_per_class <= 900,
+            f"data.train_per_class must be at most 900 for data=animal_mnist (1,000 images per "
+            f"class, 100 validate); got {train_per_class}.",
+        )
     split = data.get("validation_split", 0.2)
     require(
         isinstance(split, float) and 0 < split < 1,
@@ -116,7 +127,7 @@ def read_data(cfg: DictConfig) -> DataSpec:
     )
     return DataSpec(
         kind=kind,
-        train_per_class=integer(data.get("train_per_class", 20), "data.train_per_class", 1),
+        train_per_class=train_per_class,
         split_seed=integer(data.get("split_seed", 0), "data.split_seed", 0),
         path=Path(path) if path else None,
         directory=Path(directory) if directory else None,

@@ -91,7 +91,7 @@ class BackboneSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: Literal["digits", "digits_corrupted", "npz", "image_folder"]
+    kind: Literal["digits", "digits_corrupted", "npz", "image_folder", "animal_mnist"]
     train_per_class: int
     split_seed: int
     path: Path | None
