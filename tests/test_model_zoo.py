@@ -19,7 +19,7 @@ from freezesweep.freeze.plan import plan_schedule
 from freezesweep.model.backbone import attach_head, file_sha256
 from freezesweep.model.units import find_units
 from freezesweep.model.zoo import ZOO, build, source_path
-from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.spec import MethodSpec, ScheduleSpec, StageSpec
 from freezesweep.train.schedule import run_schedule
 from freezesweep.trial import run_trial
 from tests.shrink import compose_config
@@ -217,3 +217,36 @@ def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     assert build.cache_dir() == Path("/somewhere/freezesweep/zoo")
     monkeypatch.setenv(build.CACHE_ENV, os.fspath(Path("/elsewhere")))
     assert build.cache_dir() == Path("/elsewhere")
+
+
+@pytest.mark.parametrize(
+    # LoRA in the default tier; bitfit and norm (the same mechanism on BN offsets) in the slow one.
+    "method",
+    [
+        "lora",
+        pytest.param("bitfit", marks=pytest.mark.slow),
+        pytest.param("norm", marks=pytest.mark.slow),
+    ],
+)
+def test_each_method_trains_only_its_variables_on_the_zoo_backbone(
+    zoo_cache: Path, method: str
+) -> None:
+    del zoo_cache
+    backbone = build.build_backbone("efficientnet_lite0", 32)
+    model = attach_head(backbone, 3)
+    stage = StageSpec(name="top2", unfreeze=2, epochs=1, learning_rate=1e-3)
+    spec = ScheduleSpec("test", "block", "frozen", (stage,), MethodSpec(method, 2))  # type: ignore[arg-type]
+    (plan,) = plan_schedule(model, backbone, spec)
+    expected = {
+        # Adapters on the 1x1 convolutions of block 15 and the head convolution.
+        "lora": ("block_15_expand", "block_15_project", "top_conv"),
+        "bitfit": ("block_15_expand_bn", "block_15_depthwise_bn", "block_15_project_bn", "top_bn"),
+        "norm": ("block_15_expand_bn", "block_15_depthwise_bn", "block_15_project_bn", "top_bn"),
+    }[method]
+    assert tuple(layer.name for layer in plan.layers) == expected
+    run = run_schedule(model, backbone, [plan], random_rows(32), batch_size=8, verbose=0)
+    (audit,) = run.audits
+    # Counts equal Keras's, frozen weights (LoRA base kernels included) are unchanged.
+    assert audit.actual_trainable == plan.trainable_params
+    assert audit.digests_after == audit.digests_before
+    assert audit.passed and audit.method == method
