@@ -24,6 +24,8 @@ from freezesweep.train.schedule import run_schedule
 from freezesweep.trial import run_trial
 from tests.shrink import compose_config
 
+pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
+
 ZOO_TRIAL = ["backbone=zoo", "backbone.input_size=32"]
 
 
