@@ -79,6 +79,19 @@ def test_an_altered_cache_file_is_converted_again(
     assert record["keras_sha256"] == file_sha256(tmp_path / "efficientnet_lite0.keras")
 
 
+def test_an_unwritable_cache_is_one_line_and_leaves_nothing(
+    zoo_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = build.imagenet_model("efficientnet_lite0")
+    del zoo_cache
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path / "a-file" / "zoo"))
+    monkeypatch.setattr(build, "convert", lambda name: reference)
+    with pytest.raises(ConfigError, match=r"^FREEZESWEEP_ZOO_CACHE: cannot write the converted"):
+        build.imagenet_model("efficientnet_lite0")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_imagenet_top5_of_real_photos_holds_the_right_class(zoo_cache: Path) -> None:
     data = pytest.importorskip("skimage.data")
     del zoo_cache

@@ -10,6 +10,7 @@ is always loaded with `safe_mode=True`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -83,15 +84,22 @@ def imagenet_model(name: str) -> keras.Model:
         if recorded == _record(name, source_sha256, backbones.file_sha256(model_file)):
             return backbones.load_backbone(model_file, str(recorded["keras_sha256"]))
     model = convert(name)
+    # Written beside, then renamed (never through a symlink): concurrent workers never read a
+    # half-written file, and a record that ends up naming another worker's file only means one
+    # more conversion later.
+    partial = folder / f".{name}.{os.getpid()}.keras"
+    partial_record = folder / f".{name}.{os.getpid()}.json"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # Written beside, then renamed: concurrent workers never read a half-written file.
-        partial = folder / f".{name}.{os.getpid()}.keras"
         model.save(partial)
         record = _record(name, source_sha256, backbones.file_sha256(partial))
+        partial_record.write_text(json.dumps(record, indent=1) + "\n")
         partial.replace(model_file)
-        record_file.write_text(json.dumps(record, indent=1) + "\n")
+        partial_record.replace(record_file)
     except OSError as error:
+        for leftover in (partial, partial_record):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         raise ConfigError(
             f"{CACHE_ENV}: cannot write the converted {name} into {folder}: {error}."
         ) from None
