@@ -48,6 +48,10 @@ def test_an_array_pickle_naming_os_system_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"refused: the pickle names the global os\.system"):
         animals.read_array(path)
     assert not marker.exists()
+    # BUILD may not change a stand-in (here numpy.ndarray's): (None, {"x": 1}) as slot state.
+    path.write_bytes(gzip.compress(b"\x80\x02cnumpy\nndarray\nN}X\x01\x00\x00\x00xK\x01s\x86b."))
+    with pytest.raises(ConfigError, match="refused: the pickle modifies a stand-in"):
+        animals.read_array(path)
 
 
 def test_a_real_numpy_pickle_reads_and_a_damaged_one_is_one_line(tmp_path: Path) -> None:

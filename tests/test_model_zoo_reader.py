@@ -59,6 +59,16 @@ def test_builtins_and_torch_globals_outside_the_list_are_refused(tmp_path: Path)
             read_state_dict(path)
 
 
+def test_a_pickle_cannot_modify_the_stand_ins(tmp_path: Path) -> None:
+    # BUILD with slot state would setattr on the stand-in: (None, {"__defaults__": (1,)}).
+    name = b"__defaults__"
+    build = b"N}X" + len(name).to_bytes(4, "little") + name + b"K\x01\x85s\x86b."
+    path = tmp_path / "build.pth"
+    path.write_bytes(_HEADER + b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n" + build)
+    with pytest.raises(WeightFileError, match=r"refused: the pickle modifies a stand-in"):
+        read_state_dict(path)
+
+
 def test_the_real_lite0_file_reads_every_tensor() -> None:
     _lite0_bytes()
     state = read_state_dict(source_path("efficientnet_lite0"))

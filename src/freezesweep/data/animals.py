@@ -36,8 +36,18 @@ _MAX_BYTES = 64 << 20  # both pickles unpack to 7.9 MB; a larger file is refused
 _DTYPES = ("u1", "i1", "i2", "i4", "i8", "f4", "f8", "b1")
 
 
-class _NDArray:
-    """Stands in for `numpy.ndarray` as `_reconstruct`'s first argument."""
+class _Sealed:
+    """A stand-in that pickle's BUILD opcode may not change."""
+
+    def __setstate__(self, state: object) -> None:
+        raise ValueError("refused: the pickle modifies a stand-in (BUILD)")
+
+
+class _NDArray(_Sealed):
+    """Stands in for `numpy.ndarray` as `_reconstruct`'s first argument (one instance)."""
+
+
+_NDARRAY = _NDArray()
 
 
 class _DType:
@@ -77,18 +87,21 @@ class _Array:
         self.value = np.frombuffer(raw, dtype=dtype.numpy()).reshape(shape)
 
 
-def _reconstruct(cls: object, shape: object, typecode: object) -> _Array:
-    if cls is not _NDArray:
-        raise ValueError("_reconstruct of something else than an ndarray")
-    return _Array()
+class _Reconstruct(_Sealed):
+    """Stands in for `numpy.core.multiarray._reconstruct`: an empty array that BUILD fills."""
+
+    def __call__(self, cls: object, shape: object, typecode: object) -> _Array:
+        if cls is not _NDARRAY:
+            raise ValueError("_reconstruct of something else than an ndarray")
+        return _Array()
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         known = {
-            ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-            ("numpy", "ndarray"): _NDArray,
+            ("numpy.core.multiarray", "_reconstruct"): _Reconstruct(),
+            ("numpy._core.multiarray", "_reconstruct"): _Reconstruct(),
+            ("numpy", "ndarray"): _NDARRAY,
             ("numpy", "dtype"): _DType,
         }
         if (module, name) not in known:

@@ -41,8 +41,15 @@ _ALLOWED = "collections.OrderedDict, torch._utils._rebuild_tensor_v2, " + ", ".j
 )
 
 
+class _Sealed:
+    """A stand-in that pickle's BUILD opcode may not change after it was checked."""
+
+    def __setstate__(self, state: object) -> None:
+        raise ValueError("refused: the pickle modifies a stand-in (BUILD)")
+
+
 @dataclass(frozen=True)
-class _StorageType:
+class _StorageType(_Sealed):
     """Stands in for `torch.FloatStorage` & co.: a name and a dtype, never callable."""
 
     name: str
@@ -50,7 +57,7 @@ class _StorageType:
 
 
 @dataclass
-class _Storage:
+class _Storage(_Sealed):
     key: str
     dtype: np.dtype[Any]
     numel: int
@@ -58,7 +65,7 @@ class _Storage:
 
 
 @dataclass(frozen=True)
-class _TensorRef:
+class _TensorRef(_Sealed):
     storage: _Storage
     offset: int
     size: tuple[int, ...]
@@ -94,6 +101,13 @@ def _rebuild_tensor_v2(
     return _TensorRef(storage, storage_offset, size, stride)
 
 
+class _RebuildTensor(_Sealed):
+    """`_rebuild_tensor_v2` as an object, so a pickle cannot set attributes of the function."""
+
+    def __call__(self, *arguments: object) -> _TensorRef:
+        return _rebuild_tensor_v2(*arguments)
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: io.BytesIO, path: Path, storages: dict[str, _Storage]) -> None:
         super().__init__(file)
@@ -104,7 +118,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor_v2
+            return _RebuildTensor()
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name, _STORAGE_DTYPES[name])
         raise WeightFileError(
