@@ -220,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8080)
     dashboard.set_defaults(handler=_dashboard)
+    from freezesweep.model.zoo.command import add_parser as add_zoo_parser
+
+    add_zoo_parser(commands)
     arguments = parser.parse_args(argv)
     return int(arguments.handler(arguments))
 

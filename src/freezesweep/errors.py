@@ -6,7 +6,14 @@ Nothing here imports the rest of the package, so the Keras-side modules can rais
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DiskFull", "FreezeAuditError", "OutOfMemory", "RecompileGuardError"]
+__all__ = [
+    "ConfigError",
+    "DiskFull",
+    "FreezeAuditError",
+    "OutOfMemory",
+    "RecompileGuardError",
+    "WeightFileError",
+]
 
 
 class ConfigError(ValueError):
@@ -28,3 +35,10 @@ class OutOfMemory(MemoryError):
 class DiskFull(OSError):
     """No space left where a trial writes (audit, model, feature cache, artifacts); the message
     names what was being written and where. The partial file is already removed."""
+
+
+class WeightFileError(ConfigError):
+    """A pretrained weight file that cannot be read safely: a pickle naming a global outside
+    the allow-list, truncated or corrupt data, or a tensor whose shape differs from the
+    architecture's. A `ConfigError`, so a run ends with one line and exit status 2 before anything
+    is created."""

@@ -38,6 +38,12 @@ def build_backbone(spec: TrialSpec) -> tuple[keras.Model, Preprocess | None]:
             pooling=config.pooling,
         )
         preprocess = preprocessing(config.name)
+    elif config.source == "zoo":
+        from freezesweep.model.zoo.build import build_backbone as build_zoo_backbone
+
+        assert config.name is not None and config.input_shape is not None
+        # Built under the current dtype policy; the preprocessing is inside the model.
+        backbone = build_zoo_backbone(config.name, config.input_shape[0])
     else:
         path = backbones.default_backbone_path() if config.source == "embedded" else config.path
         assert path is not None
@@ -84,6 +90,10 @@ def load_data(
     if config.kind == "npz":
         assert config.path is not None
         arrays = datasets.load_npz(str(config.path))
+    elif config.kind == "animal_mnist":
+        from freezesweep.data.animals import animal_task
+
+        arrays = animal_task(config.train_per_class, config.split_seed)
     elif config.kind == "digits_corrupted":
         from freezesweep.data.corrupt import corrupted_task
 
@@ -93,7 +103,7 @@ def load_data(
         )
     else:
         arrays = datasets.target_task(config.train_per_class, config.split_seed)
-    if spec.backbone.source == "keras_app":
+    if spec.backbone.source in ("keras_app", "zoo"):
         return datasets.fit_to_input(arrays, image_shape, preprocess)
     if tuple(arrays.x_train.shape[1:]) != tuple(image_shape):
         raise ConfigError(

@@ -26,7 +26,9 @@ def _weights(value: Any) -> str | None:
 
 def read_backbone(cfg: DictConfig) -> BackboneSpec:
     backbone = cfg.backbone
-    source = choice(backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app"))
+    source = choice(
+        backbone.get("source"), "backbone.source", ("embedded", "file", "keras_app", "zoo")
+    )
     path = backbone.get("path")
     if source == "file":
         require(path is not None, "backbone.path is required when backbone.source=file.")
@@ -43,6 +45,8 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
         feature_layer=str(feature_layer) if feature_layer else None,
         classes=None if classes is None else integer(classes, "backbone.head.classes", 2),
     )
+    if source == "zoo":
+        return _zoo(backbone, common)
     if source != "keras_app":
         return BackboneSpec(source, **common)
     from freezesweep.model.keras_app import is_application
@@ -70,6 +74,16 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
     )
 
 
+def _zoo(backbone: DictConfig, common: dict[str, Any]) -> BackboneSpec:
+    from freezesweep.model.zoo import check_available
+
+    # Unknown names and a missing weight wheel fail here, before any study, folder or run.
+    name = backbone.get("name")
+    check_available(name)
+    size = integer(backbone.get("input_size"), "backbone.input_size", 16)
+    return BackboneSpec("zoo", name=name, input_shape=(size, size, 3), **common)
+
+
 def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
     items = OmegaConf.to_container(value, resolve=True) if value is not None else []
     require(
@@ -87,7 +101,7 @@ def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
 
 def read_data(cfg: DictConfig) -> DataSpec:
     data = cfg.data
-    kinds = ("digits", "digits_corrupted", "npz", "image_folder")
+    kinds = ("digits", "digits_corrupted", "npz", "image_folder", "animal_mnist")
     kind = choice(data.get("kind"), "data.kind", kinds)
     path = data.get("path")
     if kind == "npz":
@@ -95,6 +109,17 @@ def read_data(cfg: DictConfig) -> DataSpec:
     directory = data.get("directory")
     if kind == "image_folder":
         require(directory is not None, "data.directory is required when data.kind=image_folder.")
+    train_per_class = integer(data.get("train_per_class", 20), "data.train_per_class", 1)
+    if kind == "animal_mnist":
+        from freezesweep.data.animals import data_files
+
+        # A missing wheel fails here, before any study, folder or run.
+        data_files()
+        require(
+            train_per_class <= 900,
+            f"data.train_per_class must be at most 900 for data=animal_mnist (1,000 images per "
+            f"class, 100 validate); got {train_per_class}.",
+        )
     split = data.get("validation_split", 0.2)
     require(
         isinstance(split, float) and 0 < split < 1,
@@ -102,7 +127,7 @@ def read_data(cfg: DictConfig) -> DataSpec:
     )
     return DataSpec(
         kind=kind,
-        train_per_class=integer(data.get("train_per_class", 20), "data.train_per_class", 1),
+        train_per_class=train_per_class,
         split_seed=integer(data.get("split_seed", 0), "data.split_seed", 0),
         path=Path(path) if path else None,
         directory=Path(directory) if directory else None,

@@ -72,12 +72,13 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    source: Literal["embedded", "file", "keras_app"]
+    source: Literal["embedded", "file", "keras_app", "zoo"]
     path: Path | None
     sha256: str | None
     dropout: float
     # keras_app: the builder's name in keras.applications, "imagenet" / a weights file / None,
     # the input shape the data is resized to, and the global pooling of its feature map.
+    # zoo: the zoo's name and the input shape.
     name: str | None = None
     weights: str | None = None
     input_shape: tuple[int, int, int] | None = None
@@ -90,7 +91,7 @@ class BackboneSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: Literal["digits", "digits_corrupted", "npz", "image_folder"]
+    kind: Literal["digits", "digits_corrupted", "npz", "image_folder", "animal_mnist"]
     train_per_class: int
     split_seed: int
     path: Path | None
