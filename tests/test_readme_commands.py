@@ -1,11 +1,11 @@
 """Every `python sweep.py` command and quoted override form the README shows works.
 
-A sweep command (`-m`) goes through the real app (run in this process, `tests.app_inprocess`)
-and sweeper with a preflight hook that reads every composed sample job as a trial and then stops
-the sweep before its study exists: the override grammar, the config keys and every value are
-checked, nothing trains. A single-run command is composed from the real config tree with Hydra's
-compose API and read as a trial. Paths the README invents are swapped for real ones where the
-config reader checks them.
+A sweep command (`-m`) goes through the real app (run in this process,
+`tests.helpers.app_inprocess`) and sweeper with a preflight hook that reads every composed sample
+job as a trial and then stops the sweep before its study exists: the override grammar, the config
+keys and every value are checked, nothing trains. A single-run command is composed from the real
+config tree with Hydra's compose API and read as a trial. Paths the README invents are swapped for
+real ones where the config reader checks them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from freezesweep.spec.read import trial_spec
-from tests.app_inprocess import run_app
-from tests.readme_probe import MARK
-from tests.shrink import ROOT, compose_config
+from tests.helpers.app_inprocess import run_app
+from tests.helpers.readme_probe import MARK
+from tests.helpers.shrink import ROOT, compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list
             tmp_path,
             "-m",
             *[argument for argument in real if argument != "-m"],
-            "hydra.sweeper.preflight=tests.readme_probe.check",
+            "hydra.sweeper.preflight=tests.helpers.readme_probe.check",
             f"tracking.default_uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
         )
     if "no SLURM cluster answers" in process.stderr or "no SLURM client" in process.stderr:

@@ -29,7 +29,7 @@ def test_twenty_in_process_trials_hold_at_most_a_fifth_more_memory_than_two() ->
 
     from freezesweep.bench._overhead_pairs import p6_memory
 
-    (ratio,) = p6_memory(Path(__file__).parents[1] / "conf", quick=False, repeats=1).ratios
+    (ratio,) = p6_memory(Path(__file__).parents[2] / "conf", quick=False, repeats=1).ratios
     assert ratio <= 1.2
 
 

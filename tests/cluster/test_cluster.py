@@ -1,8 +1,8 @@
 """Cluster behaviour with real processes: concurrent workers on one study (journal, PostgreSQL,
 SQLite), a worker killed with SIGKILL and rerun, SIGTERM/SIGINT, and jobs dying under submitit.
 
-The sweeper app of tests/sweeper_app (a cheap objective, MLflow tracking on) stands in for the
-Keras trial: these tests are about processes, storages and runs, not training.
+The sweeper app of tests/helpers/sweeper_app (a cheap objective, MLflow tracking on) stands in
+for the Keras trial: these tests are about processes, storages and runs, not training.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from optuna.trial import TrialState
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
-
-from .postgres import postgres_database
+from tests.helpers.postgres import postgres_database
 
 pytestmark = pytest.mark.cluster
 
-APP = Path(__file__).parent / "sweeper_app" / "app.py"
+APP = Path(__file__).parents[1] / "helpers" / "sweeper_app" / "app.py"
 # The toy app's jobs are not trials: its preflight is the store check alone.
 HOOKS = [
     "hydra.sweeper.preflight=freezesweep.study.hooks.check_tracking",

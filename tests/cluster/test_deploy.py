@@ -16,8 +16,8 @@ from optuna.trial import TrialState
 
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._study import count_trials
-from tests.checkout import clean_checkout
-from tests.shrink import ROOT, compose_config
+from tests.helpers.checkout import clean_checkout
+from tests.helpers.shrink import ROOT, compose_config
 
 SCRIPTS = [ROOT / "deploy" / "slurm_array.sh", ROOT / "deploy" / "cron_nightly.sh"]
 # The crontab line of the README and of deploy/cron_nightly.sh, after `cd /path/to/freezesweep &&`.

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from .postgres import VARIABLE, postgres_database
-from .test_cluster import finish, load, worker
+from tests.cluster.test_cluster import finish, load, worker
+from tests.helpers.postgres import VARIABLE, postgres_database
 
 pytestmark = pytest.mark.cluster
 

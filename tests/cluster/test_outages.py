@@ -30,9 +30,8 @@ import pytest
 from optuna.trial import TrialState
 
 from freezesweep import cli
-
-from .test_cluster import finish, load, runs, trial_runs, wait_for, worker
-from .test_cluster_mlflow_server import free_port
+from tests.cluster.test_cluster import finish, load, runs, trial_runs, wait_for, worker
+from tests.cluster.test_mlflow_server import free_port
 
 pytestmark = pytest.mark.cluster
 

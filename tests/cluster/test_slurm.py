@@ -4,7 +4,7 @@ Marked `slurm`: .ci/run starts a throw-away cluster (.ci/slurm_cluster.sh) and r
 `python -m pytest -m slurm` with FREEZESWEEP_TEST_SLURM=1; elsewhere these tests skip, saying
 why. The array tests run deploy/slurm_array.sh from a clean copy of the checkout exactly as the
 README shows it, with the README's CPU-node resource options and tiny real trials; the submitit
-test uses the cheap sweeper app of tests/sweeper_app.
+test uses the cheap sweeper app of tests/helpers/sweeper_app.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._sbatch import SbatchRefused
 from hydra_plugins.freezesweep_sweeper._study import count_trials
 from hydra_plugins.freezesweep_sweeper.launchers import SlurmLauncher
-
-from .checkout import clean_checkout
-from .slurm import (
+from tests.cluster.test_cluster import finish, wait_for, worker
+from tests.helpers.checkout import clean_checkout
+from tests.helpers.slurm import (
     CPU_NODE,
     cancel,
     job_environment,
@@ -38,7 +38,6 @@ from .slurm import (
     wait_gone,
     why_no_cluster,
 )
-from .test_cluster import finish, wait_for, worker
 
 _WHY_NOT = why_no_cluster()
 pytestmark = [

@@ -9,7 +9,7 @@ from freezesweep.data import source_task
 from freezesweep.data.corrupt import CORRUPTIONS, corrupt, corrupted_task
 from freezesweep.errors import ConfigError
 from freezesweep.spec._types import CORRUPTIONS as SPEC_CORRUPTIONS
-from tests.test_spec_read import _spec
+from tests.spec.test_read import _spec
 
 
 def test_the_reader_and_the_data_know_the_same_corruptions() -> None:

@@ -10,7 +10,7 @@ import pytest
 from freezesweep.data import load_npz, source_task, target_task
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 
 def test_task_a_and_task_b_are_disjoint_digit_classes() -> None:

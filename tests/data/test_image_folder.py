@@ -13,7 +13,7 @@ from freezesweep.data import Dataset, target_task
 from freezesweep.data.image_folder import load_image_folder
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
-from tests.shrink import ROOT, compose_config
+from tests.helpers.shrink import ROOT, compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

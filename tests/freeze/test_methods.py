@@ -18,8 +18,8 @@ from freezesweep.spec import MethodSpec, ScheduleSpec, StageSpec
 from freezesweep.train.feature_cache import split_at_cut
 from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
-from tests.test_freeze_plan import assert_plan_matches_keras, digits_model
-from tests.test_train_schedule import NUM_CLASSES, random_rows, snapshot
+from tests.freeze.test_plan import assert_plan_matches_keras, digits_model
+from tests.train.test_schedule import NUM_CLASSES, random_rows, snapshot
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
@@ -195,7 +195,7 @@ def test_a_lora_trial_logs_its_method_and_saves_a_merged_model(
     from mlflow.tracking import MlflowClient
 
     from freezesweep.trial import run_trial
-    from tests.shrink import compose_config
+    from tests.helpers.shrink import compose_config
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = compose_config(

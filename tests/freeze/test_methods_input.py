@@ -12,9 +12,9 @@ from freezesweep.errors import ConfigError
 from freezesweep.freeze.plan import check_depths, plan_schedule
 from freezesweep.model.backbone import attach_head
 from freezesweep.spec import MethodSpec, ScheduleSpec, StageSpec
-from tests.test_freeze_plan import digits_model
-from tests.test_spec_read import _spec
-from tests.test_sweep_app import _sweep
+from tests.freeze.test_plan import digits_model
+from tests.spec.test_read import _spec
+from tests.sweeps.test_app import _sweep
 
 FINETUNE = StageSpec(
     name="finetune", unfreeze=1, epochs=1, learning_rate=1e-3, unfreeze_key="finetune.top_k"

@@ -15,8 +15,8 @@ from freezesweep.model.backbone import attach_head
 from freezesweep.model.units import find_units
 from freezesweep.spec import ScheduleSpec, StageSpec
 from freezesweep.spec.read import trial_spec
-from tests.shrink import compose_config
-from tests.test_freeze_plan import assert_plan_matches_keras, assert_trainable_layers, digits_model
+from tests.freeze.test_plan import assert_plan_matches_keras, assert_trainable_layers, digits_model
+from tests.helpers.shrink import compose_config
 
 
 def windows(unit: str, count: int, bn: str = "frozen") -> ScheduleSpec:

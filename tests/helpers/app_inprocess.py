@@ -19,7 +19,7 @@ from types import ModuleType
 
 from hydra.core.global_hydra import GlobalHydra
 
-from tests.shrink import ROOT
+from tests.helpers.shrink import ROOT
 
 _SWEEP = ROOT / "sweep.py"
 _app: ModuleType | None = None

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.shrink import ROOT
+from tests.helpers.shrink import ROOT
 
 
 def clean_checkout(destination: Path) -> Path:

@@ -1,7 +1,7 @@
 """An optimizer that runs out of memory above a batch size, as a GPU would.
 
-Named as a stage's `optimizer._target_` (with `allowed_targets: [tests.memory_hog]`) so a real
-sweep of the real app meets TensorFlow's own `ResourceExhaustedError` inside `fit` (where Keras
+Named as a stage's `optimizer._target_` (with `allowed_targets: [tests.helpers.memory_hog]`) so a
+real sweep of the real app meets TensorFlow's own `ResourceExhaustedError` inside `fit` (where Keras
 builds the optimizer's slots), without allocating gigabytes on a shared machine. `LIVE` holds
 every instance weakly: an optimizer refers to the model's variables, so a test proves the failed
 trial's model was released by seeing its optimizers collected before the next trial

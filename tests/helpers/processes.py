@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.shrink import ROOT
+from tests.helpers.shrink import ROOT
 
 SWEEP = ROOT / "sweep.py"
 

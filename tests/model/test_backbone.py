@@ -20,7 +20,7 @@ from freezesweep.model.backbone import (
 )
 from freezesweep.model.units import find_units
 from freezesweep.pretrain import pretrain_backbone
-from tests.shrink import CONF
+from tests.helpers.shrink import CONF
 
 
 def test_shipped_backbone_matches_the_pinned_hash() -> None:
@@ -77,7 +77,7 @@ def _classifier_file(tmp_path: Path) -> Path:
 
 def test_head_attaches_to_the_configured_feature_layer(tmp_path: Path) -> None:
     from freezesweep.trial import run_trial
-    from tests.shrink import compose_config
+    from tests.helpers.shrink import compose_config
 
     path = _classifier_file(tmp_path)
     cfg = compose_config(
@@ -99,7 +99,7 @@ def test_head_attaches_to_the_configured_feature_layer(tmp_path: Path) -> None:
 
 def test_unknown_feature_layer_names_the_key(tmp_path: Path) -> None:
     from freezesweep.trial import run_trial
-    from tests.shrink import compose_config
+    from tests.helpers.shrink import compose_config
 
     path = _classifier_file(tmp_path)
     cfg = compose_config(

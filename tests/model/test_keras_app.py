@@ -17,7 +17,7 @@ from freezesweep.model.keras_app import build_application, preprocessing
 from freezesweep.spec import ScheduleSpec, StageSpec
 from freezesweep.train.schedule import run_schedule
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from freezesweep.errors import ConfigError
 from freezesweep.spec.read import trial_spec
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _spec(*overrides: str):

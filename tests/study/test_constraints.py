@@ -18,7 +18,7 @@ from freezesweep.study.constraints import (
 from freezesweep.study.pruning import attach_trial
 from freezesweep.study.report import trials_frame
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 
 def _study_with_budget(storage: str, budget: int | None) -> tuple[optuna.Study, int]:

@@ -15,8 +15,7 @@ import optuna
 import pytest
 
 from freezesweep.study.storage import normalize_storage_url, open_storage
-
-from .test_cluster_mlflow_server import free_port
+from tests.cluster.test_mlflow_server import free_port
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (test extra)")
 

@@ -8,7 +8,7 @@ import optuna
 from optuna.distributions import IntDistribution
 
 from freezesweep.study.windows import fitting_offset, unit_count
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 
 def test_offset_range_ends_where_the_window_reaches_the_lowest_unit(tmp_path: Path) -> None:

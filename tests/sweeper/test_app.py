@@ -1,4 +1,5 @@
-"""End-to-end: `python tests/sweeper_app/app.py -m ...` as a subprocess, then read its study."""
+"""End-to-end: `python tests/helpers/sweeper_app/app.py -m ...` as a subprocess, then read its
+study."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-APP = Path(__file__).parent / "sweeper_app" / "app.py"
+APP = Path(__file__).parents[1] / "helpers" / "sweeper_app" / "app.py"
 
 
 def run_app(

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from freezesweep import compat
 from hydra_plugins.freezesweep_sweeper._compose import ReusingConfigLoader
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 Loaders = tuple[ReusingConfigLoader, ConfigLoader, DictConfig]

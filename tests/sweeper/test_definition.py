@@ -17,8 +17,8 @@ from hydra_plugins.freezesweep_sweeper._definition import (
     sweep_definition,
 )
 from hydra_plugins.freezesweep_sweeper._settings import read_settings
-from tests.test_sweeper_app import load_study, run_app
-from tests.test_sweeper_settings import settings_with
+from tests.sweeper.test_app import load_study, run_app
+from tests.sweeper.test_settings import settings_with
 
 
 def _definition(**conf: object) -> dict[str, object]:

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from hydra_plugins.freezesweep_sweeper._settings import Settings, read_settings
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def sweeper_settings(*overrides: str) -> Settings:

@@ -1,4 +1,5 @@
-"""Hydra's Optuna sweeper examples, run unchanged but for the sweeper's name (tests/hydra_examples).
+"""Hydra's Optuna sweeper examples, run unchanged but for the sweeper's name
+(tests/sweeper/hydra_examples).
 
 Each test mirrors one of that plugin's own example tests; what it asserts is what the example
 promises there (the results file, the Pareto set, the custom search space), plus what differs

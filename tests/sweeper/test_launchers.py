@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from hydra_plugins.freezesweep_sweeper._sbatch import _last_line
 from hydra_plugins.freezesweep_sweeper._watcher import GONE, FallbackWatcher
 from hydra_plugins.freezesweep_sweeper.launchers import LocalLauncher, SlurmLauncher, _result
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
-APP = Path(__file__).parent / "sweeper_app" / "app.py"
+APP = Path(__file__).parents[1] / "helpers" / "sweeper_app" / "app.py"
 
 
 @pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")

@@ -1,5 +1,5 @@
 """A result told through a storage outage: retried with back-off, else saved and told on the
-next start, never twice. The outage is simulated here; tests/test_cluster_outages.py stops a
+next start, never twice. The outage is simulated here; tests/cluster/test_outages.py stops a
 real PostgreSQL."""
 
 from __future__ import annotations

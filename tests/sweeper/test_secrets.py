@@ -19,9 +19,8 @@ from hydra_plugins.freezesweep_sweeper._secrets import (
     hide_in_override,
     scrub,
 )
-
-from .postgres import postgres_database
-from .test_cluster import finish, load, worker
+from tests.cluster.test_cluster import finish, load, worker
+from tests.helpers.postgres import postgres_database
 
 PASSWORD = "Sup3r-s3cret-pw"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.app_process import run_script
+from tests.helpers.processes import run_script
 
 FAST = [
     "schedule.stages.0.epochs=2",

@@ -14,7 +14,7 @@ import pytest
 
 from freezesweep.console import quiet_tensorflow
 from freezesweep.spec.read import trial_spec
-from tests.shrink import ROOT, compose_config
+from tests.helpers.shrink import ROOT, compose_config
 
 # absl/TSL lines ("I0000 00:00:17.. 9361 port.cc:153] oneDNN custom operations are on",
 # "E0000 ... NodeDef mentions attribute use_unbounded_threadpool") and absl's pre-init notice.

@@ -11,8 +11,8 @@ from freezesweep.model.keras_app import build_application
 from freezesweep.model.units import find_units
 from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
-from tests.shrink import CONF, compose_config
-from tests.test_data_image_folder import write_png_folder
+from tests.data.test_image_folder import write_png_folder
+from tests.helpers.shrink import CONF, compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

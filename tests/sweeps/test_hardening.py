@@ -3,8 +3,8 @@
 Each row is a command, the one line it must print, and its exit code: 2 for a single run (the
 app's own one-line error), 1 for a sweep (the sweeper stops before the study, its folder or any
 MLflow run exists). Rows run in a fresh working directory that must stay empty. They run the real
-app in this process (`tests.app_inprocess`); two rows and Hydra's own errors also run as their own
-`python sweep.py` process. Keep the rows that pass today too, so they stay passing.
+app in this process (`tests.helpers.app_inprocess`); two rows and Hydra's own errors also run as
+their own `python sweep.py` process. Keep the rows that pass today too, so they stay passing.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_inprocess import Finished, run_app
-from tests.app_process import run_script
+from tests.helpers.app_inprocess import Finished, run_app
+from tests.helpers.processes import run_script
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from freezesweep.study.spaces import LORA_RANKS, lora_rank_for_lora
-from tests.shrink import ROOT
+from tests.helpers.shrink import ROOT
 
 
 def test_the_lora_rank_is_searched_for_lora_trials_only() -> None:

@@ -25,7 +25,7 @@ from freezesweep.study.hooks import preflight
 from freezesweep.trial import run_trial
 from hydra_plugins.freezesweep_sweeper._grammar import parse_search_space
 from hydra_plugins.freezesweep_sweeper._samples import sample_points
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 pytestmark = pytest.mark.slow  # 200 validations (a backbone built for each) and a few trials
 

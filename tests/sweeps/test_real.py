@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.study.storage import open_storage
-from tests.app_process import SWEEP, run_script
+from tests.helpers.processes import SWEEP, run_script
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.app_process import SWEEP, app_environment
+from tests.helpers.processes import SWEEP, app_environment
 
 pytestmark = pytest.mark.slow  # two real sweeps side by side, ~1 min each pair on 2 cores
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import run_script
+from tests.helpers.processes import run_script
 
 pytestmark = pytest.mark.slow
 

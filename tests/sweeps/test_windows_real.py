@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.test_sweep_app import _sweep as run_single
-from tests.test_sweep_real import load_study, mlflow_client, ok, run_sweep
+from tests.sweeps.test_app import _sweep as run_single
+from tests.sweeps.test_real import load_study, mlflow_client, ok, run_sweep
 
 pytestmark = pytest.mark.slow
 

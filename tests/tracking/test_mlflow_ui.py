@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.shrink import ROOT
-
-from .test_cluster_mlflow_server import rest, serve_mlflow
-from .test_sweep_real import ok, run_sweep
+from tests.cluster.test_mlflow_server import rest, serve_mlflow
+from tests.helpers.shrink import ROOT
+from tests.sweeps.test_real import ok, run_sweep
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

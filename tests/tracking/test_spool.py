@@ -248,7 +248,7 @@ def test_a_sweep_trial_trains_through_a_down_server_and_its_run_is_replayed(
     tmp_path: Path, store: TrackingSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from freezesweep.trial import run_trial
-    from tests.shrink import compose_config
+    from tests.helpers.shrink import compose_config
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     overrides = ("finetune.top_k=1", "trial.number=3", "trial.study_name=toy")

@@ -19,8 +19,8 @@ from freezesweep.spec.read import trial_spec
 from freezesweep.train.feature_cache import cache_key, split_at_cut
 from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
-from tests.shrink import compose_config
-from tests.test_train_schedule import NUM_CLASSES, digits_plans, random_rows
+from tests.helpers.shrink import compose_config
+from tests.train.test_schedule import NUM_CLASSES, digits_plans, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

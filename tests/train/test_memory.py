@@ -13,9 +13,9 @@ from optuna.trial import TrialState
 
 from freezesweep.errors import OutOfMemory
 from freezesweep.train.memory import is_out_of_memory, out_of_memory
-from tests import memory_hog
-from tests.app_inprocess import run_app
-from tests.shrink import small_overrides
+from tests.helpers import memory_hog
+from tests.helpers.app_inprocess import run_app
+from tests.helpers.shrink import small_overrides
 
 
 def test_out_of_memory_errors_of_every_backend_are_recognised() -> None:
@@ -43,13 +43,16 @@ def test_reason_names_the_batch_size_and_the_backend_first_line() -> None:
 @pytest.mark.slow  # a real two-trial sweep, ~40 s
 @pytest.mark.timeout(300)
 def test_out_of_memory_trial_fails_and_the_next_trial_runs(tmp_path: Path) -> None:
-    hog = "{_target_: tests.memory_hog.HungryAdam, batch_size: '${trainer.batch_size}', limit: 32}"
+    hog = (
+        "{_target_: tests.helpers.memory_hog.HungryAdam,"
+        " batch_size: '${trainer.batch_size}', limit: 32}"
+    )
     memory_hog.ALIVE_AT_BUILD.clear()
     finished = run_app(
         tmp_path,
         "-m",
         *small_overrides(tmp_path),
-        "allowed_targets=[tests.memory_hog]",
+        "allowed_targets=[tests.helpers.memory_hog]",
         f"+schedule.stages.1.optimizer={hog}",
         "hydra.sweeper.study_name=oom",
         f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",

@@ -12,7 +12,7 @@ from freezesweep.runtime import seed_everything
 from freezesweep.spec import StageSpec
 from freezesweep.train.optimizers import stage_optimizer, unit_learning_rates
 from freezesweep.train.schedule import run_schedule
-from tests.test_train_schedule import digits_plans, random_rows, snapshot
+from tests.train.test_schedule import digits_plans, random_rows, snapshot
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

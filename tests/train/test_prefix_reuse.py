@@ -14,8 +14,8 @@ from freezesweep.spec import StageSpec
 from freezesweep.train.schedule import ScheduleResult, run_schedule
 from freezesweep.train.store import ArrayStore
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
-from tests.test_train_schedule import digits_plans, random_rows
+from tests.helpers.shrink import compose_config
+from tests.train.test_schedule import digits_plans, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
