@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._liveness import REQUEUED_ATTR, RETRY_OF
 from hydra_plugins.freezesweep_sweeper._study import SURPLUS_ATTR, count_trials
 from tests.helpers.postgres import postgres_database
+from tests.helpers.processes import Started, start
 
 pytestmark = pytest.mark.cluster
 
@@ -40,7 +40,7 @@ HOOKS = [
 
 def worker(
     tmp_path: Path, storage: str, *overrides: str, tracking_uri: str | None = None
-) -> subprocess.Popen[str]:
+) -> Started:
     """Start `app.py -m` as its own process (and process group, as a scheduler would)."""
     # No SLURM_* of an enclosing job (they would seed the sampler), but the cluster's config.
     environment = {
@@ -62,18 +62,10 @@ def worker(
         *HOOKS,
         *overrides,
     ]
-    return subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start(command, cwd=tmp_path, env=environment, output="merged", new_session=True)
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str]:
+def finish(process: Started, timeout: float = 240) -> tuple[int, str]:
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
 

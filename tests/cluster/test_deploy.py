@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from optuna.trial import TrialState
 from freezesweep.study.storage import open_storage
 from hydra_plugins.freezesweep_sweeper._study import count_trials
 from tests.helpers.checkout import clean_checkout
+from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT, compose_config
 
 SCRIPTS = [ROOT / "deploy" / "slurm_array.sh", ROOT / "deploy" / "cron_nightly.sh"]
@@ -46,7 +46,7 @@ def sweep_overrides(script: Path) -> list[str]:
 def test_scripts_parse_and_their_overrides_compose(
     script: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    subprocess.run(["bash", "-n", str(script)], check=True)
+    run(["bash", "-n", script], check=True)
     overrides = sweep_overrides(script)
     assert any(
         o.startswith("hydra.sweeper.storage=${oc.env:FREEZESWEEP_STORAGE}") for o in overrides
@@ -95,13 +95,8 @@ def test_cron_total_of_a_new_study_is_one_night_whatever_the_date(tmp_path: Path
     # No date written into the script: a study that does not exist yet starts at PER_NIGHT,
     # today as on any day, and asking does not create it.
     for today in (None, date(2031, 5, 17)):
-        total = subprocess.run(
-            [str(SCRIPTS[1]), "--total"],
-            cwd=ROOT,
-            env=cron_environment(tmp_path, 5, today),
-            capture_output=True,
-            text=True,
-            check=True,
+        total = run(
+            [SCRIPTS[1], "--total"], cwd=ROOT, env=cron_environment(tmp_path, 5, today), check=True
         )
         assert total.stdout == "5\n", total.stderr
     assert not (tmp_path / "shared" / "optuna.log").exists() or not optuna.get_all_study_names(
@@ -123,9 +118,7 @@ def test_cron_line_on_two_nights_raises_the_total_from_the_study_first_night(
     storage = f"journal:{tmp_path}/shared/optuna.log"
     first = date.today()
     for night, today in enumerate((None, first + timedelta(days=1)), start=1):
-        ran = subprocess.run(
-            ["bash", "-c", line], env=cron_environment(tmp_path, 2, today), timeout=400
-        )
+        ran = run(["bash", "-c", line], env=cron_environment(tmp_path, 2, today), timeout=400)
         log = (checkout / "logs" / "cron.log").read_text()
         assert ran.returncode == 0, log
         assert f"night {night} since {first.isoformat()}: study total {2 * night}" in log, log
@@ -136,12 +129,10 @@ def test_cron_line_on_two_nights_raises_the_total_from_the_study_first_night(
             None if night == 1 else first.isoformat()
         )
     # A third night asked later still counts from the recorded first night.
-    total = subprocess.run(
-        [str(checkout / "deploy" / "cron_nightly.sh"), "--total"],
+    total = run(
+        [checkout / "deploy" / "cron_nightly.sh", "--total"],
         cwd=checkout,
         env=cron_environment(tmp_path, 2, first + timedelta(days=9)),
-        capture_output=True,
-        text=True,
         check=True,
     )
     assert total.stdout == "20\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -19,6 +18,7 @@ import pytest
 
 from tests.cluster.test_cluster import finish, load, worker
 from tests.helpers.postgres import VARIABLE, postgres_database
+from tests.helpers.processes import start
 
 pytestmark = pytest.mark.cluster
 
@@ -47,13 +47,7 @@ def serve_mlflow(backend: str, artifacts: Path) -> Iterator[str]:
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
     command += ["--artifacts-destination", str(artifacts)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    server = subprocess.Popen(
-        command,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = start(command, env=environment, output="discarded", new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120

@@ -15,8 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from optuna.trial import TrialState
 from freezesweep import cli
 from tests.cluster.test_cluster import finish, load, runs, trial_runs, wait_for, worker
 from tests.cluster.test_mlflow_server import free_port
+from tests.helpers.processes import Failed, Started, run, start, stop
 
 pytestmark = pytest.mark.cluster
 
@@ -45,19 +44,18 @@ class MlflowServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Started | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "mlflow", "server"]
         command += ["--backend-store-uri", f"sqlite:///{self.folder}/mlflow.db"]
         command += ["--artifacts-destination", str(self.folder / "artifacts")]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        self.process = subprocess.Popen(
+        self.process = start(
             command,
             env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            output="discarded",
+            new_session=True,
         )
         deadline = time.monotonic() + 120
         while True:
@@ -71,18 +69,12 @@ class MlflowServer:
 
     def stop(self) -> None:
         """Stop the server and its worker processes (its own process group)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        if self.process is not None:
+            stop(self.process)
 
 
 @contextmanager
-def killed_at_exit(process: subprocess.Popen[str]) -> Iterator[None]:
+def killed_at_exit(process: Started) -> Iterator[None]:
     """The sweep process, killed if the block leaves it running (a failed assertion)."""
     try:
         yield
@@ -113,10 +105,9 @@ class Postgres:
         self._as_postgres("initdb", "-D", str(self.folder / "data"), "-U", "postgres")
 
     def _as_postgres(self, program: str, *arguments: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / program), *arguments],
+        run(
+            ["runuser", "-u", "postgres", "--", PG_BIN / program, *arguments],
             check=True,
-            stdout=subprocess.DEVNULL,
             timeout=120,
         )
 
@@ -131,7 +122,7 @@ class Postgres:
         self._as_postgres("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+        with contextlib.suppress(Failed):  # already stopped
             self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 

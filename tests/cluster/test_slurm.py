@@ -9,7 +9,6 @@ test uses the cheap sweeper app of tests/helpers/sweeper_app.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from hydra_plugins.freezesweep_sweeper._study import count_trials
 from hydra_plugins.freezesweep_sweeper.launchers import SlurmLauncher
 from tests.cluster.test_cluster import finish, wait_for, worker
 from tests.helpers.checkout import clean_checkout
+from tests.helpers.processes import run
 from tests.helpers.slurm import (
     CPU_NODE,
     cancel,
@@ -161,7 +161,7 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     number = trial_of_task_1()
     assert number is not None
     time.sleep(2)  # well inside the trial (about 10 s), past its start-up
-    subprocess.run(["scancel", "--signal=TERM", "--batch", task], check=True, timeout=30)
+    run(["scancel", "--signal=TERM", "--batch", task], check=True, timeout=30)
     # The script requeued its task (Restarts=1); SLURM holds a requeued batch job about two
     # minutes before it is eligible again. That wait tests nothing of ours: start it now.
     wait_for(
@@ -171,7 +171,7 @@ def test_preempted_array_task_requeues_and_its_trial_is_retried(array_run: Array
     # Not in the second SLURM revoked the old run's credential: slurmd refuses a batch job whose
     # credential is no newer than the revocation ("Job credential revoked", the task FAILED).
     time.sleep(3)
-    subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=True)
+    run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=True)
     wait_gone(job, timeout=300)
 
     study = array_run.study()
@@ -220,7 +220,7 @@ def test_submitit_slurm_two_jobs_at_once_and_a_cancelled_job_fails_its_trial(
         # The first batch is one array; its task 1 runs trial 1.
         tasks = [line.split()[0] for line in _own_tasks(tmp_path)]
         victim = next(task for task in tasks if task.endswith("_1"))
-        subprocess.run(["scancel", victim], check=True, timeout=30)
+        run(["scancel", victim], check=True, timeout=30)
         code, output = finish(process, timeout=240)
     finally:
         if process.poll() is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from freezesweep.data import Dataset, target_task
 from freezesweep.data.image_folder import load_image_folder
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
+from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT, compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
@@ -188,7 +188,7 @@ def test_sweep_app_runs_one_trial_on_a_folder(tmp_path: Path) -> None:
         "tracking.enabled=false",
         f"hydra.run.dir={tmp_path}/run",
     ]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run(command, cwd=tmp_path)
     # `python sweep.py data=image_folder ...` trains and prints the trial summary.
     assert done.returncode == 0, done.stderr[-2000:]
     assert "val_accuracy=" in done.stdout

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
+from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT
 
 
@@ -16,12 +16,11 @@ def clean_checkout(destination: Path) -> Path:
     Untracked files that git would not ignore come too, so uncommitted work is what is tested;
     symbolic links stay links (conf/sweep).
     """
-    listed = subprocess.run(
+    listed = run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
-        capture_output=True,
         check=True,
-    ).stdout.decode()
+    ).stdout
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
         target = destination / name

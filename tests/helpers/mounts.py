@@ -4,12 +4,13 @@ not a read-only mount). Tests skip, saying why, where the machine does not allow
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.processes import run
 
 
 @contextmanager
@@ -21,10 +22,7 @@ def tmpfs(
     if shutil.which("mount") is None:
         pytest.skip("no mount command on this machine")
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    mounted = run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path])
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -32,7 +30,7 @@ def tmpfs(
             (path / name).parent.mkdir(parents=True, exist_ok=True)
             (path / name).write_bytes(content)
         if read_only:
-            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+            run(["mount", "-o", "remount,ro", path], check=True)
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        run(["umount", "-l", path])

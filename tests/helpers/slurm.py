@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.helpers.processes import run
+
 ENABLE_VARIABLE = "FREEZESWEEP_TEST_SLURM"
 
 # The README's options for a CPU-only partition, sized for the throw-away cluster's 2-core node.
@@ -30,9 +32,7 @@ def why_no_cluster() -> str | None:
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return "sinfo/sbatch are not on PATH: no SLURM client on this machine"
     try:
-        answer = subprocess.run(
-            ["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=15, check=False
-        )
+        answer = run(["sinfo", "-h", "-o", "%a"], timeout=15)
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 15 s: no SLURM controller reachable"
     if answer.returncode != 0 or "up" not in answer.stdout:
@@ -57,28 +57,14 @@ def job_environment(checkout: Path, env_file: Path) -> dict[str, str]:
 
 def sbatch(arguments: list[str], cwd: Path, environment: dict[str, str]) -> str:
     """Submits a batch job; returns its job id."""
-    done = subprocess.run(
-        ["sbatch", "--parsable", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run(["sbatch", "--parsable", *arguments], cwd=cwd, env=environment, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().split(";")[0]
 
 
 def queued(job_id: str) -> list[str]:
     """The job's (or array's) tasks still in the queue, as `ID STATE` lines."""
-    done = subprocess.run(
-        ["squeue", "-h", "-r", "-j", job_id, "-o", "%i %T"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run(["squeue", "-h", "-r", "-j", job_id, "-o", "%i %T"], timeout=30)
     return done.stdout.split("\n")[:-1] if done.returncode == 0 else []
 
 
@@ -92,14 +78,12 @@ def wait_gone(job_id: str, timeout: float) -> None:
 
 def cancel(job_id: str) -> None:
     """Cancels whatever is left of the job (a test's cleanup) and waits until it is gone."""
-    subprocess.run(["scancel", job_id], timeout=30, check=False)
+    run(["scancel", job_id], timeout=30)
     wait_gone(job_id, timeout=60)
 
 
 def job_field(job_id: str, field: str) -> str:
     """One `Key=value` of `scontrol show job` (e.g. Restarts), "" when the job is forgotten."""
-    shown = subprocess.run(
-        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30
-    ).stdout
+    shown = run(["scontrol", "show", "job", job_id], timeout=30).stdout
     found = re.search(rf"\b{field}=(\S*)", shown)
     return found.group(1) if found else ""

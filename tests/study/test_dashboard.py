@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import pytest
 
 from freezesweep.study.storage import normalize_storage_url, open_storage
 from tests.cluster.test_mlflow_server import free_port
+from tests.helpers.processes import start
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (test extra)")
 
@@ -33,14 +33,7 @@ def test_dashboard_reads_a_journal_study_over_http(tmp_path: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "freezesweep.cli", "dashboard", "--storage", url]
     command += ["--port", str(port), "--config-dir", str(tmp_path / "no-conf")]
-    server = subprocess.Popen(
-        command,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = start(command, env=dict(os.environ), output="merged", new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,12 +13,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.helpers.processes import Completed, run
+
 APP = Path(__file__).parents[1] / "helpers" / "sweeper_app" / "app.py"
 
 
 def run_app(
     tmp_path: Path, *overrides: str, env: dict[str, str] | None = None, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
+) -> Completed:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
     environment.update(MLFLOW_DISABLE_TELEMETRY="true", **(env or {}))
     command = [
@@ -30,9 +31,7 @@ def run_app(
         f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
         *overrides,
     ]
-    process = subprocess.run(
-        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
-    )
+    process = run(command, cwd=tmp_path, env=environment, timeout=120)
     if ok:
         assert process.returncode == 0, process.stdout + process.stderr
     return process

@@ -9,7 +9,6 @@ here by design (a grid sweep stops when the grid is done, `motpe` runs TPE).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from tests.helpers.processes import Completed, run
+
 EXAMPLES = Path(__file__).parent / "hydra_examples"
 
 
-def run_example(
-    tmp_path: Path, script: str, *overrides: str, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
+def run_example(tmp_path: Path, script: str, *overrides: str, ok: bool = True) -> Completed:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
     environment["MLFLOW_DISABLE_TELEMETRY"] = "true"
     options = [arg for arg in overrides if arg.startswith("--")]  # argparse: before overrides
@@ -36,9 +35,7 @@ def run_example(
         f"hydra.sweep.dir={tmp_path}/multirun",
         *(arg for arg in overrides if not arg.startswith("--")),
     ]
-    process = subprocess.run(
-        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
-    )
+    process = run(command, cwd=tmp_path, env=environment, timeout=300)
     if ok:
         assert process.returncode == 0, process.stdout + process.stderr
     return process

@@ -4,7 +4,6 @@ with the documented keys; a job that dies becomes a FAILED JobReturn instead of 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hydra.utils import instantiate
 from hydra_plugins.freezesweep_sweeper._sbatch import _last_line
 from hydra_plugins.freezesweep_sweeper._watcher import GONE, FallbackWatcher
 from hydra_plugins.freezesweep_sweeper.launchers import LocalLauncher, SlurmLauncher, _result
+from tests.helpers.processes import run
 from tests.helpers.shrink import compose_config
 
 APP = Path(__file__).parents[1] / "helpers" / "sweeper_app" / "app.py"
@@ -92,7 +92,7 @@ def test_sbatch_reasons_keep_only_slurms_words() -> None:
 def test_submitit_slurm_without_sbatch_is_one_line(tmp_path: Path) -> None:
     # A machine with no SLURM client: the sweep stops at once, before any study exists.
     environment = dict(os.environ, PATH=str(Path(sys.executable).parent))
-    done = subprocess.run(
+    done = run(
         [
             sys.executable,
             str(APP),
@@ -103,8 +103,6 @@ def test_submitit_slurm_without_sbatch_is_one_line(tmp_path: Path) -> None:
         ],
         cwd=tmp_path,
         env=environment,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     assert done.returncode == 1

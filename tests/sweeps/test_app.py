@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers.processes import run_script
+from tests.helpers.processes import Completed, run_script
 
 FAST = [
     "schedule.stages.0.epochs=2",
@@ -18,7 +17,7 @@ FAST = [
 ]
 
 
-def _sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+def _sweep(tmp_path: Path, *overrides: str) -> Completed:
     return run_script(tmp_path, *overrides)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from freezesweep.console import quiet_tensorflow
 from freezesweep.spec.read import trial_spec
+from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT, compose_config
 
 # absl/TSL lines ("I0000 00:00:17.. 9361 port.cc:153] oneDNN custom operations are on",
@@ -54,13 +54,7 @@ IMPORT = "from freezesweep.console import quiet_tensorflow; quiet_tensorflow(); 
 def test_tensorflow_loads_without_cpp_log_lines_unless_asked() -> None:
     def stderr_of(**extra: str) -> str:
         environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        return subprocess.run(
-            [sys.executable, "-c", IMPORT],
-            env={**environment, **extra},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        ).stderr
+        return run([sys.executable, "-c", IMPORT], env={**environment, **extra}, timeout=300).stderr
 
     # Left to freezesweep: not one C++ log line while TensorFlow loads.
     assert [line for line in stderr_of().splitlines() if CPP_LOG.search(line)] == []
@@ -82,9 +76,7 @@ def test_a_sweep_prints_one_line_per_trial_and_its_progress(tmp_path: Path) -> N
     command = [sys.executable, str(ROOT / "sweep.py"), "-m", "hydra.sweeper.n_trials=2"]
     command += ["schedule.stages.0.epochs=1", "schedule.stages.1.epochs=2"]
     command += ["data.train_per_class=5"]  # trainer.verbose stays at its default, auto
-    process = subprocess.run(
-        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600
-    )
+    process = run(command, cwd=tmp_path, env=environment)
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
     lines = (process.stdout + process.stderr).splitlines()
     # No TensorFlow/absl C++ log line, and no Keras epoch output.

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.app_inprocess import Finished, run_app
-from tests.helpers.processes import run_script
+from tests.helpers.processes import Completed, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +54,7 @@ def _files(extra: Path) -> None:
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
 
 
-def run(
-    tmp_path: Path, *arguments: str, real: bool = False
-) -> tuple[subprocess.CompletedProcess[str] | Finished, Path]:
+def run(tmp_path: Path, *arguments: str, real: bool = False) -> tuple[Completed | Finished, Path]:
     """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
     Hydra and sweeper, seconds faster), or as its own process when `real`."""
     extra = tmp_path / "extra"
@@ -193,9 +190,7 @@ RUN_ROWS = [
 ]
 
 
-def _check(
-    process: subprocess.CompletedProcess[str] | Finished, expected: str, extra: Path
-) -> None:
+def _check(process: Completed | Finished, expected: str, extra: Path) -> None:
     lines = our_lines(process.stderr)
     expected = expected.replace("{extra}", str(extra))
     # One line, exactly the message (a row ending in "..." pins the part that is ours).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import optuna
 import pytest
 
 from freezesweep.study.spaces import LORA_RANKS, lora_rank_for_lora
+from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT
 
 
@@ -33,7 +33,7 @@ def test_the_lora_rank_is_searched_for_lora_trials_only() -> None:
 def test_a_methods_front_sweep_marks_each_point_with_its_method(tmp_path: Path) -> None:
     environment = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
     environment.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run(
+    result = run(
         [
             sys.executable,
             str(ROOT / "sweep.py"),
@@ -46,8 +46,6 @@ def test_a_methods_front_sweep_marks_each_point_with_its_method(tmp_path: Path) 
         ],
         cwd=tmp_path,
         env=environment,
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]

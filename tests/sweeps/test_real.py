@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.study.storage import open_storage
-from tests.helpers.processes import SWEEP, run_script
+from tests.helpers.processes import SWEEP, Completed, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -65,12 +64,12 @@ runpy.run_path({sweep!r}, run_name="__main__")
 """
 
 
-def run_sweep(cwd: Path, *overrides: str, script: Path = SWEEP) -> subprocess.CompletedProcess[str]:
+def run_sweep(cwd: Path, *overrides: str, script: Path = SWEEP) -> Completed:
     """`python sweep.py -m SMALL... overrides...` in `cwd`, with the default stores under it."""
     return run_script(cwd, "-m", *SMALL, *overrides, script=script)
 
 
-def ok(process: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+def ok(process: Completed) -> Completed:
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
     return process
 
@@ -191,7 +190,7 @@ def assert_optuna_and_mlflow_agree(trials: list[FrozenTrial], mlflow: Tracked, s
 
 @dataclass(frozen=True)
 class Snapshot:
-    process: subprocess.CompletedProcess[str]
+    process: Completed
     trials: list[FrozenTrial]
     directions: int
     mlflow: Tracked
@@ -200,7 +199,7 @@ class Snapshot:
     job_dirs: list[str]
 
 
-def snapshot(cwd: Path, process: subprocess.CompletedProcess[str], label: str) -> Snapshot:
+def snapshot(cwd: Path, process: Completed, label: str) -> Snapshot:
     study = load_study(cwd, "top_k_lr")
     mlflow = tracked(cwd, "top_k_lr")
     parent = mlflow.parent.info.run_id
@@ -291,7 +290,7 @@ BETA = "+schedule.stages.1.optimizer.beta_1"
 
 @dataclass(frozen=True)
 class Failures:
-    process: subprocess.CompletedProcess[str]
+    process: Completed
     trials: list[FrozenTrial]
     mlflow: Tracked
 

@@ -3,7 +3,6 @@ study: separate outputs, no file written by both, both studies and experiments c
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.helpers.processes import SWEEP, app_environment
+from tests.helpers.processes import SWEEP, Completed, app_environment, finish, start
 
 pytestmark = pytest.mark.slow  # two real sweeps side by side, ~1 min each pair on 2 cores
 
@@ -28,7 +27,7 @@ SMALL = [
 ]
 
 
-def _start_together(cwd: Path, *studies: str | None) -> list[subprocess.CompletedProcess[str]]:
+def _start_together(cwd: Path, *studies: str | None) -> list[Completed]:
     """Starts one sweep per study name (None: unnamed) back to back, then waits for all."""
     processes = []
     started = []
@@ -37,25 +36,10 @@ def _start_together(cwd: Path, *studies: str | None) -> list[subprocess.Complete
             name = "null" if study is None else study
             command = [sys.executable, str(SWEEP), "-m", *SMALL, f"hydra.sweeper.study_name={name}"]
             started.append(time.time())
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=cwd,
-                    env=app_environment(),
-                    text=True,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-            )
+            processes.append(start(command, cwd=cwd, env=app_environment()))
         # Started within the same second: Hydra's `${now:...}` folders could not tell them apart.
         assert max(started) - min(started) < 1.0
-        finished = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=400)
-            finished.append(
-                subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-            )
-        return finished
+        return [finish(process, timeout=400) for process in processes]
     finally:
         for process in processes:
             if process.poll() is None:

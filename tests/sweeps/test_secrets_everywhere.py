@@ -8,12 +8,11 @@ logs, the MLflow store and its artifacts, the Optuna database, the report) is re
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import run_script
+from tests.helpers.processes import Completed, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +29,11 @@ OVERRIDES = [
 ]
 
 
-def _run(work: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+def _run(work: Path, *arguments: str) -> Completed:
     return run_script(work, *arguments)
 
 
-def _leaks(work: Path, process: subprocess.CompletedProcess[str]) -> list[str]:
+def _leaks(work: Path, process: Completed) -> list[str]:
     found = [f"<output>: {s}" for s in SECRETS if s in process.stdout + process.stderr]
     for path in sorted(work.rglob("*")):
         if path.is_file() and not path.is_symlink():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from freezesweep.tracking import flatten, redact
+from tests.helpers.processes import start
 
 
 def test_passwords_in_urls_are_redacted() -> None:
@@ -54,12 +54,9 @@ def test_workers_starting_together_share_one_parent_run(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.mkdir()
     workers = [
-        subprocess.Popen(
+        start(
             [sys.executable, "-c", WORKER, uri, str(tmp_path / "artifacts"), str(gate), str(i)],
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
         )
         for i in range(3)
     ]
