@@ -11,6 +11,7 @@ redirect the stores or seed the sampler), with telemetry off and TensorFlow's C+
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ class Failed(subprocess.CalledProcessError):
     """A command run with `check=True` exited non-zero; its message is the whole story."""
 
     def __str__(self) -> str:
-        command = " ".join(str(part) for part in self.cmd)
+        command = shlex.join(str(part) for part in self.cmd)
         parts = [f"`{command}` exited with status {self.returncode}"]
         for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
             if text:
