@@ -12,13 +12,13 @@ import keras
 import pytest
 from optuna.trial import TrialState
 
-from tests.test_sweep_real import load_study, ok, run_sweep, tracked
+from tests.sweeps.test_real import load_study, ok, run_sweep, tracked
 
 pytestmark = [
     pytest.mark.backend_portable,
     pytest.mark.skipif(
         keras.backend.backend() == "tensorflow",
-        reason="on TensorFlow, the real sweeps of tests/test_sweep_real.py (slow tier) cover it",
+        reason="on TensorFlow, the real sweeps of tests/sweeps/test_real.py (slow tier) cover it",
     ),
 ]
 

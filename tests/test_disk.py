@@ -14,9 +14,9 @@ from freezesweep.disk import writing
 from freezesweep.errors import DiskFull
 from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.trial import run_trial
-from tests.app_inprocess import run_app
-from tests.mounts import tmpfs
-from tests.shrink import compose_config, small_overrides
+from tests.helpers.app_inprocess import run_app
+from tests.helpers.mounts import tmpfs
+from tests.helpers.shrink import compose_config, small_overrides
 
 _FULL = {"filler": b"\0" * 64 * 1024}  # fills a 64k tmpfs: any further byte is ENOSPC
 

@@ -11,8 +11,8 @@ import dataclasses
 import os
 import re
 
-from tests.shrink import ROOT
-from tests.site_pages import pages, site_hook
+from tests.helpers.shrink import ROOT
+from tests.helpers.site_pages import pages, site_hook
 
 HOOK = site_hook()
 

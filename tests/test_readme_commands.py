@@ -2,12 +2,12 @@
 
 The pages are read as the site renders them (`docs/hooks/site.py`: the README as the front page,
 the generated configuration reference filled in). A sweep command (`-m`) goes through the real app
-(run in this process, `tests.app_inprocess`) and sweeper with a preflight hook that reads every
-composed sample job as a trial and then stops the sweep before its study exists: the override
-grammar, the config keys and every value are checked, nothing trains. A single-run command is
-composed from the real config tree with Hydra's compose API and read as a trial. Paths the pages
-invent are swapped for real ones where the config reader checks them; a command whose arguments
-are elided (`python sweep.py ...`) is not a command to run.
+(run in this process, `tests.helpers.app_inprocess`) and sweeper with a preflight hook that reads
+every composed sample job as a trial and then stops the sweep before its study exists: the
+override grammar, the config keys and every value are checked, nothing trains. A single-run
+command is composed from the real config tree with Hydra's compose API and read as a trial. Paths
+the pages invent are swapped for real ones where the config reader checks them; a command whose
+arguments are elided (`python sweep.py ...`) is not a command to run.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from freezesweep.spec.read import trial_spec
-from tests.app_inprocess import run_app
-from tests.readme_probe import MARK
-from tests.shrink import compose_config
-from tests.site_pages import pages
+from tests.helpers.app_inprocess import run_app
+from tests.helpers.readme_probe import MARK
+from tests.helpers.shrink import compose_config
+from tests.helpers.site_pages import pages
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +92,7 @@ def test_a_readme_command_composes_and_validates(tmp_path: Path, arguments: list
             tmp_path,
             "-m",
             *[argument for argument in real if argument != "-m"],
-            "hydra.sweeper.preflight=tests.readme_probe.check",
+            "hydra.sweeper.preflight=tests.helpers.readme_probe.check",
             f"tracking.default_uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
         )
     if "no SLURM cluster answers" in process.stderr or "no SLURM client" in process.stderr:

@@ -13,7 +13,7 @@ from freezesweep.model.assemble import build_backbone, build_model
 from freezesweep.runtime import describe, precision
 from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

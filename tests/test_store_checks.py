@@ -15,7 +15,7 @@ from freezesweep.study.storage import check_storage
 from freezesweep.writable import check_writable
 from hydra_plugins.freezesweep_sweeper.loop._preflight import sample_points
 from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, tell
-from tests.mounts import tmpfs
+from tests.helpers.mounts import tmpfs
 
 
 def test_a_missing_folder_that_can_be_created_passes_and_is_not_created(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 

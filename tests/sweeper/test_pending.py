@@ -1,0 +1,131 @@
+"""A result told through a storage outage: retried with back-off, else saved and told on the
+next start, never twice. The outage is simulated here; tests/cluster/test_outages.py stops a
+real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import sqlalchemy.exc
+from optuna.trial import TrialState
+
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome
+from hydra_plugins.freezesweep_sweeper.trials._pending import (
+    PENDING_FILE,
+    StorageUnavailable,
+    outage_cause,
+    save_untold,
+    tell_saved,
+    tell_with_retry,
+)
+
+DOWN = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+
+def study_with_trial() -> tuple[optuna.Study, optuna.Trial]:
+    study = optuna.create_study(study_name="toy")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    return study, trial
+
+
+def failing_tell(study: optuna.Study, failures: int, *, commit_first: bool = False) -> list[int]:
+    """Make `study.tell` raise DOWN `failures` times (after committing, if `commit_first`)."""
+    calls: list[int] = []
+    real = study.tell
+
+    def tell(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= failures:
+            if commit_first and len(calls) == 1:
+                real(*args, **kwargs)
+            raise optuna.exceptions.StorageInternalError("commit failed") from DOWN
+        return real(*args, **kwargs)
+
+    study.tell = tell  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_tell_is_retried_until_the_storage_answers(caplog: pytest.LogCaptureFixture) -> None:
+    study, trial = study_with_trial()
+    calls = failing_tell(study, 2)
+    told = Outcome(TrialState.COMPLETE, [0.5])
+    frozen = tell_with_retry(study, trial, told, attempts=3, backoff=0.01)
+    assert frozen.state == TrialState.COMPLETE and frozen.value == 0.5
+    assert len(calls) == 3
+    # Each wait is twice the one before.
+    waits = [r.message for r in caplog.records if "retrying" in r.message]
+    assert waits == [
+        "trial 0: the study storage did not answer (OperationalError); retrying in 0.01 s",
+        "trial 0: the study storage did not answer (OperationalError); retrying in 0.02 s",
+    ]
+
+
+def test_a_retry_after_a_committed_attempt_tells_nothing_twice() -> None:
+    study, trial = study_with_trial()
+    calls = failing_tell(study, 1, commit_first=True)
+    frozen = tell_with_retry(
+        study, trial, Outcome(TrialState.COMPLETE, [0.5]), attempts=3, backoff=0.01
+    )
+    # The first attempt did commit: the retry finds the trial finished and tells nothing.
+    assert frozen.state == TrialState.COMPLETE and len(calls) == 1
+
+
+def test_a_storage_that_stays_down_raises_with_the_last_error() -> None:
+    study, trial = study_with_trial()
+    failing_tell(study, 99)
+    with pytest.raises(StorageUnavailable) as down:
+        tell_with_retry(study, trial, Outcome(TrialState.COMPLETE, [0.5]), attempts=2, backoff=0.01)
+    assert str(down.value) == (
+        "the study storage did not answer after 2 attempts "
+        "(OperationalError: (builtins.ConnectionRefusedError) refused)"
+    )
+    assert study.trials[0].state == TrialState.RUNNING
+
+
+def test_other_errors_are_not_retried() -> None:
+    # A wrong request is not an outage: retrying it would only delay the error.
+    wrapped = optuna.exceptions.StorageInternalError("commit failed")
+    wrapped.__cause__ = DOWN
+    assert outage_cause(wrapped) is DOWN
+    assert outage_cause(ConnectionRefusedError()) is not None
+    assert outage_cause(ValueError("bad value")) is None
+
+
+def test_a_saved_result_is_told_on_the_next_start_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study, trial = study_with_trial()
+    down = StorageUnavailable("the study storage did not answer after 5 attempts (X: y)")
+    save_untold("toy", tmp_path, [trial], [Outcome(TrialState.COMPLETE, [0.75])], down)
+    saved = tmp_path / "trial-0000" / PENDING_FILE
+    assert json.loads(saved.read_text())["values"] == [0.75]
+    assert caplog.records[-1].message == (
+        f"trial 0: {down}; its result (COMPLETE, [0.75]) is saved in {saved} and told to the "
+        "study when this sweep starts again"
+    )
+    told = tell_saved(study, tmp_path)
+    assert [t.number for t in told] == [0] and study.trials[0].value == 0.75
+    # Told once: the file is gone, and a second start has nothing to tell.
+    assert not saved.exists()
+    assert tell_saved(study, tmp_path) == []
+
+
+def test_a_saved_result_of_a_finished_trial_is_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study, trial = study_with_trial()
+    save_untold(
+        "toy", tmp_path, [trial], [Outcome(TrialState.COMPLETE, [0.75])], StorageUnavailable()
+    )
+    # Another worker failed the silent trial as stale meanwhile: its state stands.
+    study.tell(trial, state=TrialState.FAIL)
+    with caplog.at_level(logging.WARNING):
+        assert tell_saved(study, tmp_path) == []
+    assert study.trials[0].state == TrialState.FAIL
+    assert not (tmp_path / "trial-0000" / PENDING_FILE).exists()
+    assert "trial 0 is FAIL: its saved result (COMPLETE, [0.75]) is not told again" in caplog.text

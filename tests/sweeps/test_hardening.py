@@ -1,0 +1,256 @@
+"""Bad inputs to `python sweep.py`: one line, the documented exit code, nothing created.
+
+Each row is a command, the one line it must print, and its exit code: 2 for a single run (the
+app's own one-line error), 1 for a sweep (the sweeper stops before the study, its folder or any
+MLflow run exists). Rows run in a fresh working directory that must stay empty. They run the real
+app in this process (`tests.helpers.app_inprocess`); two rows and Hydra's own errors also run as
+their own `python sweep.py` process. Keep the rows that pass today too, so they stay passing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.app_inprocess import Finished, run_app
+from tests.helpers.processes import Completed, run_script
+
+pytestmark = pytest.mark.slow
+
+SECRET = "S3cr3t-pw"
+# A module whose import leaves a mark: a refused `_target_` must not even import it.
+EVIL_MODULE = 'from pathlib import Path\nPath("IMPORTED").write_text("x")\nrun = print\n'
+EVIL_AUGMENTATION = "[{_target_: evil_module.run, command: touch pwned}]"
+# Noise that is not ours: TensorFlow's start-up lines and Hydra's pointer to HYDRA_FULL_ERROR.
+_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |Set the environment)")
+
+
+def _files(extra: Path) -> None:
+    """A sweep file and an experiment file that name a `_target_` outside the allow-list."""
+    (extra / "sweep").mkdir(parents=True)
+    (extra / "experiment").mkdir()
+    (extra / "python").mkdir()
+    (extra / "python" / "evil_module.py").write_text(EVIL_MODULE)
+    (extra / "sweep" / "evil.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /data: image_folder\n"
+        "data:\n  directory: /nonexistent\n"
+        f"hydra:\n  sweeper:\n    params:\n      data.augmentation: '{EVIL_AUGMENTATION}'\n"
+    )
+    (extra / "sweep" / "typo.yaml").write_text(
+        "# @package _global_\n"
+        "hydra:\n  sweeper:\n    params:\n      finetune.top_k: range(0, 5)\n"
+        "      schedule.bn: froze\n"
+    )
+    (extra / "experiment" / "evil.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /data: image_folder\n"
+        f"data:\n  directory: /nonexistent\n  augmentation: {EVIL_AUGMENTATION}\n"
+    )
+    (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
+
+
+def run(tmp_path: Path, *arguments: str, real: bool = False) -> tuple[Completed | Finished, Path]:
+    """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
+    Hydra and sweeper, seconds faster), or as its own process when `real`."""
+    extra = tmp_path / "extra"
+    _files(extra)
+    work = tmp_path / "work"
+    work.mkdir()
+    expanded = [argument.replace("{extra}", str(extra)) for argument in arguments]
+    command = [
+        *[argument for argument in expanded if argument == "-m"],
+        f"hydra.searchpath=[file://{extra}]",
+        *[argument for argument in expanded if argument != "-m"],
+    ]
+    if not real:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.syspath_prepend(str(extra / "python"))
+            patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+            return run_app(work, *command), work
+    python_path = [str(extra / "python"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    process = run_script(work, *command, env={"PYTHONPATH": os.pathsep.join(python_path)})
+    return process, work
+
+
+def our_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and not _NOISE.match(line)]
+
+
+SWEEP_ROWS = [
+    # Fixed overrides, searched ranges and enqueued sets of a sweep, checked before the study.
+    (["schedule.unit=foo"], "schedule.unit must be one of layer, block; got 'foo'."),
+    (
+        ["finetune.top_k=range(0,7)"],
+        "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 6.",
+    ),
+    (
+        # A keras.applications backbone is built for the check with random weights: no download.
+        ["backbone=keras_app", "finetune.top_k=range(0,40)"],
+        "finetune.top_k must be between 0 and 13 (the backbone has 13 block units); got 39.",
+    ),
+    (
+        ["hydra.sweeper.enqueue=[{finetune.top_k: 9, finetune.lr: 0.001}]"],
+        "hydra.sweeper.enqueue[0].finetune.top_k: 9 is outside IntDistribution(high=4, "
+        "log=False, low=0, step=1).",
+    ),
+    (
+        # A fixed value in a sweep file's params, not on the command line.
+        ["sweep=typo"],
+        "schedule.bn must be one of frozen, train; got 'froze'.",
+    ),
+    (
+        ["+schedule.stages.1.optimizer.betaa_1=0.9"],
+        "stage 'finetune': optimizer keras.optimizers.Adam: Argument(s) not recognized: "
+        "{'betaa_1': 0.9}",
+    ),
+    (
+        ["+schedule.stages.1.early_stopping={patiense: 2}"],
+        "schedule.stages.1.early_stopping takes only monitor, patience, restore_best_weights; "
+        "got unknown key(s) patiense.",
+    ),
+    # Stores: one line naming the setting, before anything exists.
+    (
+        ["hydra.sweeper.storage=sqlite:////dev/null/optuna.db"],
+        "hydra.sweeper.storage: cannot create /dev/null/optuna.db: /dev/null is not a folder.",
+    ),
+    (
+        [f"hydra.sweeper.storage=postgresql+psycopg://fs:{SECRET}@127.0.0.1:1/optuna"],
+        "hydra.sweeper.storage: cannot connect to postgresql+psycopg://fs:***@127.0.0.1:1/optuna "
+        "(OperationalError: ...",
+    ),
+    (
+        [f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9"],
+        "tracking.uri: no MLflow tracking server answers at http://fs:***@127.0.0.1:9 (URLError: "
+        "[Errno 111] Connection refused); start it (mlflow server ...) or fix tracking.uri / "
+        "MLFLOW_TRACKING_URI.",
+    ),
+    # `_target_`s outside the allow-list: command line, sweep file, experiment file.
+    (
+        [
+            "data=image_folder",
+            "data.directory=/nonexistent",
+            "data.augmentation=[{_target_: os.system, command: touch pwned}]",
+        ],
+        "data.augmentation.0._target_ must name one of keras.layers.*; got 'os.system'.",
+    ),
+    (
+        ["+schedule.stages.1.optimizer._target_=evil_module.run"],
+        "schedule.stages.1.optimizer._target_ must name one of keras.optimizers.*; "
+        "got 'evil_module.run'.",
+    ),
+    (
+        ["sweep=evil"],
+        "data.augmentation.0._target_ must name one of keras.layers.*; got 'evil_module.run'.",
+    ),
+    (
+        ["experiment=evil"],
+        "data.augmentation.0._target_ must name one of keras.layers.*; got 'evil_module.run'.",
+    ),
+    (
+        # The sweeper's hooks are code paths too: only freezesweep's, allowed_targets' or the app's.
+        ["hydra.sweeper.on_sweep_start=os.system"],
+        "hydra.sweeper.on_sweep_start must name a function of freezesweep, of a module in "
+        "allowed_targets or of a module beside the app; got 'os.system'.",
+    ),
+    (
+        ["allowed_targets=[os]"],
+        "allowed_targets.0 must be a module of your own, not the standard library's; got 'os'.",
+    ),
+]
+
+RUN_ROWS = [
+    (["schedule.unit=foo"], "schedule.unit must be one of layer, block; got 'foo'."),
+    (
+        ["finetune.top_k=9"],
+        "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 9.",
+    ),
+    (
+        [f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9"],
+        "tracking.uri: no MLflow tracking server answers at http://fs:***@127.0.0.1:9 (URLError: "
+        "[Errno 111] Connection refused); start it (mlflow server ...) or fix tracking.uri / "
+        "MLFLOW_TRACKING_URI.",
+    ),
+    (
+        ["tracking.default_uri=sqlite:////dev/null/mlflow.db"],
+        "tracking.uri: cannot create /dev/null/mlflow.db: /dev/null is not a folder.",
+    ),
+    (
+        ["data=npz", "data.path={extra}/notes.npz"],
+        "data.path: {extra}/notes.npz is not a .npz file (a NumPy zip archive).",
+    ),
+    (
+        ["experiment=evil"],
+        "data.augmentation.0._target_ must name one of keras.layers.*; got 'evil_module.run'.",
+    ),
+]
+
+
+def _check(process: Completed | Finished, expected: str, extra: Path) -> None:
+    lines = our_lines(process.stderr)
+    expected = expected.replace("{extra}", str(extra))
+    # One line, exactly the message (a row ending in "..." pins the part that is ours).
+    assert len(lines) == 1, process.stderr[-3000:]
+    if expected.endswith("..."):
+        assert lines[0].startswith(expected.removesuffix("...")), lines[0]
+    else:
+        assert lines[0] == expected
+    assert SECRET not in process.stdout + process.stderr
+    assert "Traceback" not in process.stderr
+    # A refused target was neither called nor imported.
+    assert not any(extra.parent.rglob("pwned")) and not any(extra.parent.rglob("IMPORTED"))
+    assert "evil_module" not in sys.modules
+
+
+@pytest.mark.parametrize(("arguments", "expected"), SWEEP_ROWS)
+def test_a_bad_sweep_is_one_line_exit_1_and_creates_nothing(
+    tmp_path: Path, arguments: list[str], expected: str
+) -> None:
+    process, work = run(tmp_path, "-m", *arguments)
+    assert process.returncode == 1, process.stderr[-3000:]
+    _check(process, expected, tmp_path / "extra")
+    # No study storage, sweep folder or MLflow store.
+    assert sorted(path.name for path in work.iterdir()) == []
+
+
+@pytest.mark.parametrize(("arguments", "expected"), RUN_ROWS)
+def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
+    tmp_path: Path, arguments: list[str], expected: str
+) -> None:
+    process, work = run(tmp_path, *arguments)
+    assert process.returncode == 2, process.stderr[-3000:]
+    _check(process, "error: " + expected, tmp_path / "extra")
+    # Not even Hydra's run folder (it held only Hydra's files), no MLflow store.
+    assert sorted(path.name for path in work.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected", "code"),
+    [
+        (["-m", *SWEEP_ROWS[0][0]], SWEEP_ROWS[0][1], 1),
+        (RUN_ROWS[2][0], "error: " + RUN_ROWS[2][1], 2),
+    ],
+)
+def test_the_real_process_prints_the_same_line_and_exit_code(
+    tmp_path: Path, arguments: list[str], expected: str, code: int
+) -> None:
+    # The tables above run the app in this process; two rows again as `python sweep.py` itself:
+    # the exit status the OS sees and a console without TensorFlow's or Hydra's noise.
+    process, work = run(tmp_path, *arguments, real=True)
+    assert process.returncode == code, process.stderr[-3000:]
+    _check(process, expected, tmp_path / "extra")
+    assert sorted(path.name for path in work.iterdir()) == []
+
+
+def test_hydra_s_own_errors_hide_secrets(tmp_path: Path) -> None:
+    # A stray quote: Hydra's grammar error quotes the override whole, before our code runs
+    # (only the real process wraps its console; see `freezesweep.console.redact_console`).
+    process, work = run(tmp_path, f"tracking.uri=http://fs:{SECRET}@127.0.0.1:9'", real=True)
+    assert process.returncode == 1
+    assert "tracking.uri=http://fs:***@127.0.0.1:9'" in process.stderr
+    assert SECRET not in process.stdout + process.stderr
+    assert sorted(path.name for path in work.iterdir()) == []
