@@ -21,21 +21,26 @@ over the steady epochs (the median epoch after the first). Run it on the machine
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from freezesweep import runtime
-from freezesweep.data import Dataset, fit_to_input, target_task
-from freezesweep.freeze.plan import apply_plan, plan_schedule
-from freezesweep.model.backbone import attach_head
-from freezesweep.model.keras_app import build_application, preprocessing
+from freezesweep.bench._common import compose
+from freezesweep.data import Dataset
+from freezesweep.freeze.plan import apply_plan
+from freezesweep.prepare import PreparedTrial, prepare_trial
 from freezesweep.runtime import seed_everything
-from freezesweep.spec import ScheduleSpec, StageSpec
+from freezesweep.spec import TrialSpec
+from freezesweep.spec.read import trial_spec
 from freezesweep.train.schedule import run_schedule
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -53,34 +58,41 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def _data(args: argparse.Namespace) -> Dataset:
-    per_class = max(1, args.images // 5)
-    task = target_task(train_per_class=per_class)
+def _spec(args: argparse.Namespace) -> TrialSpec:
+    """The project's config for this run: the backbone with random weights, one stage that
+    unfreezes the top `--top-k` blocks at 1e-4, the digits task."""
+    overrides = [
+        "backbone=keras_app", f"backbone.name={args.backbone}", "backbone.weights=null",
+        f"backbone.input_size={args.input_size}",
+        f"data.train_per_class={max(1, args.images // 5)}",
+        "schedule=head_only", "schedule.stages.0.name=finetune",
+        f"schedule.stages.0.unfreeze={args.top_k}", f"schedule.stages.0.epochs={args.epochs}",
+        "schedule.stages.0.lr=1e-4",
+    ]  # fmt: skip
+    return trial_spec(compose(CONF, *overrides), environment={})
+
+
+def _trial(spec: TrialSpec, args: argparse.Namespace) -> PreparedTrial:
+    """A fresh model, built the way a trial builds it, on `--images` / `--val-images` images."""
+    seed_everything(spec.seed)
+    trial = prepare_trial(spec)
+    data = trial.data
+    assert isinstance(data, Dataset)
     task = Dataset(
-        task.x_train[: args.images],
-        task.y_train[: args.images],
-        task.x_val[: args.val_images],
-        task.y_val[: args.val_images],
-        task.num_classes,
+        data.x_train[: args.images],
+        data.y_train[: args.images],
+        data.x_val[: args.val_images],
+        data.y_val[: args.val_images],
+        data.num_classes,
     )
-    shape = (args.input_size, args.input_size, 3)
-    return fit_to_input(task, shape, preprocessing(args.backbone))
+    return dataclasses.replace(trial, data=task)
 
 
-def _model(args: argparse.Namespace) -> tuple[keras.Model, keras.Model, Any]:
-    seed_everything(0)
-    backbone = build_application(
-        args.backbone, input_shape=(args.input_size, args.input_size, 3), pooling="avg"
-    )
-    model = attach_head(backbone, 5)
-    stage = StageSpec("finetune", unfreeze=args.top_k, epochs=args.epochs, learning_rate=1e-4)
-    [plan] = plan_schedule(model, backbone, ScheduleSpec("bench", "block", "frozen", (stage,)))
-    return model, backbone, plan
-
-
-def measure(args: argparse.Namespace, data: Dataset, path: str) -> tuple[float, float]:
+def measure(args: argparse.Namespace, spec: TrialSpec, path: str) -> tuple[float, float]:
     """(images/s over the stage's wall time, images/s over the median steady epoch)."""
-    model, backbone, plan = _model(args)
+    trial = _trial(spec, args)
+    model, backbone, [plan], data = trial.model, trial.backbone, trial.plans, trial.data
+    assert isinstance(data, Dataset)
     timer = EpochTimer()
     started = time.perf_counter()
     if path == "trial":
@@ -132,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.jit_compile in ("true", "false"):
         args.jit_compile = args.jit_compile == "true"
-    data = _data(args)
+    spec = _spec(args)
     facts = runtime.describe("off", args.jit_compile)
     print(
         f"backend={facts['backend']} device={facts['device']} keras={facts['keras_version']} "
@@ -146,7 +158,7 @@ def main() -> None:
         for policy in args.precisions.split(","):
             for path in ("trial", "bare"):
                 with runtime.precision(policy):
-                    rates = measure(args, data, path)
+                    rates = measure(args, spec, path)
                 results.setdefault((policy, path), []).append(rates)
                 print(f"{policy:<15}{path:<7}{rates[0]:>12.1f}{rates[1]:>14.1f}", flush=True)
     print("trial / bare (median over repeats):")

@@ -15,10 +15,20 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "freezesweep"
 
 # The Keras side: knows nothing of Hydra, OmegaConf, MLflow or Optuna.
-PURE_KERAS = ("model", "freeze", "train", "data", "runtime", "trial_summary")
+PURE_KERAS = ("model", "freeze", "train", "data", "runtime", "trial_summary", "prepare")
 FORBIDDEN_FOR_KERAS = ("hydra", "omegaconf", "mlflow", "optuna")
 # Leaves: import nothing of the project.
 LEAVES = ("errors", "objectives", "redaction")
+# Keras code: the frameworks, and the project's modules that build, freeze or train models.
+KERAS_CODE = ("keras", "tensorflow", "jax", "torch")
+KERAS_MODULES = ("model", "freeze", "train", "data", "runtime", "trial_summary", "prepare")
+# Sideways imports refused: (importer area, imported area). Tracking records what the Keras
+# side computed without loading it; a model is built from its spec, never from the data.
+SIDEWAYS = (("tracking", KERAS_MODULES), ("model", ("data",)))
+# The longest a function may be (`end_lineno - lineno`): one screen.
+MAX_FUNCTION_LINES = 60
+# Functions allowed past it, each with why (none today).
+LONG_FUNCTIONS: set[str] = set()
 
 
 def _module_name(path: Path) -> str:
@@ -73,6 +83,22 @@ def _module_level(tree: ast.Module) -> list[ast.stmt]:
 
 def _project_imports(name: str) -> set[str]:
     return {imported for imported in _imports(name) if imported in MODULES}
+
+
+def _reached(name: str) -> set[str]:
+    """What importing `name` loads: its own imports (lazy ones too), then, through the project's
+    modules it reaches, their imports that run at import time."""
+    seen, queue, found = set(), [name], set()
+    while queue:
+        current = queue.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for imported in _imports(current, lazy=current == name):
+            found.add(imported)
+            if imported in MODULES:
+                queue.append(imported)
+    return found
 
 
 def _under(name: str, areas: tuple[str, ...]) -> bool:
@@ -158,3 +184,57 @@ def test_no_source_module_is_over_300_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > 300
     }
     assert long == {}
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MODULES if _under(name, ("tracking",))))
+def test_tracking_loads_no_keras_code(name: str) -> None:
+    # Importing the MLflow side (the sweeper's hooks, `freezesweep sync`) must not load Keras.
+    reached = _reached(name)
+    frameworks = {i for i in reached if i.split(".")[0] in KERAS_CODE}
+    keras_side = {i for i in reached if _under(i, KERAS_MODULES)}
+    assert frameworks | keras_side == set()
+
+
+@pytest.mark.parametrize(("importer", "imported"), SIDEWAYS)
+def test_no_sideways_imports(importer: str, imported: tuple[str, ...]) -> None:
+    # One area does not reach into a sibling that is not its business (lazy imports included).
+    found = {
+        f"{name} -> {target}"
+        for name in MODULES
+        if _under(name, (importer,))
+        for target in _project_imports(name)
+        if _under(target, imported)
+    }
+    assert found == set()
+
+
+def _functions(path: Path) -> dict[str, int]:
+    """`Class.method` or `function` (nested ones as `outer.inner`) -> its length in lines."""
+    lengths: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    assert child.end_lineno is not None
+                    lengths[name] = child.end_lineno - child.lineno
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(path.read_text()), "")
+    return lengths
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    sources = [*PACKAGE.rglob("*.py"), *(SRC / "hydra_plugins").rglob("*.py")]
+    lengths = {
+        f"{path.relative_to(SRC)}::{name}": lines
+        for path in sources
+        for name, lines in _functions(path).items()
+    }
+    long = {name: lines for name, lines in lengths.items() if lines > MAX_FUNCTION_LINES}
+    assert set(long) - LONG_FUNCTIONS == set(), long
+    # An entry that is short again (or gone) leaves the list.
+    assert {name for name in LONG_FUNCTIONS if name not in long} == set()

@@ -168,8 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: arguments without the program name. Defaults to `None` (`sys.argv[1:]`).
     """
+    from freezesweep.model.zoo.command import add_parser as add_zoo_parser
+
     parser = argparse.ArgumentParser(prog="freezesweep", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_model_commands(commands)
+    _add_study_commands(commands)
+    add_zoo_parser(commands)
+    arguments = parser.parse_args(argv)
+    return int(arguments.handler(arguments))
+
+
+def _add_model_commands(commands: Any) -> None:
+    """`pretrain` and `bench`: the commands that build and time models."""
     pretrain = commands.add_parser(
         "pretrain", help="pretrain the embedded backbone on MNIST digits 0-4 (task A)"
     )
@@ -177,6 +188,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     pretrain.add_argument("--epochs", type=int, default=6)
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.set_defaults(handler=_pretrain)
+    bench = commands.add_parser(
+        "bench", help="time the feature cache and the tool side by side; print median ratios"
+    )
+    bench.add_argument("--quick", action="store_true", help="shrunken pairs (what CI runs)")
+    bench.add_argument("--repeats", type=int, default=3, help="side-by-side repeats (>= 3)")
+    bench.add_argument(
+        "--only", nargs="+", choices=("P1", "P2", "P3", "P4", "P5", "P6"), help="pairs to run"
+    )
+    bench.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
+    bench.set_defaults(handler=_bench)
+
+
+def _add_study_commands(commands: Any) -> None:
+    """`report`, `sync` and `dashboard`: the commands that read or repair a study's records."""
     report = commands.add_parser(
         "report", help="rebuild a study's trial table, Pareto set and plot from its storage"
     )
@@ -200,16 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tracking-uri", default=None, help="default: the sweep's own (its multirun.yaml)"
     )
     sync.set_defaults(handler=_sync)
-    bench = commands.add_parser(
-        "bench", help="time the feature cache and the tool side by side; print median ratios"
-    )
-    bench.add_argument("--quick", action="store_true", help="shrunken pairs (what CI runs)")
-    bench.add_argument("--repeats", type=int, default=3, help="side-by-side repeats (>= 3)")
-    bench.add_argument(
-        "--only", nargs="+", choices=("P1", "P2", "P3", "P4", "P5", "P6"), help="pairs to run"
-    )
-    bench.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
-    bench.set_defaults(handler=_bench)
     dashboard = commands.add_parser(
         "dashboard", help="serve optuna-dashboard on the study storage (journal: files too)"
     )
@@ -220,11 +235,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8080)
     dashboard.set_defaults(handler=_dashboard)
-    from freezesweep.model.zoo.command import add_parser as add_zoo_parser
-
-    add_zoo_parser(commands)
-    arguments = parser.parse_args(argv)
-    return int(arguments.handler(arguments))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ def writing(path: Path, what: str) -> Iterator[Path]:
     `DiskFull`: `disk full writing <what> to <path> (No space left on device)`.
 
     Args:
-        path: the file being written. No default.
-        what: what the file is, for the message (e.g. `the freeze audit`). No default.
+        path: the file being written.
+        what: what the file is, for the message (e.g. `the freeze audit`).
     """
     try:
         yield path

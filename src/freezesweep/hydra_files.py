@@ -29,7 +29,7 @@ def redacted(config: Any) -> Any:
     an override string (`key=value` in a list) is masked by its key.
 
     Args:
-        config: nested dicts and lists, interpolations unresolved. No default.
+        config: nested dicts and lists, interpolations unresolved.
     """
     return _overrides(redact_mapping(config))
 
@@ -38,8 +38,8 @@ def save(config: Any, path: Path) -> None:
     """Writes `redacted(config)` to `path` as YAML.
 
     Args:
-        config: nested dicts and lists, interpolations unresolved. No default.
-        path: the YAML file. No default.
+        config: nested dicts and lists, interpolations unresolved.
+        path: the YAML file.
     """
     path.write_text(yaml.safe_dump(redacted(config), sort_keys=False, allow_unicode=True))
 
@@ -48,7 +48,7 @@ def redact_saved_configs(output_dir: Path) -> None:
     """Rewrites the YAML files in `output_dir/.hydra` that hold a secret; others stay untouched.
 
     Args:
-        output_dir: a job's Hydra output folder. No default.
+        output_dir: a job's Hydra output folder.
     """
     for path in sorted((output_dir / ".hydra").glob("*.yaml")):
         # Every job of a sweep reads these three files: libyaml's loader, where PyYAML has it.
@@ -65,8 +65,8 @@ def remove_run_dir(output_dir: Path, *, root: Path) -> bool:
     else (an earlier run's files, the user's) is kept whole.
 
     Args:
-        output_dir: the run's `hydra.runtime.output_dir`. No default.
-        root: where the user started the app; never removed, nor anything above it. No default.
+        output_dir: the run's `hydra.runtime.output_dir`.
+        root: where the user started the app; never removed, nor anything above it.
 
     Returns:
         Whether the run folder was removed.

@@ -15,6 +15,6 @@ def default_objectives(directions: int) -> list[str]:
     """What a study with this many directions optimizes when no objectives are configured.
 
     Args:
-        directions: 1 or 2. No default.
+        directions: 1 or 2.
     """
     return list(OBJECTIVES[:directions])

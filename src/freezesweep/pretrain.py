@@ -23,7 +23,7 @@ def pretrain_backbone(
     """Pretrain the digits backbone on task A and save it (backbone only) as a `.keras` file.
 
     Args:
-        output: where to write the `.keras` file. No default.
+        output: where to write the `.keras` file.
         epochs: training epochs. Defaults to `6`.
         seed: training seed. Defaults to `0`.
         verbose: Keras verbosity. Defaults to `2`.

@@ -59,7 +59,7 @@ def is_secret_key(name: str) -> bool:
     """Whether a config key or query parameter name holds a secret (`password`, `api-key`, ...).
 
     Args:
-        name: the key, dotted or not. No default.
+        name: the key, dotted or not.
     """
     return bool(_SECRET_KEY.search(name.rsplit(".", 1)[-1]))
 
@@ -85,7 +85,7 @@ def redact(text: str) -> str:
     """`text` with every URL password, userinfo token and secret query value replaced by `***`.
 
     Args:
-        text: any text: a URL, a message, a traceback, a YAML document. No default.
+        text: any text: a URL, a message, a traceback, a YAML document.
 
     Example:
 
@@ -100,7 +100,7 @@ def redact_override(override: str) -> str:
     """A Hydra override `key=value` with the value masked under a secret key, else `redact`ed.
 
     Args:
-        override: one command-line override, e.g. `+aws.AWS_SECRET_ACCESS_KEY=abc`. No default.
+        override: one command-line override, e.g. `+aws.AWS_SECRET_ACCESS_KEY=abc`.
 
     Example:
 
@@ -122,7 +122,7 @@ def redact_mapping(config: Any, key: str = "") -> Any:
     """A copy of nested mappings and lists with secret-keyed values masked and strings redacted.
 
     Args:
-        config: a (resolved) config as plain containers. No default.
+        config: a (resolved) config as plain containers.
         key: the key `config` is stored under, checked for a secret-looking name.
             Defaults to `""`.
     """

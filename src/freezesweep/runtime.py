@@ -20,7 +20,7 @@ def seed_everything(seed: int) -> None:
     """Fresh Keras state and deterministic ops, so one seed gives one result.
 
     Args:
-        seed: seeds Python, numpy and the backend. No default.
+        seed: seeds Python, numpy and the backend.
     """
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -35,7 +35,7 @@ def precision(policy: str) -> Iterator[None]:
     """Build models under a mixed-precision policy; restore `float32` on exit.
 
     Args:
-        policy: `"off"`, `"mixed_float16"` or `"mixed_bfloat16"`. No default.
+        policy: `"off"`, `"mixed_float16"` or `"mixed_bfloat16"`.
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if policy == "off" else policy)
@@ -53,7 +53,7 @@ def with_global_policy(model: keras.Model) -> keras.Model:
     with the global policy is what makes mixed precision reach a loaded backbone.
 
     Args:
-        model: a Functional or Sequential model. No default.
+        model: a Functional or Sequential model.
     """
     policy = keras.config.dtype_policy()
     if all(layer.dtype_policy.name == policy.name for layer in model.layers):
@@ -95,8 +95,8 @@ def describe(policy: str, jit_compile: str | bool) -> dict[str, str]:
     """What a run logs about its compute: backend, device, precision, jit setting.
 
     Args:
-        policy: the trainer's mixed-precision setting. No default.
-        jit_compile: the trainer's jit setting (`"auto"`, `True`, `False`). No default.
+        policy: the trainer's mixed-precision setting.
+        jit_compile: the trainer's jit setting (`"auto"`, `True`, `False`).
     """
     return {
         "backend": keras.backend.backend(),

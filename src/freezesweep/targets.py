@@ -54,7 +54,6 @@ def allow_modules(modules: Any, *, key: str = "allowed_targets") -> tuple[str, .
 
     Args:
         modules: the `allowed_targets` list, e.g. `["mypkg.layers"]`; `None` is empty.
-            No default.
         key: the config key named in errors. Defaults to `"allowed_targets"`.
 
     Returns:
@@ -90,11 +89,10 @@ def check_target(target: Any, *, key: str, allowed: Sequence[str]) -> str:
     """Refuse, without importing anything, a target outside the allowed modules.
 
     Args:
-        target: the `_target_` value, e.g. `"keras.optimizers.Adam"`. No default.
+        target: the `_target_` value, e.g. `"keras.optimizers.Adam"`.
         key: the config key named in the error (`schedule.stages.1.optimizer._target_`).
-            No default.
         allowed: module names whose public attributes may be targets (exact modules, not
-            their submodules); the user's `allowed_targets` are added. No default.
+            their submodules); the user's `allowed_targets` are added.
 
     Returns:
         The target as a string.
@@ -115,9 +113,9 @@ def resolve(target: Any, *, key: str, allowed: Sequence[str]) -> Any:
     """The object a `_target_` names, after `check_target`.
 
     Args:
-        target: the `_target_` value. No default.
-        key: the config key named in errors. No default.
-        allowed: the allowed modules (see `check_target`). No default.
+        target: the `_target_` value.
+        key: the config key named in errors.
+        allowed: the allowed modules (see `check_target`).
 
     Raises:
         ConfigError: not allowed, or the module has no such attribute.

@@ -1,4 +1,4 @@
-"""One trial, top to bottom: spec -> build -> plan -> track -> train -> audit -> values.
+"""One trial, top to bottom: spec -> prepare (build, plan) -> track -> train -> audit -> values.
 
 The same `ScheduleResult` feeds MLflow and the value returned to the sweeper, so the two never
 disagree.
@@ -22,10 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import compat, disk, runtime
 from freezesweep.errors import OutOfMemory
-from freezesweep.freeze import StagePlan, count_params, plan_schedule, write_audit
-from freezesweep.model.assemble import build_backbone, build_model, load_data
+from freezesweep.freeze import StagePlan, write_audit
 from freezesweep.model.export import save_merged
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
+from freezesweep.prepare import PreparedTrial, prepare_trial
 from freezesweep.redaction import redact_mapping
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import trial_spec
@@ -33,12 +33,11 @@ from freezesweep.train import (
     EpochLogger,
     ScheduleResult,
     StageResult,
-    build_optimizer,
     run_schedule,
     shared_store,
 )
 from freezesweep.train.memory import is_out_of_memory, out_of_memory, release_memory
-from freezesweep.trial_summary import model_summary, trial_summary
+from freezesweep.trial_summary import cache_summary, model_summary, trial_summary
 
 logger = logging.getLogger(__name__)
 
@@ -46,28 +45,40 @@ logger = logging.getLogger(__name__)
 def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tuple[float, ...]:
     """Run one trial of the configured schedule and return its objective values.
 
+    Reads the config (`freezesweep.spec.read.trial_spec`), seeds, builds and plans the trial
+    (`freezesweep.prepare.prepare_trial`), opens its MLflow run, trains every stage
+    (`freezesweep.train.run_schedule`), writes the freeze audit and returns what the sweeper
+    tells Optuna: the same values the run records.
+
     Args:
-        cfg: the composed Hydra job config. No default.
-        output_dir: where the freeze audit is written (the job's Hydra output folder).
-            Defaults to `None` (a fresh temporary folder).
+        cfg: the composed Hydra job config.
+        output_dir: the job's Hydra output folder: the freeze audit (and `model.keras`) go
+            there, and in a sweep its parent is the sweep's folder. Defaults to `None` (a fresh
+            temporary folder; not a sweep's job).
 
     Returns:
         `val_accuracy`, or a tuple in the order of `cfg.objectives`.
+
+    Raises:
+        ConfigError: a bad config value, naming its key, before anything trains.
+        OutOfMemory: the trial ran out of device memory (its message names the batch size).
+        optuna.TrialPruned: a sweep's pruner stopped the trial, or it is over the budget.
+        FloatingPointError: the final `val_accuracy` is not finite.
     """
     spec = trial_spec(cfg)
+    sweep_folder = _sweep_folder(spec, output_dir)
     if spec.tracking.enabled:
         from freezesweep import tracking
 
         # A store that cannot be written fails now, not after the model and data are built; in a
         # sweep, a tracking server that is down is spooled through (see `_tracked_run`).
-        in_sweep = spec.trial.number is not None and output_dir is not None
-        tracking.check_store(spec.tracking, require_server=not in_sweep)
+        tracking.check_store(spec.tracking, require_server=sweep_folder is None)
     runtime.seed_everything(spec.seed)
     try:
         # The policy is read by layers when they are built; restored to float32 after the trial.
         # TensorFlow's global registry would keep every traced train step of the trial alive.
         with runtime.precision(spec.trainer.mixed_precision), compat.tf_custom_gradients_released():
-            return _run(spec, output_dir)
+            return _run(spec, output_dir, sweep_folder)
     except OutOfMemory as error:
         reason = str(error)
     # Raised afresh outside the `except`: the first error's traceback holds the model and the
@@ -76,106 +87,97 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
     raise OutOfMemory(reason)
 
 
-def _run(spec: TrialSpec, output_dir: Path | None) -> float | tuple[float, ...]:
-    # Build, cheapest failure first; then plan every stage before anything trains.
-    backbone, preprocess = build_backbone(spec)
-    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
-    model = build_model(spec, backbone, data.num_classes)
-    plans = plan_schedule(model, backbone, spec.schedule)
-    for stage in spec.schedule.stages:
-        build_optimizer(stage)  # a bad optimizer fails now, not after the first stage trained
-    # Known before any training: the most parameters any stage trains.
-    trainable_params = max(plan.trainable_params for plan in plans)
-    total_params = count_params(model.weights)
-    pruning = _pruning_callback(spec, trainable_params)
+def _sweep_folder(spec: TrialSpec, output_dir: Path | None) -> Path | None:
+    """The sweep's folder when this trial is a sweep's job, else `None`: the one place that
+    decides "are we in a sweep?".
 
-    with _tracked_run(spec, output_dir) as run:
-        callbacks: list[keras.callbacks.Callback] = []
-        if run is not None:
-            _log_start(run, spec, plans, model)
-            callbacks.append(EpochLogger(run))
-        if pruning is not None:
-            callbacks.append(pruning)
-        try:
-            result = run_schedule(
-                model,
-                backbone,
-                plans,
-                data,
-                bn=spec.schedule.bn,
-                batch_size=spec.trainer.batch_size,
-                verbose=spec.trainer.verbose,
-                jit_compile=spec.trainer.jit_compile,
-                callbacks=callbacks,
-                on_stage_end=_stage_logger(run),
-                should_stop=(lambda: pruning.pruned) if pruning is not None else None,
-                cache=_cache_store(spec, output_dir),
-                seed=spec.seed,
-            )
-        except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-            # Inside the run's context: the MLflow run ends FAILED with the same reason.
-            raise out_of_memory(error, spec.trainer.batch_size) from None
-        cache_tags = cache_summary(result)
-        cache_line = f"feature cache: {cache_tags['freezesweep.feature_cache']}"
-        if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
-            print(cache_line, flush=True)
-        else:
-            logger.info(cache_line)
+    A sweep's job belongs to a study (`trial.study_name`, set by the sweeper) and writes in its
+    own folder inside the sweep's (`output_dir`, `sweeps/<study>/trial-NNNN`). In a sweep the
+    feature cache lives on disk in the sweep's folder, MLflow runs are spooled there while the
+    tracking server is down, and the run is the study's child `trial-NNNN`.
+    """
+    if spec.trial.study_name is None or output_dir is None:
+        return None
+    return output_dir.parent
+
+
+def _run(
+    spec: TrialSpec, output_dir: Path | None, sweep_folder: Path | None
+) -> float | tuple[float, ...]:
+    # Build and plan every stage before anything trains; the counts are known untrained.
+    trial = prepare_trial(spec)
+    trainable_params, total_params = trial.trainable_params, trial.total_params
+    pruning = _pruning_callback(spec, trainable_params)
+    with _tracked_run(spec, sweep_folder) as run:
+        result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
+        summary = trial_summary(spec, result, trainable_params, total_params)
+        _say(spec, f"feature cache: {cache_summary(result)['freezesweep.feature_cache']}")
         audit_path = _audit_file(output_dir)
         with disk.writing(audit_path, "the freeze audit"):
             write_audit(result.audits, audit_path)
-        summary = trial_summary(spec, result, trainable_params, total_params)
         if run is not None:
             _log_end(run, result, audit_path, summary, trainable_params, total_params)
-            run.set_tags(cache_tags)
+            run.set_tags(cache_summary(result))
         if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
             with disk.writing(audit_path.parent / "model.keras", "the model") as path:
-                saved = save_merged(model, path)
+                saved = save_merged(trial.model, path)
             if run is not None:
                 run.log_file(saved)
-        if spec.trial.number is None:  # in a sweep, the sweeper prints one line per trial
-            print(summary, flush=True)
+        _say(spec, summary)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
         _raise_if_stopped(pruning, result)
-
     values = {ACCURACY: result.val_accuracy, TRAINABLE_PARAMS: float(trainable_params)}
     chosen = tuple(values[name] for name in spec.objectives)
     return chosen[0] if len(chosen) == 1 else chosen
 
 
-def _cache_store(spec: TrialSpec, output_dir: Path | None) -> Any:
+def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> ScheduleResult:
+    """Every stage of the prepared trial, logged to the run and reported to the pruner."""
+    spec = trial.spec
+    callbacks: list[keras.callbacks.Callback] = []
+    if run is not None:
+        _log_start(run, spec, list(trial.plans), trial.model)
+        callbacks.append(EpochLogger(run))
+    if pruning is not None:
+        callbacks.append(pruning)
+    try:
+        return run_schedule(
+            trial.model,
+            trial.backbone,
+            list(trial.plans),
+            trial.data,
+            bn=spec.schedule.bn,
+            batch_size=spec.trainer.batch_size,
+            verbose=spec.trainer.verbose,
+            jit_compile=spec.trainer.jit_compile,
+            callbacks=callbacks,
+            on_stage_end=_stage_logger(run),
+            should_stop=(lambda: pruning.pruned) if pruning is not None else None,
+            cache=cache,
+            seed=spec.seed,
+        )
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        # Inside the run's context: the MLflow run ends FAILED with the same reason.
+        raise out_of_memory(error, spec.trainer.batch_size) from None
+
+
+def _say(spec: TrialSpec, line: str) -> None:
+    """Print a line for a run started by hand; a job the sweeper started (it sets
+    `trial.number`) logs it instead: the sweeper prints one line per trial."""
+    if spec.trial.number is None:
+        print(line, flush=True)
+    else:
+        logger.info(line)
+
+
+def _cache_store(spec: TrialSpec, sweep_folder: Path | None) -> Any:
     """The shared cache of this process; on disk under `sweeps/<study>/cache/` in a sweep."""
     if spec.trainer.feature_cache == "off":
         return None
-    in_sweep = spec.trial.study_name is not None and output_dir is not None
-    directory = output_dir.parent / "cache" if in_sweep and output_dir is not None else None
+    directory = sweep_folder / "cache" if sweep_folder is not None else None
     return shared_store(directory, int(spec.trainer.feature_cache_gb * 10**9))
-
-
-def cache_summary(result: ScheduleResult) -> dict[str, str]:
-    """The run's tags: `freezesweep.feature_cache` (`hit`, `miss` or `off: <reason>`) and
-    `freezesweep.reused_prefix` (the restored stages, or `none`).
-
-    A miss in any trained stage makes the run a miss; a run with no cached stage reports the
-    first stage's reason.
-    """
-    trained = [stage.feature_cache for stage in result.stages if stage.feature_cache != "reused"]
-    reused = [stage.name for stage in result.stages if stage.feature_cache == "reused"]
-    cached = [status for status in trained if status in ("hit", "miss")]
-    if "miss" in cached:
-        status = "miss"
-    elif cached:
-        status = "hit"
-    elif trained:
-        status = trained[0]
-    else:
-        status = "hit"  # every stage restored: nothing computed at all
-    return {
-        "freezesweep.feature_cache": status,
-        "freezesweep.reused_prefix": ",".join(reused) or "none",
-    }
 
 
 def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
@@ -197,7 +199,7 @@ def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
 
 
 @contextmanager
-def _tracked_run(spec: TrialSpec, output_dir: Path | None) -> Iterator[Any]:
+def _tracked_run(spec: TrialSpec, sweep_folder: Path | None) -> Iterator[Any]:
     """The trial's MLflow run (`trial-NNNN` under the study's parent in a sweep), or `None`.
 
     In a sweep, the run is spooled to `<sweep dir>/mlflow_spool/` while the tracking server is
@@ -208,14 +210,15 @@ def _tracked_run(spec: TrialSpec, output_dir: Path | None) -> Iterator[Any]:
         return
     from freezesweep import tracking
 
-    in_sweep = spec.trial.number is not None and spec.trial.study_name is not None
+    number = spec.trial.number
+    numbered = sweep_folder is not None and number is not None
     with tracking.trial_run(
         spec.tracking,
-        run_name=f"trial-{spec.trial.number:04d}" if in_sweep else "trial",
+        run_name=f"trial-{number:04d}" if numbered else "trial",
         experiment=spec.trial.study_name or spec.tracking.experiment,
-        study_name=spec.trial.study_name if in_sweep else None,
-        tags={tracking.TRIAL_TAG: str(spec.trial.number)} if in_sweep else None,
-        spool=output_dir.parent / tracking.SPOOL_FOLDER if in_sweep and output_dir else None,
+        study_name=spec.trial.study_name if sweep_folder is not None else None,
+        tags={tracking.TRIAL_TAG: str(number)} if numbered else None,
+        spool=sweep_folder / tracking.SPOOL_FOLDER if sweep_folder is not None else None,
     ) as run:
         yield run
 

@@ -1,4 +1,5 @@
-"""What a person reads about one trial: its stage table, its footer line, its model summary."""
+"""What a person reads about one trial: its stage table, its footer line, its model summary,
+and its feature-cache tags."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def stage_table(stages: Sequence[StageResult], total_params: int) -> str:
     """One row per stage: units unfrozen, trainable params (and fraction), epochs, accuracy, time.
 
     Args:
-        stages: the stages that ran. No default.
-        total_params: all parameters of the model, for the fraction. No default.
+        stages: the stages that ran.
+        total_params: all parameters of the model, for the fraction.
     """
     rows = [("stage", "units unfrozen", "trainable", "fraction", "epochs", "lr", "val_acc", "sec")]
     for stage in stages:
@@ -54,10 +55,10 @@ def trial_summary(
     """The settings line, the stage table and the result line printed after every trial.
 
     Args:
-        spec: the trial's spec. No default.
-        result: what the schedule returned. No default.
-        trainable_params: the most parameters any stage trained. No default.
-        total_params: all parameters of the model. No default.
+        spec: the trial's spec.
+        result: what the schedule returned.
+        trainable_params: the most parameters any stage trained.
+        total_params: all parameters of the model.
     """
     header = (
         f"schedule={spec.schedule.name} unit={spec.schedule.unit} bn={spec.schedule.bn} "
@@ -76,7 +77,7 @@ def model_summary(model: keras.Model) -> str:
     """`model.summary()` with the trainable column, as text.
 
     Args:
-        model: the built model. No default.
+        model: the built model.
     """
     buffer = io.StringIO()
     model.summary(
@@ -85,3 +86,27 @@ def model_summary(model: keras.Model) -> str:
         print_fn=lambda line, line_break=True: buffer.write(line + ("\n" if line_break else "")),
     )
     return buffer.getvalue()
+
+
+def cache_summary(result: ScheduleResult) -> dict[str, str]:
+    """The run's tags: `freezesweep.feature_cache` (`hit`, `miss` or `off: <reason>`) and
+    `freezesweep.reused_prefix` (the restored stages, or `none`).
+
+    A miss in any trained stage makes the run a miss; a run with no cached stage reports the
+    first stage's reason.
+    """
+    trained = [stage.feature_cache for stage in result.stages if stage.feature_cache != "reused"]
+    reused = [stage.name for stage in result.stages if stage.feature_cache == "reused"]
+    cached = [status for status in trained if status in ("hit", "miss")]
+    if "miss" in cached:
+        status = "miss"
+    elif cached:
+        status = "hit"
+    elif trained:
+        status = trained[0]
+    else:
+        status = "hit"  # every stage restored: nothing computed at all
+    return {
+        "freezesweep.feature_cache": status,
+        "freezesweep.reused_prefix": ",".join(reused) or "none",
+    }

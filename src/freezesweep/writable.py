@@ -19,8 +19,8 @@ def check_writable(path: Path, key: str, *, folder: bool = False) -> None:
     """Raises when `path` cannot be written, or created with its missing folders.
 
     Args:
-        path: the file (or folder) a store writes. No default.
-        key: the setting that names it, for the message. No default.
+        path: the file (or folder) a store writes.
+        key: the setting that names it, for the message.
         folder: `path` is a folder rather than a file. Defaults to `False`.
 
     Raises:

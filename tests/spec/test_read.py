@@ -98,3 +98,28 @@ def test_bad_values_fail_naming_the_key(override: str, message: str) -> None:
 def test_config_errors_are_value_errors() -> None:
     # Callers that catch ValueError (as Keras users do) also catch config errors.
     assert issubclass(ConfigError, ValueError)
+
+
+def test_the_few_defaults_the_spec_types_also_hold_match_the_shipped_config() -> None:
+    from freezesweep.spec import MethodSpec, TrackingSpec
+
+    # Written once in conf/; the spec types hold a default only where a config may lack the key
+    # (another app's tracking section) or specs are built in code. Those must agree with conf/.
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config")
+    assert cfg.tracking.epoch_metrics_flush_s == TrackingSpec.epoch_metrics_flush_s
+    method = MethodSpec()
+    assert (cfg.finetune.method, cfg.finetune.lora_rank) == (method.name, method.lora_rank)
+    assert cfg.finetune.lora_alpha == method.lora_alpha
+
+
+def test_a_config_without_a_shipped_setting_fails_naming_it() -> None:
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config")
+    with open_dict(cfg):
+        del cfg.trainer["mixed_precision"]
+    # Its default lives in conf/ only: the reader does not invent one.
+    with pytest.raises(ConfigError, match=r"^trainer.mixed_precision is missing"):
+        trial_spec(cfg, environment={})

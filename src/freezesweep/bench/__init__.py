@@ -40,7 +40,7 @@ def run_bench(
     """Run the pairs (all, or `only`) and print one line per pair as it finishes.
 
     Args:
-        config_dir: the project's Hydra config folder. No default.
+        config_dir: the project's Hydra config folder.
         quick: shrunken pairs, once each: what CI runs to prove they still work, not a
             measurement. Defaults to `False`.
         repeats: side-by-side repeats of each pair (at least 3; `quick` runs one).

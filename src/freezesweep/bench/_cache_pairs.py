@@ -40,29 +40,25 @@ def p1_sweep(config_dir: Path, quick: bool, repeats: int) -> PairResult:
 
 
 def head_stage(config_dir: Path, overrides: Sequence[str], schedule: str = "head_only") -> Any:
-    """A seeded trial's model, backbone, plans, data and spec, built but not trained."""
+    """A seeded trial (`freezesweep.prepare.PreparedTrial`), built and planned, not trained."""
     from freezesweep import runtime
-    from freezesweep.freeze import plan_schedule
-    from freezesweep.model.assemble import build_backbone, build_model, load_data
+    from freezesweep.prepare import prepare_trial
     from freezesweep.spec.read import trial_spec
 
     spec = trial_spec(compose(config_dir, f"schedule={schedule}", *overrides))
     runtime.seed_everything(spec.seed)
-    backbone, preprocess = build_backbone(spec)
-    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
-    model = build_model(spec, backbone, data.num_classes)
-    return model, backbone, plan_schedule(model, backbone, spec.schedule), data, spec
+    return prepare_trial(spec)
 
 
 def run_head(config_dir: Path, overrides: Sequence[str], cache: Any) -> float:
     from freezesweep.train import run_schedule
 
-    model, backbone, plans, data, spec = head_stage(config_dir, overrides)
-    seconds, _ = timed(
-        lambda: run_schedule(
-            model, backbone, plans, data, batch_size=spec.trainer.batch_size, verbose=0, cache=cache
-        )
-    )
+    trial = head_stage(config_dir, overrides)
+    run = functools.partial(
+        run_schedule, trial.model, trial.backbone, list(trial.plans), trial.data,
+        batch_size=trial.spec.trainer.batch_size, verbose=0, cache=cache,
+    )  # fmt: skip
+    seconds, _ = timed(run)
     return seconds
 
 
@@ -83,11 +79,11 @@ def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         ]  # fmt: skip
 
         def epoch_seconds(store: Any) -> float:
-            model, backbone, plans, data, spec = timed(lambda: head_stage(config_dir, overrides))[1]
+            trial = timed(lambda: head_stage(config_dir, overrides))[1]
             clock = EpochClock()
             timed(lambda: run_schedule(
-                model, backbone, plans, data, batch_size=spec.trainer.batch_size, verbose=0,
-                callbacks=[clock], cache=store,
+                trial.model, trial.backbone, list(trial.plans), trial.data,
+                batch_size=trial.spec.trainer.batch_size, verbose=0, callbacks=[clock], cache=store,
             ))  # fmt: skip
             return statistics.median(clock.seconds[1:])
 
@@ -137,7 +133,9 @@ def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         f"schedule.stages.0.epochs={epochs}", f"schedule.stages.1.epochs={epochs}",
         "data.train_per_class=5" if quick else "data.train_per_class=20",
     ]  # fmt: skip
-    model, backbone, plans, data, spec = head_stage(config_dir, overrides, "two_stage")
+    prepared = head_stage(config_dir, overrides, "two_stage")
+    model, backbone, data, spec = prepared.model, prepared.backbone, prepared.data, prepared.spec
+    plans = prepared.plans
     train, val = len(data.x_train), len(data.x_val)
     uncached = cached = 0.0
     for plan in plans:
@@ -153,10 +151,10 @@ def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     bound = uncached / cached
 
     def trial(store: Any) -> float:
-        model, backbone, plans, data, spec = head_stage(config_dir, overrides, "two_stage")
+        trial = head_stage(config_dir, overrides, "two_stage")
         run = functools.partial(
-            run_schedule, model, backbone, plans, data,
-            batch_size=spec.trainer.batch_size, verbose=0, cache=store, seed=spec.seed,
+            run_schedule, trial.model, trial.backbone, list(trial.plans), trial.data,
+            batch_size=trial.spec.trainer.batch_size, verbose=0, cache=store, seed=trial.spec.seed,
         )  # fmt: skip
         return timed(run)[0]
 

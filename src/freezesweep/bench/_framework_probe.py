@@ -65,11 +65,14 @@ class Clocks:
 
 def install(clocks: Clocks) -> None:
     """Wrap the framework's entry points (by attribute, before `sweep.py` imports them)."""
+    _clock_trial(clocks)
+    _clock_tools(clocks)
+    _clock_compose(clocks)
+
+
+def _clock_trial(clocks: Clocks) -> None:
+    """The trial's span, and its training time less the tools' time inside it."""
     import freezesweep.trial as trial_module
-    from freezesweep import tracking
-    from freezesweep.study import pruning
-    from freezesweep.tracking import _trial_run
-    from hydra_plugins.freezesweep_sweeper.jobs._config_reuse import ReusingConfigLoader
 
     run_trial = trial_module.run_trial
 
@@ -98,6 +101,15 @@ def install(clocks: Clocks) -> None:
             clocks.train.append(time.perf_counter() - started - inside)
 
     trial_module.run_schedule = clocked_schedule  # type: ignore[attr-defined]
+
+
+def _clock_tools(clocks: Clocks) -> None:
+    """MLflow's and Optuna's calls inside a trial."""
+    import freezesweep.trial as trial_module
+    from freezesweep import tracking
+    from freezesweep.study import pruning
+    from freezesweep.tracking import _trial_run
+
     # The client class the tracking package uses (only `freezesweep.tracking` imports mlflow).
     client_class = _trial_run.MlflowClient  # type: ignore[attr-defined]
     for name in dir(client_class):
@@ -114,6 +126,11 @@ def install(clocks: Clocks) -> None:
     trial_module._pruning_callback = clocks.timed("optuna", trial_module._pruning_callback)
     logic = pruning._PruningLogic
     logic.on_epoch_end = clocks.timed("optuna", logic.on_epoch_end)  # type: ignore[method-assign]
+
+
+def _clock_compose(clocks: Clocks) -> None:
+    from hydra_plugins.freezesweep_sweeper.jobs._config_reuse import ReusingConfigLoader
+
     # What the sweeper and its launcher call for each job (Hydra's composition, or a re-valued
     # copy of an earlier job's config).
     compose = ReusingConfigLoader.load_sweep_config

@@ -26,7 +26,8 @@ def p4_bare_keras(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         overrides.append("data.train_per_class=5")
 
     def bare() -> float:
-        model, _, plans, data, spec = head_stage(config_dir, overrides)
+        trial = head_stage(config_dir, overrides)
+        model, plans, data, spec = trial.model, trial.plans, trial.data, trial.spec
         model.get_layer(index=1).trainable = False
 
         def fit() -> Any:

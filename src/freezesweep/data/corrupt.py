@@ -59,8 +59,8 @@ def corrupt(images: np.ndarray, corruption: str, severity: int = 3, seed: int = 
     """The images with one corruption applied; the same arguments always give the same pixels.
 
     Args:
-        images: float images in [0, 255], shape `(n, height, width, channels)`. No default.
-        corruption: one of `CORRUPTIONS`. No default.
+        images: float images in [0, 255], shape `(n, height, width, channels)`.
+        corruption: one of `CORRUPTIONS`.
         severity: 1 (mild) to 5 (strong); `invert` has one strength. Defaults to `3`.
         seed: seed of the random corruptions (`gaussian_noise`). Defaults to `0`.
 
@@ -86,7 +86,7 @@ def corrupted_task(
     no image of this task was trained on; the labels are the backbone's own.
 
     Args:
-        corruption: one of `CORRUPTIONS`. No default.
+        corruption: one of `CORRUPTIONS`.
         severity: 1 (mild) to 5 (strong). Defaults to `3`.
         train_per_class: training images per class; the rest validate. Defaults to `20`.
         seed: seed of the split and of the corruption. Defaults to `0`.

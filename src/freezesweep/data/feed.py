@@ -49,8 +49,8 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     directly and cheaply (Keras shuffles them).
 
     Args:
-        data: arrays or pipelines. No default.
-        batch_size: batch size of arrays (pipelines are batched already). No default.
+        data: arrays or pipelines.
+        batch_size: batch size of arrays (pipelines are batched already).
     """
     if isinstance(data, Pipelines):
         # The training pipeline reshuffles itself each epoch; Keras cannot shuffle a tf.data input.
@@ -95,7 +95,7 @@ def epoch_orders(count: int) -> Any:
     sees the same batches whichever way it runs.
 
     Args:
-        count: the number of training rows. No default.
+        count: the number of training rows.
     """
     import tensorflow as tf
 

@@ -14,8 +14,8 @@ def fit_images(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
     """Resize NHWC images to a backbone's input and convert gray to RGB.
 
     Args:
-        images: float images, NHWC. No default.
-        image_shape: the backbone's input shape, height x width x channels. No default.
+        images: float images, NHWC.
+        image_shape: the backbone's input shape, height x width x channels.
 
     Returns:
         The images at `image_shape` (bilinear resizing; one gray channel repeated to three).
@@ -54,8 +54,8 @@ def fit_to_input(
     """A dataset's images fitted to a backbone's input, then preprocessed.
 
     Args:
-        data: the dataset, images with values in [0, 255]. No default.
-        image_shape: the backbone's input shape. No default.
+        data: the dataset, images with values in [0, 255].
+        image_shape: the backbone's input shape.
         preprocess: the architecture's `preprocess_input`. Defaults to `None` (none).
     """
 

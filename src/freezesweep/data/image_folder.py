@@ -12,6 +12,7 @@ Pure Keras and tf.data: the pipelines run on TensorFlow whichever Keras backend 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def class_folders(directory: Path) -> dict[str, list[Path]]:
     """Class name -> image files, checked: at least 2 classes, each with decodable images.
 
     Args:
-        directory: a folder of class subfolders. No default.
+        directory: a folder of class subfolders.
 
     Raises:
         ConfigError: naming `data.directory`: a missing folder, fewer than 2 classes, an empty
@@ -90,7 +91,7 @@ def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers
     """Keras layers from `{_target_: keras.layers.RandomFlip, mode: horizontal}` entries.
 
     Args:
-        specs: one mapping per layer, `_target_` plus keyword arguments. No default.
+        specs: one mapping per layer, `_target_` plus keyword arguments.
 
     Raises:
         ConfigError: naming `data.augmentation.N` when a target is not a Keras layer.
@@ -128,8 +129,8 @@ def load_image_folder(
     """Train and validation pipelines from an image folder, or arrays when small enough.
 
     Args:
-        directory: class subfolders, or `train/` and `val/` folders of class subfolders. No default.
-        image_shape: the backbone's input, height x width x channels (1, 3 or 4). No default.
+        directory: class subfolders, or `train/` and `val/` folders of class subfolders.
+        image_shape: the backbone's input, height x width x channels (1, 3 or 4).
         batch_size: batch size. Defaults to `32`.
         validation_split: fraction held out when there are no `train/` and `val/` folders.
             Defaults to `0.2`.
@@ -146,17 +147,50 @@ def load_image_folder(
         Batched, prefetched pipelines and the class names (sorted folder names), or the
         preprocessed images as a `Dataset` (training rows reshuffled by `fit` each epoch).
     """
-    import tensorflow as tf
+    split, train_classes, val_classes = _classes(directory)
+    height, width, channels = image_shape
+    train, val = _decoded(directory, split, image_shape, validation_split, seed)
+    size = sum(len(files) for files in train_classes.values())
+    finish = _Finish(cache, seed, batch_size, augmentation_layers(augmentation), preprocess)
+    pipelines = Pipelines(
+        train=finish(train, training=True, size=size),
+        val=finish(val, training=False, size=size),
+        num_classes=len(train_classes),
+        class_names=tuple(train_classes),
+    )
+    # Without train/ and val/ folders, `size` counts every file (both splits) already.
+    total = size + sum(len(files) for files in val_classes.values())
+    if finish.layers or total * height * width * channels * 4 > arrays_up_to:
+        return pipelines
+    x_train, y_train = _arrays(pipelines.train)
+    x_val, y_val = _arrays(pipelines.val)
+    return Dataset(x_train, y_train, x_val, y_val, pipelines.num_classes)
 
+
+def _classes(directory: Path) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+    """Whether the folder has `train/` and `val/` folders, and the class folders of each (the
+    validation ones empty without them)."""
     split = (directory / "train").is_dir() and (directory / "val").is_dir()
     train_classes = class_folders(directory / "train" if split else directory)
-    if split:
-        val_classes = class_folders(directory / "val")
-        if list(val_classes) != list(train_classes):
-            raise ConfigError(
-                f"data.directory: {directory}/train and {directory}/val must hold the same class "
-                f"folders; got {', '.join(train_classes)} and {', '.join(val_classes)}."
-            )
+    if not split:
+        return split, train_classes, {}
+    val_classes = class_folders(directory / "val")
+    if list(val_classes) != list(train_classes):
+        raise ConfigError(
+            f"data.directory: {directory}/train and {directory}/val must hold the same class "
+            f"folders; got {', '.join(train_classes)} and {', '.join(val_classes)}."
+        )
+    return split, train_classes, val_classes
+
+
+def _decoded(
+    directory: Path,
+    split: bool,
+    image_shape: tuple[int, ...],
+    validation_split: float,
+    seed: int,
+) -> tuple[Any, Any]:
+    """The unbatched training and validation images, decoded at the backbone's input."""
     height, width, channels = image_shape
     common: dict[str, Any] = dict(
         labels="inferred",
@@ -171,34 +205,41 @@ def load_image_folder(
     if split:
         train = dataset(str(directory / "train"), shuffle=True, **common)
         val = dataset(str(directory / "val"), shuffle=False, **common)
-    else:
-        train, val = dataset(
-            str(directory),
-            shuffle=True,
-            validation_split=validation_split,
-            subset="both",
-            **common,
-        )
-    size = sum(len(files) for files in train_classes.values())
-    layers = augmentation_layers(augmentation)
+        return train, val
+    return dataset(
+        str(directory),
+        shuffle=True,
+        validation_split=validation_split,
+        subset="both",
+        **common,
+    )
 
-    def augment(images: Any) -> Any:
-        # Layer by layer, not as a keras.Sequential: Keras's preprocessing layers switch to
-        # TensorFlow inside tf.data on every backend, a Sequential around them does not.
-        for layer in layers:
-            images = layer(images, training=True)
-        return images
 
-    def finish(pipeline: Any, training: bool) -> Any:
-        if cache:
+@dataclass(frozen=True)
+class _Finish:
+    """Turns decoded images into a pipeline: cache, shuffle (training), batch, augment
+    (training), preprocess, prefetch."""
+
+    cache: bool
+    seed: int
+    batch_size: int
+    layers: list[keras.layers.Layer]
+    preprocess: Callable[[np.ndarray], np.ndarray] | None
+
+    def __call__(self, pipeline: Any, *, training: bool, size: int) -> Any:
+        import tensorflow as tf
+
+        if self.cache:
             pipeline = pipeline.cache()
         if training:
-            pipeline = pipeline.shuffle(min(size, 10_000), seed=seed, reshuffle_each_iteration=True)
-        pipeline = pipeline.batch(batch_size)
-        if training and layers:
+            shuffle = min(size, 10_000)
+            pipeline = pipeline.shuffle(shuffle, seed=self.seed, reshuffle_each_iteration=True)
+        pipeline = pipeline.batch(self.batch_size)
+        if training and self.layers:
             pipeline = pipeline.map(
-                lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE
+                lambda x, y: (self._augment(x), y), num_parallel_calls=tf.data.AUTOTUNE
             )
+        preprocess = self.preprocess
         if preprocess is not None:
             pipeline = pipeline.map(
                 lambda x, y: (_numpy_map(preprocess, x, tf), y),
@@ -206,19 +247,12 @@ def load_image_folder(
             )
         return pipeline.prefetch(tf.data.AUTOTUNE)
 
-    pipelines = Pipelines(
-        train=finish(train, training=True),
-        val=finish(val, training=False),
-        num_classes=len(train_classes),
-        class_names=tuple(train_classes),
-    )
-    # Without train/ and val/ folders, `size` counts every file (both splits) already.
-    total = size + (sum(len(files) for files in val_classes.values()) if split else 0)
-    if layers or total * height * width * channels * 4 > arrays_up_to:
-        return pipelines
-    x_train, y_train = _arrays(pipelines.train)
-    x_val, y_val = _arrays(pipelines.val)
-    return Dataset(x_train, y_train, x_val, y_val, pipelines.num_classes)
+    def _augment(self, images: Any) -> Any:
+        # Layer by layer, not as a keras.Sequential: Keras's preprocessing layers switch to
+        # TensorFlow inside tf.data on every backend, a Sequential around them does not.
+        for layer in self.layers:
+            images = layer(images, training=True)
+        return images
 
 
 def _arrays(pipeline: Any) -> tuple[np.ndarray, np.ndarray]:

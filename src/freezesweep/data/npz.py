@@ -19,7 +19,7 @@ def load_npz(path: str) -> Dataset:
     """Load `x_train`, `y_train`, `x_val`, `y_val` from a `.npz` file, checking every array.
 
     Args:
-        path: the file. No default.
+        path: the file.
 
     Returns:
         The dataset; the class count is one more than the largest training label.
@@ -31,26 +31,7 @@ def load_npz(path: str) -> Dataset:
     """
     parts = _read(path)
     for split in ("train", "val"):
-        x, y = parts[f"x_{split}"], parts[f"y_{split}"]
-        if len(x) == 0:
-            raise ConfigError(f"data.path: x_{split} is empty in {path}.")
-        if len(x) != len(y):
-            raise ConfigError(
-                f"data.path: x_{split} has {len(x)} rows but y_{split} has {len(y)} in {path}."
-            )
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-            raise ConfigError(
-                f"data.path: y_{split} must be a 1-D array of integer class ids >= 0 in {path}."
-            )
-        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-            raise ConfigError(
-                f"data.path: x_{split} must hold real numbers; got dtype {x.dtype} in {path}."
-            )
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        if bad:
-            raise ConfigError(
-                f"data.path: x_{split} has {bad} non-finite value(s) (NaN or Inf) in {path}."
-            )
+        _check_split(parts, split, path)
     if parts["x_train"].shape[1:] != parts["x_val"].shape[1:]:
         raise ConfigError(
             f"data.path: x_train images are {parts['x_train'].shape[1:]} but x_val images are "
@@ -77,6 +58,30 @@ def load_npz(path: str) -> Dataset:
         y_val=parts["y_val"].astype("int64"),
         num_classes=num_classes,
     )
+
+
+def _check_split(parts: dict[str, np.ndarray], split: str, path: str) -> None:
+    """One split's arrays: rows, labels that are class ids, real and finite pixels."""
+    x, y = parts[f"x_{split}"], parts[f"y_{split}"]
+    if len(x) == 0:
+        raise ConfigError(f"data.path: x_{split} is empty in {path}.")
+    if len(x) != len(y):
+        raise ConfigError(
+            f"data.path: x_{split} has {len(x)} rows but y_{split} has {len(y)} in {path}."
+        )
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ConfigError(
+            f"data.path: y_{split} must be a 1-D array of integer class ids >= 0 in {path}."
+        )
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ConfigError(
+            f"data.path: x_{split} must hold real numbers; got dtype {x.dtype} in {path}."
+        )
+    bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise ConfigError(
+            f"data.path: x_{split} has {bad} non-finite value(s) (NaN or Inf) in {path}."
+        )
 
 
 def _read(path: str) -> dict[str, np.ndarray]:

@@ -21,6 +21,29 @@ from freezesweep.freeze.plan import StagePlan, count_params
 
 @dataclass
 class StageAudit:
+    """The freeze audit of one stage: planned against actual counts, and what moved.
+
+    Written to the trial's `freeze_audit.json`; a stage whose counts differ from the plan or
+    whose frozen weights changed fails the trial (`FreezeAuditError`).
+
+    Args:
+        stage: the stage's name.
+        units: the units it trained, bottom to top.
+        planned_trainable: trainable parameters the plan promised.
+        planned_non_trainable: non-trainable parameters the plan promised.
+        actual_trainable: trainable parameters the compiled model had (as `model.summary()`).
+        actual_non_trainable: non-trainable parameters the compiled model had.
+        frozen_weights: frozen weights digested before and after. Defaults to `0`.
+        changed_frozen: paths of frozen weights that changed (empty when it passed).
+            Defaults to `[]`.
+        trainable_weights: trainable weights. Defaults to `0`.
+        changed_trainable: trainable weights that changed. Defaults to `0`.
+        digests_before: frozen weight path -> digest before the stage. Defaults to `{}`.
+        digests_after: frozen weight path -> digest after the stage. Defaults to `{}`.
+        method: `finetune.method`. Defaults to `"unfreeze"`.
+        skipped: the window's layers the method trains nothing in. Defaults to `[]`.
+    """
+
     stage: str
     units: list[str]
     planned_trainable: int
@@ -33,12 +56,12 @@ class StageAudit:
     changed_trainable: int = 0
     digests_before: dict[str, str] = field(default_factory=dict)
     digests_after: dict[str, str] = field(default_factory=dict)
-    # `finetune.method`, and the window's layers it trains nothing in.
     method: str = "unfreeze"
     skipped: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
+        """The counts match the plan and no frozen weight changed."""
         counts_match = (self.planned_trainable, self.planned_non_trainable) == (
             self.actual_trainable,
             self.actual_non_trainable,
@@ -60,8 +83,8 @@ class StageAuditor:
     """Snapshot the model before a stage trains, then check it afterwards.
 
     Args:
-        model: the full model, already frozen and compiled for this stage. No default.
-        plan: the stage's plan. No default.
+        model: the full model, already frozen and compiled for this stage.
+        plan: the stage's plan.
         expected_to_move: paths of non-trainable weights allowed to change (BN moving
             statistics of BN layers that train under the `train` policy). Defaults to `()`.
     """
@@ -132,8 +155,8 @@ def write_audit(audits: list[StageAudit], path: Path) -> dict[str, Any]:
     """Write the audit of all stages as JSON and return what was written.
 
     Args:
-        audits: one entry per stage run. No default.
-        path: the JSON file. No default.
+        audits: one entry per stage run.
+        path: the JSON file.
     """
     document = {
         "passed": all(audit.passed for audit in audits),

@@ -34,7 +34,7 @@ def supports_lora(layer: keras.layers.Layer) -> bool:
     """Whether Keras can add LoRA factors to `layer` (not depthwise or separable convolutions).
 
     Args:
-        layer: a weight-bearing layer. No default.
+        layer: a weight-bearing layer.
     """
     return callable(getattr(layer, "enable_lora", None)) and not getattr(
         layer, "kernel_constraint", None
@@ -50,8 +50,8 @@ def method_variables(layer: keras.layers.Layer, method: str) -> list[keras.Varia
     """The variables of one window layer that train under a parameter-efficient method.
 
     Args:
-        layer: a layer of the window (LoRA already enabled where it applies). No default.
-        method: `lora`, `bitfit` or `norm`. No default.
+        layer: a layer of the window (LoRA already enabled where it applies).
+        method: `lora`, `bitfit` or `norm`.
 
     Returns:
         The variables to train; `[]` when the method trains nothing in this layer.
@@ -85,9 +85,9 @@ def check_method(
     """Whether a method can train the layers of one stage's window, before anything changes.
 
     Args:
-        method: the method and its parameters. No default.
-        stage: the stage (for the keys its message names). No default.
-        layers: the layers of the stage's window. No default.
+        method: the method and its parameters.
+        stage: the stage (for the keys its message names).
+        layers: the layers of the stage's window.
 
     Raises:
         ConfigError: the window has nothing the method trains, or `lora_rank` exceeds the
@@ -120,8 +120,8 @@ def enable_adapters(method: MethodSpec, layers: Sequence[keras.layers.Layer]) ->
     """Add LoRA factors to every supported layer that has none yet (a no-op for other methods).
 
     Args:
-        method: the method and its parameters. No default.
-        layers: the layers of every stage's window. No default.
+        method: the method and its parameters.
+        layers: the layers of every stage's window.
     """
     if method.name != "lora":
         return

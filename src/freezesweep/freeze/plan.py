@@ -23,17 +23,27 @@ from freezesweep.spec import ScheduleSpec, StageSpec
 
 @dataclass(frozen=True)
 class StagePlan:
-    """What one stage unfreezes, and the parameter counts that must result."""
+    """What one stage unfreezes, and the parameter counts that must result (`plan_schedule`).
+
+    Args:
+        stage: the stage.
+        units: the backbone units it trains, bottom to top.
+        layers: the backbone layers it trains.
+        trainable_params: the trainable parameters it must give (head included).
+        non_trainable_params: the non-trainable parameters it must give.
+        unit_layers: the layers of each unit in `units`, in the same order. Defaults to `()`.
+        method: `finetune.method`. Defaults to `"unfreeze"`.
+        variables: for all but `unfreeze`, the variables that train in `layers` (their other
+            variables stay frozen). Defaults to `None` (every weight of `layers`).
+        skipped: the window's layers the method trains nothing in. Defaults to `()`.
+    """
 
     stage: StageSpec
     units: tuple[str, ...]
     layers: tuple[keras.layers.Layer, ...]
     trainable_params: int
     non_trainable_params: int
-    # The layers of each unit in `units`, in the same order (bottom to top).
     unit_layers: tuple[tuple[keras.layers.Layer, ...], ...] = ()
-    # `finetune.method`; for all but `unfreeze`, the variables that train in `layers` (the other
-    # variables of those layers stay frozen) and the window's layers it trains nothing in.
     method: str = "unfreeze"
     variables: tuple[keras.Variable, ...] | None = None
     skipped: tuple[str, ...] = ()
@@ -81,8 +91,8 @@ def check_depths(backbone: keras.Model, schedule: ScheduleSpec) -> None:
     before its study exists.
 
     Args:
-        backbone: the backbone. No default.
-        schedule: the validated schedule. No default.
+        backbone: the backbone.
+        schedule: the validated schedule.
 
     Raises:
         ConfigError: a depth larger than the backbone's number of units, or a method with
@@ -119,75 +129,99 @@ def plan_schedule(
     stage's window (the model gains their variables), so all counts include them.
 
     Args:
-        model: the full model (backbone nested inside, plus head). No default.
-        backbone: the nested backbone. No default.
-        schedule: the validated schedule. No default.
+        model: the full model (backbone nested inside, plus head).
+        backbone: the nested backbone.
+        schedule: the validated schedule.
 
     Returns:
         One plan per stage with the exact trainable and non-trainable counts it must give.
 
     Raises:
-        ValueError: a depth larger than the backbone's units, a pattern matching no layer, or a
-            method with nothing to train in a window.
+        ConfigError: naming the key, for a depth larger than the backbone's units, a pattern
+            matching no layer, or a method with nothing to train in a window.
     """
     units = find_units(backbone, schedule.unit)
     windows = [_window(backbone, stage, units, schedule.unit) for stage in schedule.stages]
-    method = schedule.method
     for stage, (_, window) in zip(schedule.stages, windows, strict=True):
-        check_method(method, stage, window)
-    enable_adapters(method, [layer for _, window in windows for layer in window])
+        check_method(schedule.method, stage, window)
+    enable_adapters(schedule.method, [layer for _, window in windows for layer in window])
+    trainable_kind = _trainable_by_nature(model)
     backbone_layers = {id(layer) for unit in units for layer in unit.layers}
-    head_layers = [
-        layer
+    head_weights = [
+        weight
         for layer in model.layers
         if layer is not backbone and layer.weights and id(layer) not in backbone_layers
+        for weight in layer.weights
+        if id(weight) in trainable_kind
     ]
-    # Which variables are trainable by nature (kernels, gammas) as opposed to always
-    # non-trainable (BN moving statistics): read with everything unfrozen, then restore.
-    # Every layer is set one by one: on the TensorFlow backend `model.trainable = True` is a
-    # no-op when the model's own flag is already True, even if its layers are frozen.
+    counts = _Counts(trainable_kind, count_params(head_weights), count_params(model.weights))
+    return [
+        _stage_plan(stage, chosen_units, window, schedule, counts)
+        for stage, (chosen_units, window) in zip(schedule.stages, windows, strict=True)
+    ]
+
+
+def _trainable_by_nature(model: keras.Model) -> set[int]:
+    """Ids of the variables trainable by nature (kernels, gammas) as opposed to always
+    non-trainable (BN moving statistics): read with everything unfrozen, then restored.
+
+    Every layer is set one by one: on the TensorFlow backend `model.trainable = True` is a
+    no-op when the model's own flag is already True, even if its layers are frozen.
+    """
     previous = [(layer, layer.trainable) for layer in _all_layers(model)]
     for layer, _ in previous:
         layer.trainable = True
     trainable_kind = {id(weight) for weight in model.trainable_weights}
     for layer, flag in previous:
         layer.trainable = flag
-    total = count_params(model.weights)
+    return trainable_kind
 
-    head_weights = [w for layer in head_layers for w in layer.weights if id(w) in trainable_kind]
-    plans = []
-    for stage, (chosen_units, window) in zip(schedule.stages, windows, strict=True):
-        layers, variables, skipped = window, None, ()
-        if method.name == "unfreeze":
-            trainable_layers = [
-                layer for layer in layers if schedule.bn == "train" or not _is_batch_norm(layer)
-            ]
-            weights = [w for layer in trainable_layers for w in layer.weights]
-            trainable = count_params(w for w in weights if id(w) in trainable_kind)
-        else:
-            # Only the layers the method trains something in: the feature cache cuts below them.
-            layers = tuple(layer for layer in window if method_variables(layer, method.name))
-            skipped = tuple(layer.name for layer in window if layer not in layers)
-            variables = tuple(v for layer in layers for v in method_variables(layer, method.name))
-            trainable = count_params(variables)
-        trainable += count_params(head_weights)
-        plans.append(
-            StagePlan(
-                stage=stage,
-                units=tuple(unit.name for unit in chosen_units),
-                layers=layers,
-                unit_layers=tuple(
-                    tuple(layer for layer in unit.layers if layer in layers)
-                    for unit in chosen_units
-                ),
-                trainable_params=trainable,
-                non_trainable_params=total - trainable,
-                method=method.name,
-                variables=variables,
-                skipped=skipped,
-            )
-        )
-    return plans
+
+@dataclass(frozen=True)
+class _Counts:
+    """What every stage's count starts from: which variables can train, the head's trainable
+    parameters (they always train) and the model's total."""
+
+    trainable_kind: set[int]
+    head_params: int
+    total: int
+
+
+def _stage_plan(
+    stage: StageSpec,
+    chosen_units: Sequence[Unit],
+    window: tuple[keras.layers.Layer, ...],
+    schedule: ScheduleSpec,
+    counts: _Counts,
+) -> StagePlan:
+    method = schedule.method
+    layers, variables, skipped = window, None, ()
+    if method.name == "unfreeze":
+        trainable_layers = [
+            layer for layer in layers if schedule.bn == "train" or not _is_batch_norm(layer)
+        ]
+        weights = [w for layer in trainable_layers for w in layer.weights]
+        trainable = count_params(w for w in weights if id(w) in counts.trainable_kind)
+    else:
+        # Only the layers the method trains something in: the feature cache cuts below them.
+        layers = tuple(layer for layer in window if method_variables(layer, method.name))
+        skipped = tuple(layer.name for layer in window if layer not in layers)
+        variables = tuple(v for layer in layers for v in method_variables(layer, method.name))
+        trainable = count_params(variables)
+    trainable += counts.head_params
+    return StagePlan(
+        stage=stage,
+        units=tuple(unit.name for unit in chosen_units),
+        layers=layers,
+        unit_layers=tuple(
+            tuple(layer for layer in unit.layers if layer in layers) for unit in chosen_units
+        ),
+        trainable_params=trainable,
+        non_trainable_params=counts.total - trainable,
+        method=method.name,
+        variables=variables,
+        skipped=skipped,
+    )
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -200,10 +234,10 @@ def apply_plan(model: keras.Model, backbone: keras.Model, plan: StagePlan, bn: s
     The model must be recompiled afterwards: Keras ignores `trainable` changes made after compile.
 
     Args:
-        model: the full model. No default.
-        backbone: the nested backbone. No default.
-        plan: the stage's plan. No default.
-        bn: BatchNormalization policy, `frozen` or `train`. No default.
+        model: the full model.
+        backbone: the nested backbone.
+        plan: the stage's plan.
+        bn: BatchNormalization policy, `frozen` or `train`.
     """
     chosen = {id(layer) for layer in plan.layers}
     variables = {id(weight) for weight in plan.variables or ()}

@@ -1,14 +1,10 @@
-"""A trial's backbone, data and model, from its spec, in the order that fails cheapest first.
-
-The backbone comes first (a missing `imagenet` file or a bad `feature_layer` fails before any data
-is read), then the data fitted to the backbone's input, then the head sized to the data's classes.
-"""
+"""A trial's backbone and model from its spec (`freezesweep.prepare` puts them together with
+the data, in the order that fails cheapest first)."""
 
 from __future__ import annotations
 
 import keras
 
-from freezesweep import data as datasets
 from freezesweep.errors import ConfigError
 from freezesweep.model import backbone as backbones
 from freezesweep.model.keras_app import Preprocess, build_application, preprocessing
@@ -20,7 +16,7 @@ def build_backbone(spec: TrialSpec) -> tuple[keras.Model, Preprocess | None]:
     """The configured backbone (under the current dtype policy) and its preprocessing.
 
     Args:
-        spec: the trial spec. No default.
+        spec: the trial spec.
 
     Returns:
         The backbone, truncated at `backbone.feature_layer` when set, and the architecture's
@@ -54,72 +50,13 @@ def build_backbone(spec: TrialSpec) -> tuple[keras.Model, Preprocess | None]:
     return backbone, preprocess
 
 
-def load_data(
-    spec: TrialSpec, image_shape: tuple[int, ...], preprocess: Preprocess | None = None
-) -> datasets.TrainingData:
-    """The configured data, fitted to the backbone's input.
-
-    Image folders are read at the backbone's size and channels. Arrays (digits, npz) are resized
-    and gray is repeated to RGB for `keras_app` backbones, whose input size is a setting; a
-    `.keras` backbone has a fixed input that the arrays must match.
-
-    Args:
-        spec: the trial spec. No default.
-        image_shape: the backbone's input shape. No default.
-        preprocess: the architecture's `preprocess_input`. Defaults to `None`.
-    """
-    config = spec.data
-    if config.kind == "image_folder":
-        from freezesweep.data.image_folder import load_image_folder
-
-        assert config.directory is not None
-        return load_image_folder(
-            config.directory,
-            image_shape=image_shape,
-            batch_size=spec.trainer.batch_size,
-            validation_split=config.validation_split,
-            seed=config.split_seed,
-            cache=config.cache,
-            augmentation=config.augmentation,
-            preprocess=preprocess,
-            # Arrays let the feature cache work; they share its memory bound.
-            arrays_up_to=0
-            if spec.trainer.feature_cache == "off"
-            else int(spec.trainer.feature_cache_gb * 10**9),
-        )
-    if config.kind == "npz":
-        assert config.path is not None
-        arrays = datasets.load_npz(str(config.path))
-    elif config.kind == "animal_mnist":
-        from freezesweep.data.animals import animal_task
-
-        arrays = animal_task(config.train_per_class, config.split_seed)
-    elif config.kind == "digits_corrupted":
-        from freezesweep.data.corrupt import corrupted_task
-
-        assert config.corruption is not None
-        arrays = corrupted_task(
-            config.corruption, config.severity, config.train_per_class, config.split_seed
-        )
-    else:
-        arrays = datasets.target_task(config.train_per_class, config.split_seed)
-    if spec.backbone.source in ("keras_app", "zoo"):
-        return datasets.fit_to_input(arrays, image_shape, preprocess)
-    if tuple(arrays.x_train.shape[1:]) != tuple(image_shape):
-        raise ConfigError(
-            f"data: images are {tuple(arrays.x_train.shape[1:])} but the backbone expects "
-            f"{tuple(image_shape)}."
-        )
-    return arrays
-
-
 def build_model(spec: TrialSpec, backbone: keras.Model, num_classes: int) -> keras.Model:
     """The full model: the backbone nested in it, then the head.
 
     Args:
-        spec: the trial spec. No default.
-        backbone: the backbone from `build_backbone`. No default.
-        num_classes: the data's class count. No default.
+        spec: the trial spec.
+        backbone: the backbone from `build_backbone`.
+        num_classes: the data's class count.
 
     Raises:
         ConfigError: naming `backbone.head.classes` when it differs from the data's classes.

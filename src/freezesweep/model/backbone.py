@@ -61,8 +61,8 @@ def check_backbone_file(path: Path, expected_sha256: str | None) -> None:
     """Fail before anything trains if a backbone file is missing, unsafe, corrupt or altered.
 
     Args:
-        path: the `.keras` file. No default.
-        expected_sha256: the hash it must have, or `None` to skip the check. No default.
+        path: the `.keras` file.
+        expected_sha256: the hash it must have, or `None` to skip the check.
 
     Raises:
         ValueError: naming `backbone.path` or `backbone.sha256`.
@@ -121,7 +121,7 @@ def load_backbone(path: Path, expected_sha256: str | None = None) -> keras.Model
     """Load a backbone from a `.keras` file in safe mode, after checking it.
 
     Args:
-        path: the `.keras` file. No default.
+        path: the `.keras` file.
         expected_sha256: the hash it must have. Defaults to `None` (no check).
 
     Returns:
@@ -141,8 +141,8 @@ def truncate(backbone: keras.Model, layer_name: str) -> keras.Model:
     """The backbone up to one of its layers: the head attaches to that layer's output.
 
     Args:
-        backbone: a Functional backbone. No default.
-        layer_name: the name of a top-level layer of the backbone. No default.
+        backbone: a Functional backbone.
+        layer_name: the name of a top-level layer of the backbone.
 
     Returns:
         A Functional model sharing the backbone's layers and weights; layers above are dropped.
@@ -176,8 +176,8 @@ def attach_head(
     """Put a classification head on a backbone, keeping the backbone a nested layer.
 
     Args:
-        backbone: the feature extractor. No default.
-        num_classes: outputs of the softmax layer. No default.
+        backbone: the feature extractor.
+        num_classes: outputs of the softmax layer.
         dropout: dropout rate before the classifier. Defaults to `0.2`.
         backbone_training: `False` runs the backbone in inference mode (frozen BN);
             `None` lets `fit` train its BN layers. Defaults to `False`.

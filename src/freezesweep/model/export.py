@@ -35,8 +35,8 @@ def save_merged(model: keras.Model, path: Path) -> Path:
     The model itself is left as it is (its adapters stay enabled).
 
     Args:
-        model: the fine-tuned model. No default.
-        path: the file to write, ending in `.keras`. No default.
+        model: the fine-tuned model.
+        path: the file to write, ending in `.keras`.
 
     Returns:
         `path`.

@@ -21,7 +21,7 @@ def forward_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one image's forward pass through `model` (nested models opened).
 
     Args:
-        model: a built functional model. No default.
+        model: a built functional model.
     """
     return sum(
         _layer_macs(layer)

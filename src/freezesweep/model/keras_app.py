@@ -31,7 +31,7 @@ def is_application(name: str) -> bool:
     """Whether `name` is an architecture builder in `keras.applications` (`ResNet50`, not `resnet`).
 
     Args:
-        name: the attribute name. No default.
+        name: the attribute name.
     """
     builder = getattr(keras.applications, name, None)
     return name[:1].isupper() and callable(builder) and not inspect.isclass(builder)
@@ -83,7 +83,7 @@ def build_application(
     """A `keras.applications` backbone without its top, never touching the network.
 
     Args:
-        name: the builder's name in `keras.applications` (`MobileNetV3Small`). No default.
+        name: the builder's name in `keras.applications` (`MobileNetV3Small`).
         weights: `"imagenet"` (from Keras's cache only), a weights file, or `None` (random).
             Defaults to `None`.
         input_shape: image shape, height x width x channels. Defaults to `(224, 224, 3)`.
@@ -127,7 +127,7 @@ def preprocessing(name: str) -> Preprocess:
     """The architecture's own `preprocess_input`, for images with values in [0, 255].
 
     Args:
-        name: the builder's name in `keras.applications`. No default.
+        name: the builder's name in `keras.applications`.
 
     Returns:
         A function from a float32 NHWC array to the array the architecture expects (the identity

@@ -64,7 +64,7 @@ def weight_bearing_layers(model: keras.Model) -> list[keras.layers.Layer]:
     so the layers of a backbone nested in a full model are found. A layer used twice is listed once.
 
     Args:
-        model: the backbone or the full model. No default.
+        model: the backbone or the full model.
 
     Returns:
         The layers with at least one weight, bottom (input side) first.
@@ -92,7 +92,7 @@ def block_key(layer_name: str) -> str | None:
     DenseNet (conv blocks and transition blocks) and ConvNeXt (blocks and downsampling blocks).
 
     Args:
-        layer_name: the layer's name. No default.
+        layer_name: the layer's name.
 
     Returns:
         The block key, or `None` for a layer outside any known block.
@@ -122,7 +122,7 @@ def find_units(model: keras.Model, unit: UnitKind = "layer") -> list[Unit]:
     form layer units as above. The units partition `weight_bearing_layers(model)`.
 
     Args:
-        model: the backbone, or a full model with the backbone nested in it. No default.
+        model: the backbone, or a full model with the backbone nested in it.
         unit: `"layer"` or `"block"`. Defaults to `"layer"`.
 
     Returns:
@@ -164,8 +164,8 @@ def layers_matching(model: keras.Model, pattern: str) -> list[keras.layers.Layer
     """Weight-bearing layers whose name matches a shell-style pattern, case-sensitively.
 
     Args:
-        model: the backbone or the full model. No default.
-        pattern: an `fnmatch` pattern such as `"block4_*"`. No default.
+        model: the backbone or the full model.
+        pattern: an `fnmatch` pattern such as `"block4_*"`.
 
     Returns:
         The matching layers in topological order; `[]` when none match.

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 from freezesweep.errors import ConfigError
+
+
+def setting(node: Any, name: str, key: str) -> Any:
+    """`node[name]`, a setting every shipped config carries: its default is written once, in
+    `conf/`, and a config without it fails here naming the key.
+
+    Args:
+        node: the config section (a `DictConfig` or a mapping).
+        name: the setting's name in the section.
+        key: its full dotted key, for the message.
+
+    Raises:
+        ConfigError: the section has no such setting.
+    """
+    require(name in node, f"{key} is missing; the project's conf/ sets it (e.g. {key}=...).")
+    return node[name]
+
+
+def default_of(spec_type: type, name: str) -> Any:
+    """The default of a spec field: where a setting a config may leave out has its default.
+
+    Args:
+        spec_type: a spec dataclass, e.g. `TrackingSpec`.
+        name: the field.
+    """
+    field = next(field for field in dataclasses.fields(spec_type) if field.name == name)
+    assert field.default is not dataclasses.MISSING, f"{spec_type.__name__}.{name} has no default"
+    return field.default
 
 
 def require(condition: bool, message: str) -> None:

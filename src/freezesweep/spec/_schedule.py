@@ -10,7 +10,15 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from freezesweep import targets
 from freezesweep.errors import ConfigError
-from freezesweep.spec._checks import choice, decay, integer, positive_number, require, str_keys
+from freezesweep.spec._checks import (
+    choice,
+    decay,
+    default_of,
+    integer,
+    positive_number,
+    require,
+    str_keys,
+)
 from freezesweep.spec._types import (
     BN_POLICIES,
     DEFAULT_OPTIMIZER,
@@ -60,7 +68,7 @@ def _stage(
     decay_key = _interpolated_key(unresolved.get("lr_decay")) or f"{key}.lr_decay"
     common: dict[str, Any] = dict(
         lr_decay=decay(raw["lr_decay"], decay_key) if "lr_decay" in raw else lr_decay,
-        offset=integer(raw.get("offset", 0), offset_key, 0),
+        offset=integer(raw.get("offset", default_of(StageSpec, "offset")), offset_key, 0),
         offset_key=offset_key,
         epochs=epochs,
         learning_rate=learning_rate,

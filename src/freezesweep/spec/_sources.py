@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import targets
-from freezesweep.spec._checks import choice, integer, require, str_keys
+from freezesweep.spec._checks import choice, integer, require, setting, str_keys
 from freezesweep.spec._types import CORRUPTIONS, BackboneSpec, DataSpec
 
 
@@ -33,7 +33,7 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
     if source == "file":
         require(path is not None, "backbone.path is required when backbone.source=file.")
     head = backbone.get("head") or {}
-    dropout = float(head.get("dropout", 0.0))
+    dropout = float(setting(head, "dropout", "backbone.head.dropout"))
     require(0 <= dropout < 1, f"backbone.head.dropout must be in [0, 1); got {dropout}.")
     classes = head.get("classes")
     sha256 = backbone.get("sha256")
@@ -58,7 +58,7 @@ def read_backbone(cfg: DictConfig) -> BackboneSpec:
         f"ResNet50, EfficientNetB0); got {name!r}.",
     )
     size = integer(backbone.get("input_size"), "backbone.input_size", 1)
-    channels = integer(backbone.get("channels", 3), "backbone.channels", 1)
+    channels = integer(setting(backbone, "channels", "backbone.channels"), "backbone.channels", 1)
     pooling = backbone.get("pooling")
     require(
         pooling in ("avg", "max", None),
@@ -106,10 +106,9 @@ def read_data(cfg: DictConfig) -> DataSpec:
     path = data.get("path")
     if kind == "npz":
         require(path is not None, "data.path is required when data.kind=npz.")
-    directory = data.get("directory")
-    if kind == "image_folder":
-        require(directory is not None, "data.directory is required when data.kind=image_folder.")
-    train_per_class = integer(data.get("train_per_class", 20), "data.train_per_class", 1)
+    train_per_class = integer(
+        setting(data, "train_per_class", "data.train_per_class"), "data.train_per_class", 1
+    )
     if kind == "animal_mnist":
         from freezesweep.data.animals import data_files
 
@@ -120,26 +119,34 @@ def read_data(cfg: DictConfig) -> DataSpec:
             f"data.train_per_class must be at most 900 for data=animal_mnist (1,000 images per "
             f"class, 100 validate); got {train_per_class}.",
         )
-    split = data.get("validation_split", 0.2)
-    require(
-        isinstance(split, float) and 0 < split < 1,
-        f"data.validation_split must be a fraction in (0, 1); got {split!r}.",
-    )
     return DataSpec(
         kind=kind,
         train_per_class=train_per_class,
-        split_seed=integer(data.get("split_seed", 0), "data.split_seed", 0),
+        split_seed=integer(setting(data, "split_seed", "data.split_seed"), "data.split_seed", 0),
         path=Path(path) if path else None,
-        directory=Path(directory) if directory else None,
-        validation_split=float(split),
-        cache=bool(data.get("cache", True)),
-        augmentation=_augmentation(data.get("augmentation")),
+        **_image_folder(data) if kind == "image_folder" else {},
         **_corruption(data) if kind == "digits_corrupted" else {},
     )
 
 
+def _image_folder(data: DictConfig) -> dict[str, Any]:
+    directory = data.get("directory")
+    require(directory is not None, "data.directory is required when data.kind=image_folder.")
+    split = setting(data, "validation_split", "data.validation_split")
+    require(
+        isinstance(split, float) and 0 < split < 1,
+        f"data.validation_split must be a fraction in (0, 1); got {split!r}.",
+    )
+    return {
+        "directory": Path(directory),
+        "validation_split": float(split),
+        "cache": bool(setting(data, "cache", "data.cache")),
+        "augmentation": _augmentation(data.get("augmentation")),
+    }
+
+
 def _corruption(data: DictConfig) -> dict[str, Any]:
     corruption = choice(data.get("corruption"), "data.corruption", CORRUPTIONS)
-    severity = integer(data.get("severity", 3), "data.severity", 1)
+    severity = integer(setting(data, "severity", "data.severity"), "data.severity", 1)
     require(severity <= 5, f"data.severity must be between 1 and 5; got {severity}.")
     return {"corruption": corruption, "severity": severity}

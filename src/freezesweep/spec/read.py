@@ -19,10 +19,12 @@ from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.spec._checks import (
     choice,
     decay,
+    default_of,
     integer,
     non_negative_number,
     positive_number,
     require,
+    setting,
     str_keys,
 )
 from freezesweep.spec._schedule import read_schedule
@@ -41,7 +43,7 @@ def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> Tra
     """The tracking slice of a config (for the sweeper's hooks and `freezesweep report`).
 
     Args:
-        cfg: a config with a `tracking` section. No default.
+        cfg: a config with a `tracking` section.
         environment: environment variables. Defaults to `None` (use `os.environ`).
     """
     return _tracking(cfg, os.environ if environment is None else environment)
@@ -50,14 +52,15 @@ def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> Tra
 def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     tracking = cfg.tracking
     uri = tracking.get("uri") or environment.get("MLFLOW_TRACKING_URI") or tracking.default_uri
+    # Any app's tracking section is read here (the sweeper's hooks), so a section may leave out
+    # the flush interval: its default is `TrackingSpec`'s.
+    flush = tracking.get("epoch_metrics_flush_s", default_of(TrackingSpec, "epoch_metrics_flush_s"))
     return TrackingSpec(
-        enabled=bool(tracking.get("enabled", True)),
+        enabled=bool(setting(tracking, "enabled", "tracking.enabled")),
         uri=str(uri),
         artifact_root=str(tracking.get("artifact_root") or ""),
         experiment=str(tracking.experiment),
-        epoch_metrics_flush_s=non_negative_number(
-            tracking.get("epoch_metrics_flush_s", 5.0), "tracking.epoch_metrics_flush_s"
-        ),
+        epoch_metrics_flush_s=non_negative_number(flush, "tracking.epoch_metrics_flush_s"),
     )
 
 
@@ -69,7 +72,7 @@ def job_spec(job: DictConfig, environment: Mapping[str, str] | None = None) -> T
     """A sweep job's composed config (its `hydra` node included) read as its task will read it.
 
     Args:
-        job: the job config, as the sweeper composes it. No default.
+        job: the job config, as the sweeper composes it.
         environment: see `trial_spec`. Defaults to `None`.
     """
     task = copy.deepcopy(job)
@@ -81,8 +84,13 @@ def job_spec(job: DictConfig, environment: Mapping[str, str] | None = None) -> T
 def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) -> TrialSpec:
     """Validate a composed config and turn it into a `TrialSpec`.
 
+    Every setting the project's `conf/` carries is read from the config, never defaulted here:
+    its default is written once, in the YAML. Settings a config may leave out (per-stage keys,
+    `schedule.name`, the keys of another data kind or backbone source) default to the spec
+    types' field defaults.
+
     Args:
-        cfg: the composed Hydra job config. No default.
+        cfg: the composed Hydra job config.
         environment: environment variables to honour (`MLFLOW_TRACKING_URI`).
             Defaults to `None` (use `os.environ`).
 
@@ -90,64 +98,31 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
         The validated, fully resolved trial specification.
 
     Raises:
-        ValueError: with a message naming the offending key.
+        ConfigError: a `ValueError` whose message names the offending key, what it got and what
+            is allowed.
     """
     environment = os.environ if environment is None else environment
     # Before any `_target_` is checked: the user's own modules join the allow-list.
     targets.allow_modules(_plain(cfg.get("allowed_targets")))
     finetune = cfg.get("finetune") or {}
-    top_k = integer(finetune.get("top_k"), "finetune.top_k", 0)
-    offset = integer(finetune.get("offset", 0), "finetune.offset", 0)
     finetune_lr = positive_number(finetune.get("lr"), "finetune.lr")
-    lr_decay = decay(finetune.get("lr_decay", 1.0), "finetune.lr_decay")
-    method = _method(finetune)
+    lr_decay = decay(setting(finetune, "lr_decay", "finetune.lr_decay"), "finetune.lr_decay")
     objectives = tuple(cfg.get("objectives") or default_objectives(1))
     for name in objectives:
         choice(name, "objectives", OBJECTIVES)
-    trainer = cfg.trainer
-    verbose = trainer.get("verbose", "auto")
-    require(
-        verbose in ("auto", 0, 1, 2), f"trainer.verbose must be auto, 0, 1 or 2; got {verbose!r}."
-    )
-    mixed_precision = choice(
-        trainer.get("mixed_precision", "off"),
-        "trainer.mixed_precision",
-        ("off", "mixed_float16", "mixed_bfloat16"),
-    )
-    jit_compile = trainer.get("jit_compile", "auto")
-    require(
-        jit_compile == "auto" or isinstance(jit_compile, bool),
-        f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
-    )
-    feature_cache = choice(
-        trainer.get("feature_cache", "auto"), "trainer.feature_cache", ("auto", "off")
-    )
-    feature_cache_gb = positive_number(
-        trainer.get("feature_cache_gb", 2.0), "trainer.feature_cache_gb"
-    )
     trial = cfg.get("trial") or {}
-    if verbose == "auto" and trial.get("number") is not None:
-        verbose = 0  # a sweep job: the sweeper prints one line per trial instead of epoch logs
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     return TrialSpec(
-        seed=integer(cfg.get("seed", 0), "seed", 0),
-        top_k=top_k,
-        offset=offset,
+        seed=integer(setting(cfg, "seed", "seed"), "seed", 0),
+        top_k=integer(finetune.get("top_k"), "finetune.top_k", 0),
+        offset=integer(setting(finetune, "offset", "finetune.offset"), "finetune.offset", 0),
         finetune_lr=finetune_lr,
         objectives=objectives,
         backbone=read_backbone(cfg),
         data=read_data(cfg),
-        schedule=read_schedule(cfg, finetune_lr, lr_decay, method),
-        trainer=TrainerSpec(
-            batch_size=integer(trainer.get("batch_size"), "trainer.batch_size", 1),
-            verbose=verbose,
-            mixed_precision=mixed_precision,
-            jit_compile=jit_compile,
-            feature_cache=feature_cache,
-            feature_cache_gb=feature_cache_gb,
-            save_model=_flag(trainer.get("save_model", False), "trainer.save_model"),
-        ),
+        schedule=read_schedule(cfg, finetune_lr, lr_decay, _method(finetune)),
+        trainer=_trainer(cfg.trainer, sweep_job=trial.get("number") is not None),
         tracking=_tracking(cfg, environment),
         trial=TrialRef(
             number=trial.get("number"),
@@ -158,10 +133,47 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
     )
 
 
+def _trainer(trainer: Any, *, sweep_job: bool) -> TrainerSpec:
+    """`trainer.*`; in a job the sweeper started, `verbose: auto` trains silently (the sweeper
+    prints one line per trial instead of epoch logs)."""
+    verbose = setting(trainer, "verbose", "trainer.verbose")
+    require(
+        verbose in ("auto", 0, 1, 2), f"trainer.verbose must be auto, 0, 1 or 2; got {verbose!r}."
+    )
+    jit_compile = setting(trainer, "jit_compile", "trainer.jit_compile")
+    require(
+        jit_compile == "auto" or isinstance(jit_compile, bool),
+        f"trainer.jit_compile must be auto, true or false; got {jit_compile!r}.",
+    )
+    precisions = ("off", "mixed_float16", "mixed_bfloat16")
+    return TrainerSpec(
+        batch_size=integer(trainer.get("batch_size"), "trainer.batch_size", 1),
+        verbose=0 if verbose == "auto" and sweep_job else verbose,
+        mixed_precision=choice(
+            setting(trainer, "mixed_precision", "trainer.mixed_precision"),
+            "trainer.mixed_precision",
+            precisions,
+        ),
+        jit_compile=jit_compile,
+        feature_cache=choice(
+            setting(trainer, "feature_cache", "trainer.feature_cache"),
+            "trainer.feature_cache",
+            ("auto", "off"),
+        ),
+        feature_cache_gb=positive_number(
+            setting(trainer, "feature_cache_gb", "trainer.feature_cache_gb"),
+            "trainer.feature_cache_gb",
+        ),
+        save_model=_flag(
+            setting(trainer, "save_model", "trainer.save_model"), "trainer.save_model"
+        ),
+    )
+
+
 def _method(finetune: Any) -> MethodSpec:
     """`finetune.method` and its parameters (the rank is checked against kernels when planned)."""
-    name = choice(finetune.get("method", "unfreeze"), "finetune.method", METHODS)
-    rank = integer(finetune.get("lora_rank", 4), "finetune.lora_rank", 1)
+    name = choice(setting(finetune, "method", "finetune.method"), "finetune.method", METHODS)
+    rank = integer(setting(finetune, "lora_rank", "finetune.lora_rank"), "finetune.lora_rank", 1)
     alpha = finetune.get("lora_alpha")
     return MethodSpec(
         name=name,

@@ -18,7 +18,7 @@ class LaterReports:
     """`trial.report` calls made in order on one thread; `flush` waits for all of them.
 
     Args:
-        trial: the live trial the values belong to. No default.
+        trial: the live trial the values belong to.
     """
 
     def __init__(self, trial: optuna.Trial) -> None:

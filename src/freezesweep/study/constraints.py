@@ -31,9 +31,8 @@ def enforce_budgets(trial: optuna.Trial, measured: Mapping[str, int]) -> None:
     """Record each budgeted metric's excess as a constraint; stop the trial if any is positive.
 
     Args:
-        trial: the job's live trial (from `pruning.attach_trial`). No default.
+        trial: the job's live trial (from `pruning.attach_trial`).
         measured: the trial's values of `CONSTRAINT_METRICS`, e.g. `{"trainable_params": 74053}`.
-            No default.
 
     Raises:
         optuna.TrialPruned: `over budget: ...`, when a value exceeds its budget.

@@ -9,7 +9,6 @@ and publish the report after each invocation.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
     must fit its backbone (built here when that is cheap: an embedded or file backbone).
 
     Args:
-        config: the sweep's config. No default.
+        config: the sweep's config.
         jobs: the sample jobs' composed configs, `hydra` node included. Defaults to `()`.
 
     Raises:
@@ -51,7 +50,7 @@ def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
     the MLflow store must be writable, a tracking server must answer.
 
     Args:
-        config: the sweep's config, with a `tracking` section. No default.
+        config: the sweep's config, with a `tracking` section.
         jobs: ignored (the sweeper passes the sample jobs). Defaults to `()`.
     """
     del jobs
@@ -63,25 +62,15 @@ def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
 
 
 def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
-    """What needs Keras but no data: each stage's optimizer (its arguments included) is built,
-    and each depth is checked against its backbone's units. A keras.applications backbone is
-    built with random weights for this (its units do not depend on them; no file is read)."""
+    """What needs Keras but no data (`freezesweep.prepare.check_trial`), each backbone built
+    once for all the jobs."""
     if not specs:
         return
-    from freezesweep.freeze import check_depths
-    from freezesweep.model.assemble import build_backbone
-    from freezesweep.train import build_optimizer
+    from freezesweep.prepare import check_trial
 
     built: dict[Any, Any] = {}
     for spec in specs:
-        for stage in spec.schedule.stages:
-            build_optimizer(stage)
-        backbone = spec.backbone
-        if backbone.source == "keras_app":
-            backbone = dataclasses.replace(backbone, weights=None)
-        if backbone not in built:
-            built[backbone] = build_backbone(dataclasses.replace(spec, backbone=backbone))[0]
-        check_depths(built[backbone], spec.schedule)
+        check_trial(spec, backbones=built)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
@@ -120,7 +109,7 @@ def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, floa
     """`best_val_accuracy` (when a trial completed), `n_complete`, `n_pruned`, `n_failed`.
 
     Args:
-        study: the study. No default.
+        study: the study.
         objectives: the study's objective names, in order. Defaults to `None`
             (`["val_accuracy"]`).
     """

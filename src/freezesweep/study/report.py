@@ -42,7 +42,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     `prune_reason`; after a failure, `fail_reason`.
 
     Args:
-        study: the study. No default.
+        study: the study.
     """
     rows = []
     for trial in study.get_trials(deepcopy=False):
@@ -71,8 +71,8 @@ def pareto_mask(accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
     A point is dominated when another is at least as good on both axes and better on one.
 
     Args:
-        accuracy: validation accuracies. No default.
-        params: trainable-parameter counts, same length. No default.
+        accuracy: validation accuracies.
+        params: trainable-parameter counts, same length.
     """
     keep = np.ones(len(accuracy), dtype=bool)
     for index in range(len(accuracy)):
@@ -93,10 +93,10 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     """Accuracy against trainable params, every trial a dot labelled with its depth, front drawn.
 
     Args:
-        table: all trials. No default.
-        pareto: the front, from `pareto_table`. No default.
-        path: PNG file to write. No default.
-        title: plot title. No default.
+        table: all trials.
+        pareto: the front, from `pareto_table`.
+        path: PNG file to write.
+        title: plot title.
     """
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib.pyplot as plt
@@ -150,8 +150,8 @@ def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
     """Write `trials.csv`, `pareto.csv` and `pareto.png` for a study.
 
     Args:
-        study: the study. No default.
-        directory: where the files go (created). No default.
+        study: the study.
+        directory: where the files go (created).
 
     Returns:
         The written files by name (`pareto.png` only when the study has trials).
@@ -183,9 +183,9 @@ def publish(
     """Write the report files and, with tracking, put them on the study's MLflow parent run.
 
     Args:
-        study: the study. No default.
-        directory: where the files go. No default.
-        tracking_spec: a `TrackingSpec`, or `None` to skip MLflow. No default.
+        study: the study.
+        directory: where the files go.
+        tracking_spec: a `TrackingSpec`, or `None` to skip MLflow.
         end_parent: mark the parent run FINISHED afterwards. Defaults to `True`.
 
     Returns:

@@ -21,8 +21,8 @@ def lora_rank_for_lora(cfg: Any, trial: optuna.Trial) -> None:
     leaves it empty) instead of a meaningless value.
 
     Args:
-        cfg: the sweep's config (unused). No default.
-        trial: the asked trial, its `params` already sampled. No default.
+        cfg: the sweep's config (unused).
+        trial: the asked trial, its `params` already sampled.
     """
     del cfg
     if trial.params.get("finetune.method") == "lora":

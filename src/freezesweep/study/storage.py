@@ -47,7 +47,7 @@ def normalize_storage_url(url: Any, key: str = "hydra.sweeper.storage") -> str:
     """Checks a storage URL and makes its file path absolute.
 
     Args:
-        url: `journal:PATH` or an SQLAlchemy database URL. No default.
+        url: `journal:PATH` or an SQLAlchemy database URL.
         key: the config key named in errors. Defaults to `"hydra.sweeper.storage"`.
 
     Returns:
@@ -86,7 +86,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage a (normalized) URL names, creating a local file's folder.
 
     Args:
-        url: as returned by `normalize_storage_url`. No default.
+        url: as returned by `normalize_storage_url`.
     """
     if url.startswith(JOURNAL_PREFIX):
         path = Path(url.removeprefix(JOURNAL_PREFIX))
@@ -122,7 +122,7 @@ def check_storage(url: str, key: str = "hydra.sweeper.storage", *, timeout_s: in
     impossible folder or a server that is down is one line naming the setting.
 
     Args:
-        url: as returned by `normalize_storage_url`. No default.
+        url: as returned by `normalize_storage_url`.
         key: the setting named in errors. Defaults to `"hydra.sweeper.storage"`.
         timeout_s: seconds to wait for a database server. Defaults to `5`.
 

@@ -24,7 +24,7 @@ def unit_count(cfg: Any) -> int:
     """The number of units (`schedule.unit`: blocks or layers) of the configured backbone.
 
     Args:
-        cfg: the sweep's composed config (a `hydra` node is ignored). No default.
+        cfg: the sweep's composed config (a `hydra` node is ignored).
     """
     spec = job_spec(cfg)
     key = (spec.backbone, spec.schedule.unit)
@@ -44,8 +44,8 @@ def fitting_offset(cfg: Any, trial: optuna.Trial) -> None:
     `finetune.top_k` must be in `hydra.sweeper.params`.
 
     Args:
-        cfg: the sweep's composed config. No default.
-        trial: the trial just asked, its `params` drawn. No default.
+        cfg: the sweep's composed config.
+        trial: the trial just asked, its `params` drawn.
     """
     top_k = int(trial.params["finetune.top_k"])
     trial.suggest_int("finetune.offset", 0, max(unit_count(cfg) - top_k, 0))

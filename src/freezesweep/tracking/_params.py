@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from freezesweep.redaction import MASK, is_secret_key, redact
-from freezesweep.train.optimizers import unit_learning_rates as unit_rates
 
 # MLflow refuses longer param values.
 _MAX_PARAM_LENGTH = 6000
@@ -16,7 +15,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Flatten nested dicts and lists to dotted keys (`schedule.stages.1.epochs`), redacted.
 
     Args:
-        config: the resolved configuration. No default.
+        config: the resolved configuration.
         prefix: key prefix. Defaults to `""`.
     """
     flat: dict[str, str] = {}
@@ -37,7 +36,7 @@ def stage_params(stages: Sequence[Any]) -> dict[str, str]:
     """Resolved per-stage settings, prefixed by stage so stages never collide in MLflow.
 
     Args:
-        stages: the trial's `freezesweep.freeze.StagePlan`s, in order. No default.
+        stages: the trial's `freezesweep.freeze.StagePlan`s, in order.
     """
     params: dict[str, str] = {}
     for index, plan in enumerate(stages):
@@ -53,6 +52,7 @@ def stage_params(stages: Sequence[Any]) -> dict[str, str]:
         params[f"{prefix}.optimizer"] = plan.stage.optimizer
         params[f"{prefix}.lr_decay"] = repr(plan.stage.lr_decay)
         # The effective rate of every trainable unit, top first (layer-wise decay).
-        rates = ",".join(f"{name}={rate:.3g}" for name, rate in unit_rates(plan).items())
+        unit_rates = plan.stage.unit_learning_rates(plan.units)
+        rates = ",".join(f"{name}={rate:.3g}" for name, rate in unit_rates.items())
         params[f"{prefix}.unit_learning_rates"] = rates[:_MAX_PARAM_LENGTH] or "-"
     return params

@@ -45,9 +45,9 @@ def replay(client: MlflowClient, spec: Any, root: Path) -> Replayed:
     """Send every spooled run under `root` that nobody is writing; stop at the first outage.
 
     Args:
-        client: a client on the tracking server. No default.
-        spec: the `TrackingSpec` (for the experiment's artifact location). No default.
-        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+        client: a client on the tracking server.
+        spec: the `TrackingSpec` (for the experiment's artifact location).
+        root: the spool folder (`<sweep dir>/mlflow_spool`).
     """
     sent: list[str] = []
     busy: list[str] = []
@@ -75,8 +75,8 @@ def replay_spool(spec: Any, root: Path) -> Replayed:
     """`replay` on a client of `spec`'s store (what `freezesweep sync` and the hooks call).
 
     Args:
-        spec: the `TrackingSpec` of the store to send to. No default.
-        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
+        spec: the `TrackingSpec` of the store to send to.
+        root: the spool folder (`<sweep dir>/mlflow_spool`).
     """
     return replay(client_for(spec), spec, root)
 

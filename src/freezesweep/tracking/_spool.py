@@ -55,10 +55,10 @@ class SpoolWriter:
     never sees a folder without its lock held or its `create` record.
 
     Args:
-        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
-        name: the run's name, the folder's name (`trial-0007`). No default.
+        root: the spool folder (`<sweep dir>/mlflow_spool`).
+        name: the run's name, the folder's name (`trial-0007`).
         header: the `create` record: `experiment`, `run_name`, `tags`, `study_name`, and the
-            `run_id` when the run exists on the server. No default.
+            `run_id` when the run exists on the server.
     """
 
     def __init__(self, root: Path, name: str, header: dict[str, Any]) -> None:
@@ -109,9 +109,9 @@ def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
     the parent run's end (FINISHED), for a server that is down when the sweep ends.
 
     Args:
-        root: the spool folder (`<sweep dir>/mlflow_spool`). No default.
-        study_name: the study (= experiment, = the parent run's name). No default.
-        files: the report files to attach. No default.
+        root: the spool folder (`<sweep dir>/mlflow_spool`).
+        study_name: the study (= experiment, = the parent run's name).
+        files: the report files to attach.
 
     Returns:
         The entry's folder.

@@ -58,7 +58,7 @@ def check_store(spec: TrackingSpec, *, require_server: bool = True) -> None:
     created here); a tracking server must answer (see `check_reachable`).
 
     Args:
-        spec: tracking settings. No default.
+        spec: tracking settings.
         require_server: check that a tracking server answers. A sweep's trial passes `False`:
             the sweep checked it before it began, and a trial spools its run through an outage.
             Defaults to `True`.
@@ -82,7 +82,7 @@ def check_reachable(spec: TrackingSpec, timeout_s: float = 5.0) -> None:
     """Fail within seconds, naming the URI, when an HTTP tracking server does not answer.
 
     Args:
-        spec: tracking settings. No default.
+        spec: tracking settings.
         timeout_s: how long to wait for the server's `/health`. Defaults to `5.0`.
 
     Raises:

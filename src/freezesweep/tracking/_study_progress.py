@@ -53,10 +53,10 @@ def log_study_progress(
     """Log study-level metrics on the study's parent run (and keep its description current).
 
     Args:
-        spec: tracking settings. No default.
-        study_name: the study (= experiment). No default.
-        step: the metrics' step, the number of the trial that just finished. No default.
-        metrics: e.g. `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed`. No default.
+        spec: tracking settings.
+        study_name: the study (= experiment).
+        step: the metrics' step, the number of the trial that just finished.
+        metrics: e.g. `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed`.
     """
     client = client_for(spec)
     experiment = experiment_id(client, spec, study_name)

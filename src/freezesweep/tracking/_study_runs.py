@@ -20,9 +20,9 @@ def end_orphan_runs(spec: TrackingSpec, study_name: str, finished: Mapping[int, 
     """End trial runs still RUNNING whose Optuna trial is over (a killed worker's trials).
 
     Args:
-        spec: tracking settings. No default.
-        study_name: the study (= experiment). No default.
-        finished: Optuna state name of each finished trial, by trial number. No default.
+        spec: tracking settings.
+        study_name: the study (= experiment).
+        finished: Optuna state name of each finished trial, by trial number.
 
     Returns:
         How many runs were ended (KILLED, tagged with the trial's state).
@@ -96,10 +96,10 @@ def publish_study_report(
     """Attach report files to the study's parent run and tag its trial runs on the front.
 
     Args:
-        spec: tracking settings. No default.
-        study_name: the study (= experiment). No default.
-        files: files to log on the parent run. No default.
-        pareto_numbers: trial numbers on the Pareto front. No default.
+        spec: tracking settings.
+        study_name: the study (= experiment).
+        files: files to log on the parent run.
+        pareto_numbers: trial numbers on the Pareto front.
         end_parent: mark the parent run FINISHED (after a sweep invocation; not from a report
             taken while a sweep runs). Defaults to `True`.
     """

@@ -39,7 +39,7 @@ class TrialRun:
     """One MLflow run: params, metrics and artifacts of a trial, ended exactly once.
 
     Args:
-        client: a client on the tracking store. No default.
+        client: a client on the tracking store.
         run_id: the run's id; `None` when the server was down before the run could be made.
         spool: where to spool the run when the server stops answering. Defaults to `None`
             (no spool: a failed call raises).
@@ -112,7 +112,7 @@ class TrialRun:
         """Send `metrics` at `step`, in one call with any that wait.
 
         Args:
-            metrics: name to value. No default.
+            metrics: name to value.
             step: the step. Defaults to `0`.
             defer: wait (when the last send is under `flush_s` old) to go with later metrics:
                 per-epoch metrics of short epochs cost one call per `flush_s`, not one each.
@@ -208,9 +208,9 @@ def trial_run(
     """Start a run; end it FINISHED, or FAILED/KILLED when the body raises. Never left RUNNING.
 
     Args:
-        spec: tracking settings. No default.
-        run_name: the run's name (`trial-0007` in a sweep). No default.
-        experiment: experiment name. No default.
+        spec: tracking settings.
+        run_name: the run's name (`trial-0007` in a sweep).
+        experiment: experiment name.
         tags: extra tags. Defaults to `None`.
         study_name: nest the run under this study's parent run. Defaults to `None`.
         spool: the sweep's spool folder (`<sweep dir>/mlflow_spool`): runs spooled there are

@@ -19,7 +19,7 @@ class EpochLogger(keras.callbacks.Callback):
     """Logs Keras's per-epoch logs with step = cumulative epoch (Keras's own epoch index).
 
     Args:
-        sink: where the metrics go, e.g. a `freezesweep.tracking.TrialRun`. No default.
+        sink: where the metrics go, e.g. a `freezesweep.tracking.TrialRun`.
     """
 
     def __init__(self, sink: MetricSink) -> None:

@@ -44,8 +44,8 @@ def compile_stage(
 
     Args:
         model: the model, with the stage's plan applied (the full model, or the part above a
-            feature-cache cut: its variables have the same paths). No default.
-        stage: the stage. No default.
+            feature-cache cut: its variables have the same paths).
+        stage: the stage.
         jit_compile: `model.compile`'s setting. Defaults to `"auto"`.
         plan: the stage's plan, for layer-wise rates (`lr_decay`). Defaults to `None` (one rate).
         steps_per_execution: batches per call into the compiled step (ignored on torch, whose
@@ -72,8 +72,8 @@ def guarded_fit(
     last compile.
 
     Args:
-        model: the compiled model. No default.
-        compiled_fingerprint: `compile_stage`'s return value. No default.
+        model: the compiled model.
+        compiled_fingerprint: `compile_stage`'s return value.
         fit: called as `fit(model, **fit_kwargs)` instead of `model.fit`. Defaults to `None`.
         **fit_kwargs: the fit's arguments.
     """

@@ -53,11 +53,11 @@ def split_at_cut(
     """Split the model below the stage's lowest trainable unit, or say why it cannot be.
 
     Args:
-        model: the full model, planned for this stage. No default.
-        backbone: the nested backbone. No default.
-        plan: the stage's plan. No default.
-        bn: the BatchNormalization policy. No default.
-        data: what the stage trains on. No default.
+        model: the full model, planned for this stage.
+        backbone: the nested backbone.
+        plan: the stage's plan.
+        bn: the BatchNormalization policy.
+        data: what the stage trains on.
 
     Returns:
         The split, or the reason the normal path runs (the `off: <reason>` text).
@@ -168,9 +168,9 @@ def cached_features(split: Split, data: Dataset, store: ArrayStore) -> tuple[Dat
     """The train and validation features at the cut, from the store or computed now.
 
     Args:
-        split: the model's split for this stage. No default.
-        data: the stage's arrays. No default.
-        store: where features are kept. No default.
+        split: the model's split for this stage.
+        data: the stage's arrays.
+        store: where features are kept.
 
     Returns:
         The features as a `Dataset` (same labels), and whether they came from the store.

@@ -39,10 +39,10 @@ def fused_fit(
     does; validation batches are `evaluation_batch(batch_size)` long, as in `evaluate`.
 
     Args:
-        model: a compiled model. No default.
-        data: train and validation arrays. No default.
-        batch_size: training batch size. No default.
-        epochs: the epoch to stop before (as `fit`'s `epochs`). No default.
+        model: a compiled model.
+        data: train and validation arrays.
+        batch_size: training batch size.
+        epochs: the epoch to stop before (as `fit`'s `epochs`).
         initial_epoch: the first epoch's index. Defaults to `0`.
         callbacks: Keras callbacks. Defaults to `()`.
         verbose: `0` silent, `1` a progress bar, `2` one line per epoch. Defaults to `0`.

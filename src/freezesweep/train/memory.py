@@ -33,8 +33,8 @@ def out_of_memory(error: BaseException, batch_size: int) -> OutOfMemory:
     """The trial's error: `out of memory at trainer.batch_size=N (<the backend's first line>)`.
 
     Args:
-        error: the backend's error (see `is_out_of_memory`). No default.
-        batch_size: the trial's `trainer.batch_size`. No default.
+        error: the backend's error (see `is_out_of_memory`).
+        batch_size: the trial's `trainer.batch_size`.
     """
     if isinstance(error, OutOfMemory):
         return error

@@ -23,7 +23,7 @@ def build_optimizer(stage: StageSpec, learning_rate: float | None = None) -> Opt
     """A fresh optimizer instance for one stage (never reused: Keras raises on unknown variables).
 
     Args:
-        stage: the stage, with `optimizer` as a dotted class path. No default.
+        stage: the stage, with `optimizer` as a dotted class path.
         learning_rate: overrides the stage's rate. Defaults to `None` (the stage's).
     """
     key = f"stage {stage.name!r}: optimizer._target_"
@@ -41,17 +41,16 @@ def unit_learning_rates(plan: StagePlan) -> dict[str, float]:
     """The effective rate of every trainable unit of a stage, top unit first.
 
     Args:
-        plan: the stage's plan. No default.
+        plan: the stage's plan.
     """
-    rate, decay = plan.stage.learning_rate, plan.stage.lr_decay
-    return {name: rate * decay**depth for depth, name in enumerate(reversed(plan.units))}
+    return plan.stage.unit_learning_rates(plan.units)
 
 
 def stage_optimizer(plan: StagePlan) -> Optimizer:
     """The optimizer a stage compiles with: plain, or a `MultiOptimizer` when rates decay.
 
     Args:
-        plan: the stage's plan (its units, bottom to top, and their layers). No default.
+        plan: the stage's plan (its units, bottom to top, and their layers).
     """
     stage = plan.stage
     if stage.lr_decay == 1.0 or len(plan.units) < 2:

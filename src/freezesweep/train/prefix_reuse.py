@@ -46,7 +46,7 @@ class PrefixReuse:
     """Saves the full model's variables after each stage and restores them by key.
 
     Args:
-        store: the shared array store. No default.
+        store: the shared array store.
     """
 
     def __init__(self, store: ArrayStore) -> None:

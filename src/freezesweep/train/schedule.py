@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 
@@ -22,7 +22,8 @@ from freezesweep.train.compile import compile_stage, guarded_fit, resolve_verbos
 from freezesweep.train.feature_cache import data_digest
 from freezesweep.train.optimizers import build_optimizer
 from freezesweep.train.prefix_reuse import PrefixReuse, base_key, replay, stage_key
-from freezesweep.train.stage_fit import OFF, fit_stage
+from freezesweep.train.results import ScheduleResult, StageResult
+from freezesweep.train.stage_fit import fit_stage
 from freezesweep.train.store import ArrayStore
 
 __all__ = [
@@ -35,32 +36,6 @@ __all__ = [
     "resolve_verbose",
     "run_schedule",
 ]
-
-
-@dataclass
-class StageResult:
-    name: str
-    units: tuple[str, ...]
-    trainable_params: int
-    non_trainable_params: int
-    epochs: int
-    first_epoch: int
-    val_accuracy: float
-    seconds: float
-    learning_rate: float
-    history: dict[str, list[float]] = field(default_factory=dict)
-    # `hit`, `miss` or `off: <reason>`; `reused` when restored from an earlier trial's prefix.
-    feature_cache: str = OFF
-
-
-@dataclass
-class ScheduleResult:
-    stages: list[StageResult]
-    audits: list[StageAudit]
-    val_accuracy: float
-    val_loss: float
-    stopped: bool
-    seconds: float
 
 
 def _stage_callbacks(stage: StageSpec) -> list[keras.callbacks.Callback]:
@@ -94,10 +69,10 @@ def run_schedule(
     """Train a model through the planned stages, auditing each one.
 
     Args:
-        model: the full model. No default.
-        backbone: the nested backbone. No default.
-        plans: one plan per stage, from `freezing.plan_schedule`. No default.
-        data: train and validation arrays, or batched pipelines. No default.
+        model: the full model.
+        backbone: the nested backbone.
+        plans: one plan per stage, from `freezing.plan_schedule`.
+        data: train and validation arrays, or batched pipelines.
         bn: BatchNormalization policy. Defaults to `"frozen"`.
         batch_size: batch size of arrays. Defaults to `32`.
         verbose: Keras verbosity or `"auto"`. Defaults to `"auto"`.
@@ -114,89 +89,164 @@ def run_schedule(
 
     Returns:
         Per-stage results and audits, and the final validation accuracy.
+
+    Raises:
+        ConfigError: a bad optimizer setting of a stage.
+        FreezeAuditError: a stage's parameter counts differ from its plan, or a frozen weight
+            changed.
+        RecompileGuardError: the trainable state changed between compile and fit.
     """
     started = time.perf_counter()
+    reuse = PrefixReuse(cache) if cache is not None and seed is not None else None
+    run = _Run(bn, batch_size, verbose, jit_compile, tuple(callbacks), cache, seed, reuse)
+    key = _start_key(model, data, seed, bn, batch_size, jit_compile) if reuse else ""
+    stages, audits, evaluate, stopped = _stages(
+        run, model, backbone, plans, data, key, on_stage_end, should_stop
+    )
+    val_loss, val_accuracy = _final(run, model, plans[len(stages) - 1], stages[-1], evaluate, data)
+    seconds = time.perf_counter() - started
+    return ScheduleResult(stages, audits, float(val_accuracy), float(val_loss), stopped, seconds)
+
+
+def _stages(
+    run: _Run,
+    model: keras.Model,
+    backbone: keras.Model,
+    plans: Sequence[StagePlan],
+    data: TrainingData,
+    key: str,
+    on_stage_end: Callable[[StageResult, StageAudit], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[list[StageResult], list[StageAudit], Callable[[], tuple[float, float]] | None, bool]:
+    """Each stage in turn, until the last or until `should_stop` says so: the results, the
+    audits, how to evaluate the last trained stage's model, and whether it stopped early."""
     stages: list[StageResult] = []
     audits: list[StageAudit] = []
     epoch = 0
-    stopped = False
     evaluate: Callable[[], tuple[float, float]] | None = None
-    reuse = PrefixReuse(cache) if cache is not None and seed is not None else None
-    key = _start_key(model, data, seed, bn, batch_size, jit_compile) if reuse else ""
     for index, plan in enumerate(plans):
-        stage_started = time.perf_counter()
-        if seed is not None:
-            keras.utils.set_random_seed(seed + index)
-        apply_plan(model, backbone, plan, bn)
-        moving = _moving_statistics(plan) if bn == "train" else ()
-        auditor = StageAuditor(model, plan, expected_to_move=moving)
-        auditor.check_counts()
         key = stage_key(key, plan)
-        stored = reuse.restore(key, model) if reuse is not None else None
-        if stored is not None:
-            # The audit still digests every frozen weight before and after the restore.
-            history: dict[str, list[float]] = stored["history"]
-            replay(callbacks, model, history, epoch)
-            status, evaluate = "reused", None
-        else:
-            outcome = fit_stage(
-                model,
-                backbone,
-                plan,
-                data,
-                bn=bn,
-                batch_size=batch_size,
-                jit_compile=jit_compile,
-                store=cache,
-                initial_epoch=epoch,
-                epochs=epoch + plan.stage.epochs,
-                callbacks=[*callbacks, *_stage_callbacks(plan.stage)],
-                verbose=resolve_verbose(verbose),
-            )
-            status, evaluate = outcome.status, outcome.evaluate
-            history = {
-                name: [float(v) for v in values] for name, values in outcome.history.history.items()
-            }
-        audit = auditor.finish()
-        epochs_run = len(history.get("val_accuracy", history.get("loss", [])))
-        result = StageResult(
-            name=plan.stage.name,
-            units=plan.units,
-            trainable_params=audit.actual_trainable,
-            non_trainable_params=audit.actual_non_trainable,
-            epochs=epochs_run,
-            first_epoch=epoch,
-            val_accuracy=float(history["val_accuracy"][-1]) if epochs_run else float("nan"),
-            seconds=time.perf_counter() - stage_started,
-            learning_rate=plan.stage.learning_rate,
-            history=history,
-            feature_cache=status,
+        result, audit, evaluate, restored = _stage(
+            run, model, backbone, plan, data, index, epoch, key
         )
-        epoch += epochs_run
+        epoch += result.epochs
         stages.append(result)
         audits.append(audit)
         if on_stage_end is not None:
             on_stage_end(result, audit)
         if should_stop is not None and should_stop():
-            stopped = True
-            break
-        if reuse is not None and stored is None:
-            reuse.save(key, model, result)
-    last = plans[len(stages) - 1]
-    final = _last_validation(stages[-1], last.stage)
-    if final is None:
-        if evaluate is None:  # the last stage was restored: the full model was never compiled
-            compile_stage(model, last.stage, jit_compile, plan=last)
-            evaluate = lambda: model.evaluate(**evaluate_arguments(data, batch_size), verbose=0)  # noqa: E731
-        final = evaluate()
-    val_loss, val_accuracy = final
-    return ScheduleResult(
-        stages=stages,
-        audits=audits,
-        val_accuracy=float(val_accuracy),
-        val_loss=float(val_loss),
-        stopped=stopped,
-        seconds=time.perf_counter() - started,
+            return stages, audits, evaluate, True
+        if run.reuse is not None and not restored:
+            run.reuse.save(key, model, result)
+    return stages, audits, evaluate, False
+
+
+def _final(
+    run: _Run,
+    model: keras.Model,
+    last: StagePlan,
+    result: StageResult,
+    evaluate: Callable[[], tuple[float, float]] | None,
+    data: TrainingData,
+) -> tuple[float, float]:
+    """The final weights' `(val_loss, val_accuracy)`: the last epoch's, or evaluated."""
+    final = _last_validation(result, last.stage)
+    if final is not None:
+        return final
+    if evaluate is None:  # the last stage was restored: the full model was never compiled
+        compile_stage(model, last.stage, run.jit_compile, plan=last)
+        evaluate = lambda: model.evaluate(**evaluate_arguments(data, run.batch_size), verbose=0)  # noqa: E731
+    return evaluate()
+
+
+@dataclass(frozen=True)
+class _Run:
+    """`run_schedule`'s settings, shared by its stages."""
+
+    bn: str
+    batch_size: int
+    verbose: str | int
+    jit_compile: str | bool
+    callbacks: tuple[keras.callbacks.Callback, ...]
+    cache: ArrayStore | None
+    seed: int | None
+    reuse: PrefixReuse | None
+
+
+def _stage(
+    run: _Run,
+    model: keras.Model,
+    backbone: keras.Model,
+    plan: StagePlan,
+    data: TrainingData,
+    index: int,
+    epoch: int,
+    key: str,
+) -> tuple[StageResult, StageAudit, Callable[[], tuple[float, float]] | None, bool]:
+    """One stage, audited: restored from an earlier trial's prefix under `key`, else trained.
+
+    Returns the stage's result and audit, how to evaluate the model it leaves (`None` when
+    restored: nothing was compiled), and whether it was restored.
+    """
+    stage_started = time.perf_counter()
+    if run.seed is not None:
+        keras.utils.set_random_seed(run.seed + index)
+    apply_plan(model, backbone, plan, run.bn)
+    moving = _moving_statistics(plan) if run.bn == "train" else ()
+    auditor = StageAuditor(model, plan, expected_to_move=moving)
+    auditor.check_counts()
+    stored = run.reuse.restore(key, model) if run.reuse is not None else None
+    evaluate: Callable[[], tuple[float, float]] | None = None
+    if stored is not None:
+        # The audit still digests every frozen weight before and after the restore.
+        history: dict[str, list[float]] = stored["history"]
+        replay(run.callbacks, model, history, epoch)
+        status = "reused"
+    else:
+        outcome = fit_stage(
+            model,
+            backbone,
+            plan,
+            data,
+            bn=run.bn,
+            batch_size=run.batch_size,
+            jit_compile=run.jit_compile,
+            store=run.cache,
+            initial_epoch=epoch,
+            epochs=epoch + plan.stage.epochs,
+            callbacks=[*run.callbacks, *_stage_callbacks(plan.stage)],
+            verbose=resolve_verbose(run.verbose),
+        )
+        status, evaluate = outcome.status, outcome.evaluate
+        logged = outcome.history.history
+        history = {name: [float(v) for v in values] for name, values in logged.items()}
+    audit = auditor.finish()
+    seconds = time.perf_counter() - stage_started
+    result = _stage_result(plan, audit, history, epoch, seconds, status)
+    return result, audit, evaluate, stored is not None
+
+
+def _stage_result(
+    plan: StagePlan,
+    audit: StageAudit,
+    history: dict[str, list[float]],
+    epoch: int,
+    seconds: float,
+    status: str,
+) -> StageResult:
+    epochs_run = len(history.get("val_accuracy", history.get("loss", [])))
+    return StageResult(
+        name=plan.stage.name,
+        units=plan.units,
+        trainable_params=audit.actual_trainable,
+        non_trainable_params=audit.actual_non_trainable,
+        epochs=epochs_run,
+        first_epoch=epoch,
+        val_accuracy=float(history["val_accuracy"][-1]) if epochs_run else float("nan"),
+        seconds=seconds,
+        learning_rate=plan.stage.learning_rate,
+        history=history,
+        feature_cache=status,
     )
 
 

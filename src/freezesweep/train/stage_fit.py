@@ -54,14 +54,14 @@ def fit_stage(
     """Compile with a fresh optimizer and fit one stage whose plan is already applied.
 
     Args:
-        model: the full model. No default.
-        backbone: the nested backbone. No default.
-        plan: the stage's plan (already applied). No default.
-        data: arrays or pipelines. No default.
-        bn: the BatchNormalization policy. No default.
-        batch_size: batch size of arrays. No default.
-        jit_compile: `model.compile`'s `jit_compile`. No default.
-        store: where features are cached; `None` turns the cache off. No default.
+        model: the full model.
+        backbone: the nested backbone.
+        plan: the stage's plan (already applied).
+        data: arrays or pipelines.
+        bn: the BatchNormalization policy.
+        batch_size: batch size of arrays.
+        jit_compile: `model.compile`'s `jit_compile`.
+        store: where features are cached; `None` turns the cache off.
         **fit_kwargs: epochs, callbacks, verbosity for `fit`.
 
     Returns:

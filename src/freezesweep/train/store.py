@@ -154,8 +154,8 @@ def shared_store(directory: Path | None, max_bytes: int) -> ArrayStore:
     """The process-wide store of a directory, so in-process trials share one memory tier.
 
     Args:
-        directory: the disk folder, or `None` for memory only. No default.
-        max_bytes: the bound of each tier. No default.
+        directory: the disk folder, or `None` for memory only.
+        max_bytes: the bound of each tier.
     """
     key = (str(directory.resolve()) if directory is not None else None, max_bytes)
     if key not in _STORES:

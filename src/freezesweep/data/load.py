@@ -1,0 +1,91 @@
+"""The configured dataset of a trial, fitted to its backbone's input: the one dataset dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from freezesweep.data.digits import target_task
+from freezesweep.data.feed import Dataset, TrainingData
+from freezesweep.data.fit import fit_to_input
+from freezesweep.data.npz import load_npz
+from freezesweep.errors import ConfigError
+from freezesweep.spec import TrialSpec
+
+
+def load_data(
+    spec: TrialSpec,
+    image_shape: tuple[int, ...],
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> TrainingData:
+    """The configured data (`data.kind`), fitted to the backbone's input.
+
+    Image folders are read at the backbone's size and channels. Arrays (digits, animals, npz)
+    are resized and gray is repeated to RGB for `keras_app` and `zoo` backbones, whose input
+    size is a setting; a `.keras` backbone has a fixed input that the arrays must match.
+
+    Args:
+        spec: the trial spec (its `data`, and the `trainer` and `backbone` settings that shape
+            the data).
+        image_shape: the backbone's input shape, height x width x channels.
+        preprocess: the architecture's `preprocess_input`. Defaults to `None`.
+
+    Raises:
+        ConfigError: naming `data` when the arrays do not fit a `.keras` backbone's input.
+    """
+    if spec.data.kind == "image_folder":
+        return _image_folder(spec, image_shape, preprocess)
+    arrays = _arrays(spec)
+    if spec.backbone.source in ("keras_app", "zoo"):
+        return fit_to_input(arrays, image_shape, preprocess)
+    if tuple(arrays.x_train.shape[1:]) != tuple(image_shape):
+        raise ConfigError(
+            f"data: images are {tuple(arrays.x_train.shape[1:])} but the backbone expects "
+            f"{tuple(image_shape)}."
+        )
+    return arrays
+
+
+def _arrays(spec: TrialSpec) -> Dataset:
+    config = spec.data
+    if config.kind == "npz":
+        assert config.path is not None
+        return load_npz(str(config.path))
+    if config.kind == "animal_mnist":
+        from freezesweep.data.animals import animal_task
+
+        return animal_task(config.train_per_class, config.split_seed)
+    if config.kind == "digits_corrupted":
+        from freezesweep.data.corrupt import corrupted_task
+
+        assert config.corruption is not None and config.severity is not None
+        return corrupted_task(
+            config.corruption, config.severity, config.train_per_class, config.split_seed
+        )
+    return target_task(config.train_per_class, config.split_seed)
+
+
+def _image_folder(
+    spec: TrialSpec,
+    image_shape: tuple[int, ...],
+    preprocess: Callable[[np.ndarray], np.ndarray] | None,
+) -> TrainingData:
+    from freezesweep.data.image_folder import load_image_folder
+
+    config = spec.data
+    assert config.directory is not None and config.validation_split is not None
+    return load_image_folder(
+        config.directory,
+        image_shape=image_shape,
+        batch_size=spec.trainer.batch_size,
+        validation_split=config.validation_split,
+        seed=config.split_seed,
+        cache=bool(config.cache),
+        augmentation=config.augmentation,
+        preprocess=preprocess,
+        # Arrays let the feature cache work; they share its memory bound.
+        arrays_up_to=0
+        if spec.trainer.feature_cache == "off"
+        else int(spec.trainer.feature_cache_gb * 10**9),
+    )
