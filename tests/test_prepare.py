@@ -14,7 +14,7 @@ from freezesweep.model.assemble import build_backbone
 from freezesweep.prepare import check_trial, prepare_trial
 from freezesweep.spec import BackboneSpec
 from freezesweep.spec.read import trial_spec
-from tests.shrink import compose_config
+from tests.helpers.shrink import compose_config
 
 
 def test_a_prepared_trial_is_built_and_planned_untrained(tmp_path: Path) -> None:
