@@ -81,7 +81,7 @@ def entry(name: object, key: str = "backbone.name") -> ZooEntry:
     """The zoo entry of a name, or a `ConfigError` listing the known names.
 
     Args:
-        name: the requested name. No default.
+        name: the requested name.
         key: the config key named in the error. Defaults to `"backbone.name"`.
     """
     if not isinstance(name, str) or name not in ZOO:

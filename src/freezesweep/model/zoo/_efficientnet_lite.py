@@ -82,7 +82,7 @@ def build(
     """The architecture with untrained weights.
 
     Args:
-        item: the zoo entry. No default.
+        item: the zoo entry.
         input_size: height and width of the RGB input. Defaults to `None` (the entry's
             ImageNet resolution).
         include_top: add the ImageNet classifier (`avg_pool`, `top_dropout`, `logits`, softmax

@@ -209,7 +209,7 @@ def read_state_dict(path: Path) -> dict[str, np.ndarray]:
     """The tensors of a legacy-format PyTorch state_dict, as numpy arrays, read without torch.
 
     Args:
-        path: the `.pth` file. No default.
+        path: the `.pth` file.
 
     Returns:
         The tensors by name, in the file's order (float32 for float tensors).

@@ -68,7 +68,7 @@ def imagenet_model(name: str) -> keras.Model:
     """The ImageNet model of a zoo backbone, from the cache (converted and cached on first use).
 
     Args:
-        name: a zoo name, e.g. `"efficientnet_lite0"`. No default.
+        name: a zoo name, e.g. `"efficientnet_lite0"`.
 
     Returns:
         The Functional model from RGB images in [0, 255] to 1000 ImageNet probabilities.
@@ -110,8 +110,8 @@ def build_backbone(name: str, input_size: int) -> keras.Model:
     """A zoo backbone without its ImageNet head, at any input size, with the ImageNet weights.
 
     Args:
-        name: a zoo name. No default.
-        input_size: height and width of the RGB input (values in [0, 255]). No default.
+        name: a zoo name.
+        input_size: height and width of the RGB input (values in [0, 255]).
 
     Returns:
         The Functional backbone whose output is the last feature map (`top_relu`).

@@ -35,8 +35,8 @@ def sweep_definition(
     """What makes trials of one study comparable, as plain JSON data.
 
     Args:
-        settings: the sweeper's settings (directions, objectives). No default.
-        distributions: the parsed search space. No default.
+        settings: the sweeper's settings (directions, objectives).
+        distributions: the parsed search space.
         job: a composed job config (fixed overrides applied); its `schedule`, unresolved, is
             part of the definition. `None` or no `schedule` key: none recorded.
     """
@@ -84,9 +84,9 @@ def reconcile(settings: Settings, definition: Mapping[str, Any], sweep_dir: Path
     """Checks `definition` against the one stored on the study, before the sweep folder exists.
 
     Args:
-        settings: the sweeper's settings. No default.
-        definition: this invocation's `sweep_definition`. No default.
-        sweep_dir: `hydra.sweep.dir`. No default.
+        settings: the sweeper's settings.
+        definition: this invocation's `sweep_definition`.
+        sweep_dir: `hydra.sweep.dir`.
 
     Returns:
         The settings and folder unchanged (a new study, the same definition, or `accept`), or a

@@ -28,8 +28,8 @@ def resolve_hook(key: str, path: Any) -> Callable[..., Any] | None:
     """The function `hydra.sweeper.<key>` names, or None when it is null.
 
     Args:
-        key: the setting, e.g. `"on_sweep_start"`. No default.
-        path: its value, a `module.function` path or None. No default.
+        key: the setting, e.g. `"on_sweep_start"`.
+        path: its value, a `module.function` path or None.
 
     Raises:
         ValueError: not a path, a module outside the fence (nothing imported), an import that

@@ -82,7 +82,7 @@ class ReusingConfigLoader(ConfigLoader):
     """Hydra's config loader, with `load_sweep_config` reusing a composed job of the same shape.
 
     Args:
-        inner: the loader Hydra built (`hydra_context.config_loader`). No default.
+        inner: the loader Hydra built (`hydra_context.config_loader`).
     """
 
     def __init__(self, inner: ConfigLoader) -> None:

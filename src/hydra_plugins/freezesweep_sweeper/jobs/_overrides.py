@@ -31,10 +31,10 @@ def job_overrides(
     directory is named by trial number so no invocation or worker overwrites another's.
 
     Args:
-        settings: the sweeper's settings. No default.
-        params: the trial's parameter values. No default.
-        number: the trial's number in the study. No default.
-        space: the parsed search space (its fixed overrides). No default.
+        settings: the sweeper's settings.
+        params: the trial's parameter values.
+        number: the trial's number in the study.
+        space: the parsed search space (its fixed overrides).
     """
     storage = hide(settings.storage)
     return [
@@ -57,8 +57,8 @@ def name_unnamed_study(conf: dict[str, Any], config: DictConfig) -> list[str]:
     unnamed sweep of a folder would write its jobs to `sweeps/None/trial-NNNN`, over each other's.
 
     Args:
-        conf: the sweeper's keyword arguments, changed in place. No default.
-        config: the sweep's config (its hydra node is updated). No default.
+        conf: the sweeper's keyword arguments, changed in place.
+        config: the sweep's config (its hydra node is updated).
 
     Returns:
         The override that gives the jobs the same name.

@@ -60,7 +60,6 @@ def scrub(config: DictConfig) -> list[str]:
 
     Args:
         config: the sweep's master config (its `hydra.overrides` and the overridden keys).
-            No default.
 
     Returns:
         The config keys whose values were hidden.

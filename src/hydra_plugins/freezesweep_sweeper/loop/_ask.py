@@ -33,11 +33,11 @@ def ask_batch(
     """Ask up to `n_jobs` trials, stopping at the study's total; fail them all if asking fails.
 
     Args:
-        study: the study. No default.
-        space: the parsed search space. No default.
-        settings: the sweeper's settings. No default.
-        config: the sweep's config (passed to `custom_search_space`). No default.
-        worker: this worker's identity, stored on each trial. No default.
+        study: the study.
+        space: the parsed search space.
+        settings: the sweeper's settings.
+        config: the sweep's config (passed to `custom_search_space`).
+        worker: this worker's identity, stored on each trial.
 
     Returns:
         The asked trials, each already holding its place, pruner, budgets and first heartbeat.

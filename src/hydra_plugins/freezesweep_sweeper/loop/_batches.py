@@ -69,14 +69,14 @@ class Batches:
     """This invocation's batches of one study: what `run` launched, told and tallied.
 
     Args:
-        study: the study. No default.
-        space: the search space (its fixed overrides included). No default.
-        settings: the sweeper's settings. No default.
-        config: the sweep's config. No default.
-        launcher: Hydra's launcher. No default.
-        config_loader: Hydra's config loader (checks a custom search space's jobs). No default.
-        worker: this worker's identity, stamped on its trials. No default.
-        sweep_dir: the sweep folder (results saved through a storage outage). No default.
+        study: the study.
+        space: the search space (its fixed overrides included).
+        settings: the sweeper's settings.
+        config: the sweep's config.
+        launcher: Hydra's launcher.
+        config_loader: Hydra's config loader (checks a custom search space's jobs).
+        worker: this worker's identity, stamped on its trials.
+        sweep_dir: the sweep folder (results saved through a storage outage).
     """
 
     study: optuna.Study

@@ -59,10 +59,10 @@ def preflight(
     """Checks the sweep before anything exists; returns what the sweep runs with.
 
     Args:
-        settings: the sweeper's settings. No default.
-        config: the sweep's config (its `hydra.sweep.dir` may move, see `move_sweep`). No default.
-        config_loader: Hydra's config loader, to compose the sample jobs. No default.
-        arguments: the command-line overrides. No default.
+        settings: the sweeper's settings.
+        config: the sweep's config (its `hydra.sweep.dir` may move, see `move_sweep`).
+        config_loader: Hydra's config loader, to compose the sample jobs.
+        arguments: the command-line overrides.
         job_fixed: overrides every job gets besides the space's. Defaults to `()`.
 
     Raises:
@@ -99,7 +99,7 @@ def sample_points(
     """The distinct points to compose: each choice and range end once, then the enqueued sets.
 
     Args:
-        distributions: the searched parameters by override key. No default.
+        distributions: the searched parameters by override key.
         enqueue: the `hydra.sweeper.enqueue` sets. Defaults to `()`.
 
     Example:

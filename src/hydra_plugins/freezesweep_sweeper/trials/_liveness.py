@@ -51,11 +51,10 @@ def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: boo
     finish it, and only that one re-queues.
 
     Args:
-        study: the study. No default.
-        trial: the trial, as last read. No default.
-        reason: the trial's `fail_reason`. No default.
+        study: the study.
+        trial: the trial, as last read.
+        reason: the trial's `fail_reason`.
         requeue: enqueue the parameters again (ignored for a trial that is itself a retry).
-            No default.
 
     Returns:
         Whether this call failed the trial (False: it had finished, or another worker won).
@@ -116,8 +115,8 @@ class Heartbeat:
     It owns its own storage connection, so it never shares a session with the sweep loop.
 
     Args:
-        storage_url: the study's storage. No default.
-        interval: seconds between beats. No default.
+        storage_url: the study's storage.
+        interval: seconds between beats.
     """
 
     def __init__(self, storage_url: str, interval: float) -> None:

@@ -110,11 +110,11 @@ def fail_unfinished(
     so no RUNNING trial is left behind to block the study total.
 
     Args:
-        study: the study. No default.
-        trials: the batch. No default.
-        error: why the sweeper stopped (the trials' `fail_reason`). No default.
+        study: the study.
+        trials: the batch.
+        error: why the sweeper stopped (the trials' `fail_reason`).
         requeue: enqueue their parameters once more (the sweeper was stopped by SIGTERM or
-            SIGINT: nothing was wrong with them). No default.
+            SIGINT: nothing was wrong with them).
     """
     reason = f"sweeper stopped: {type(error).__name__}: {error}"
     for trial in trials:

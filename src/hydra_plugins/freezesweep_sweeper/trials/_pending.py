@@ -61,11 +61,11 @@ def tell_with_retry(
     each time (at most a minute).
 
     Args:
-        study: the study. No default.
-        trial: the trial to tell. No default.
-        told: what to tell. No default.
-        attempts: how many tries in all. No default.
-        backoff: seconds before the second try. No default.
+        study: the study.
+        trial: the trial to tell.
+        told: what to tell.
+        attempts: how many tries in all.
+        backoff: seconds before the second try.
 
     Raises:
         StorageUnavailable: after the last attempt, naming the last error.
@@ -120,11 +120,11 @@ def save_untold(
     """Save results the storage did not take in their trials' folders, each with an error line.
 
     Args:
-        study_name: the study. No default.
-        sweep_dir: `hydra.sweep.dir`. No default.
-        trials: the untold trials. No default.
-        outcomes: their results, in the same order. No default.
-        down: why they were not told. No default.
+        study_name: the study.
+        sweep_dir: `hydra.sweep.dir`.
+        trials: the untold trials.
+        outcomes: their results, in the same order.
+        down: why they were not told.
     """
     for trial, told in zip(trials, outcomes, strict=True):
         # The job's folder, as `jobs._overrides` names it.
@@ -142,8 +142,8 @@ def tell_saved(study: optuna.Study, sweep_dir: Path) -> list[FrozenTrial]:
     Each file is deleted once told (or once found to be for a finished trial).
 
     Args:
-        study: the study. No default.
-        sweep_dir: `hydra.sweep.dir`, whose `trial-*/` folders hold the files. No default.
+        study: the study.
+        sweep_dir: `hydra.sweep.dir`, whose `trial-*/` folders hold the files.
 
     Returns:
         The trials told.

@@ -153,9 +153,9 @@ def enqueue_once(study: optuna.Study, param_sets: list[dict[str, Any]], *, creat
     started together must not enqueue the same baselines twice.
 
     Args:
-        study: the study. No default.
-        param_sets: the `enqueue` list. No default.
-        created: this invocation created the study. No default.
+        study: the study.
+        param_sets: the `enqueue` list.
+        created: this invocation created the study.
     """
     if not created and ENQUEUED_ATTR not in study.user_attrs:
         return 0
