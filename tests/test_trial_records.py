@@ -35,6 +35,16 @@ def _count(summary: str, label: str) -> int:
     return int(found.group(1).replace(",", ""))
 
 
+def _conv_flags(summary: str) -> list[str]:
+    """The trainable column (`Y`/`N`) of the summary's Conv2D rows."""
+    flags = []
+    for line in summary.splitlines():
+        cells = [cell.strip() for cell in line.split("│") if cell.strip()]
+        if cells and "(Conv2D)" in cells[0]:
+            flags.append(cells[-1])
+    return flags
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -65,6 +75,12 @@ def test_each_stage_summary_counts_what_the_stage_trained(
         # The summary was written after the stage's freezing: its totals are the stage's counts.
         assert _count(summary, "Trainable params") == point.value
         assert _count(summary, "Non-trainable params") == frozen[point.step]
+        # Its trainable column too: no backbone conv layer is marked trainable where the stage
+        # trains only the head (and, for the default two-stage schedule, stage 0 is head-only).
+        flags = _conv_flags(summary)
+        assert flags
+        if point.step == 0 or overrides == ("finetune.top_k=0",):
+            assert set(flags) == {"N"}, summary
     # The final trainable_params is the most any stage trained, as the summaries say.
     final = client.get_run(run_id).data.metrics["trainable_params"]
     assert final == max(m.value for m in trainable)

@@ -47,7 +47,10 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     Args:
         study: the study.
     """
-    return pd.DataFrame([_row(trial) for trial in study.get_trials(deepcopy=False)])
+    table = pd.DataFrame([_row(trial) for trial in study.get_trials(deepcopy=False)])
+    if "pruned_at_step" in table:  # an integer column with gaps, not floats
+        table["pruned_at_step"] = table["pruned_at_step"].astype("Int64")
+    return table
 
 
 def _row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
