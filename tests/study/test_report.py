@@ -195,3 +195,31 @@ def test_pareto_plot_fits_the_front_and_keeps_labels_apart() -> None:
     ]
     for index, one in enumerate(boxes):
         assert not any(overlap(one, other) for other in boxes[index + 1 :]), plan.labels
+
+
+def test_published_trials_csv_finds_the_run_ids_of_replayed_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from freezesweep.spec import TrackingSpec
+    from freezesweep.study.report import publish
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    spec = TrackingSpec(True, uri, str(tmp_path / "mlruns" / "artifacts"), "toy")
+    study = optuna.create_study(study_name="toy", direction="maximize")
+    for number, accuracy in enumerate([0.7, 0.8]):
+        attrs = {"trainable_params": 325 + number}
+        if number == 0:
+            attrs["mlflow_run_id"] = "recorded"
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs=attrs))
+    # Trial 1's run was spooled and replayed: the trial never learned its id, MLflow has it.
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("toy", artifact_location=str(tmp_path / "art"))
+    tags = {"freezesweep.study": "toy", "freezesweep.trial": "1"}
+    replayed = client.create_run(experiment, tags=tags).info.run_id
+    publish(study, tmp_path / "report", spec, end_parent=False)
+    table = pd.read_csv(tmp_path / "report" / "trials.csv")
+    # The recorded id is kept; the missing one is found by the run's trial tag.
+    assert table["run_id"].tolist() == ["recorded", replayed]

@@ -33,7 +33,7 @@ METHOD = objectives.METHOD
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, method, params, val_accuracy, trainable_params, seconds,
-    run_id (the trial's MLflow run; empty when the run was spooled or tracking was off).
+    run_id (the trial's MLflow run, as the trial recorded it; `publish` finds a replayed run's).
 
     A PRUNED trial's `val_accuracy` is the last value it reported to the pruner, at the epoch in
     `pruned_at_step` (empty for trials not pruned, or pruned before reporting).
@@ -146,6 +146,8 @@ def publish(
         The Pareto table.
     """
     table = trials_frame(study)
+    if tracking_spec is not None:
+        table = _with_run_ids(table, tracking_spec, study.study_name)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name)
     shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
@@ -161,3 +163,20 @@ def publish(
             tracking_spec, study.study_name, list(files.values()), numbers, end_parent=end_parent
         )
     return pareto
+
+
+def _with_run_ids(table: pd.DataFrame, tracking_spec: Any, study_name: str) -> pd.DataFrame:
+    """Fill the run ids trials could not record (a run spooled, then replayed) from MLflow; a
+    tracking server that does not answer leaves them empty."""
+    if not len(table) or table["run_id"].notna().all():
+        return table
+    from freezesweep import tracking
+
+    try:
+        found = tracking.trial_run_ids(tracking_spec, study_name)
+    except Exception as error:
+        if not tracking.is_connection_error(error):
+            raise
+        return table
+    table["run_id"] = table["run_id"].fillna(table["number"].map(found))
+    return table
