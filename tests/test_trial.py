@@ -41,24 +41,24 @@ def test_trial_is_logged_to_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert run.data.params["schedule.stages.1.name"] == "finetune"
     assert run.data.params["stage1.finetune.units"] == "block4"
     assert run.data.params["stage0.head.learning_rate"] == "0.01"
-    # Per-epoch metrics with step = cumulative epoch across stages (2 stages of 1 epoch).
-    history = client.get_metric_history(run.info.run_id, "val_accuracy")
-    epoch_steps = sorted(m.step for m in history)
-    assert epoch_steps[:2] == [0, 1]
-    for key in ("loss", "accuracy", "val_loss"):
+    # Per-epoch metrics (Keras's names after `epoch_`) with step = cumulative epoch across
+    # stages (2 stages of 1 epoch); per-stage metrics: one point per stage.
+    for key in ("epoch_loss", "epoch_accuracy", "epoch_val_loss", "epoch_val_accuracy"):
         assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [0, 1]
-    # Per-stage metrics: one point per stage.
-    stage_points = client.get_metric_history(run.info.run_id, "stage_val_accuracy")
-    assert sorted(m.step for m in stage_points) == [0, 1]
-    # Artifacts: resolved config, freeze audit, model summary with trainable flags.
+    for key in ("stage_val_accuracy", "stage_trainable_params"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [0, 1]
+    # Artifacts: resolved config, freeze audit, one model summary per stage.
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "freeze_audit.json", "model_summary.txt"} <= artifacts
+    assert {"config.yaml", "freeze_audit.json", "model_summary"} <= artifacts
     audit_file = client.download_artifacts(run.info.run_id, "freeze_audit.json", str(tmp_path))
     audit = json.loads(Path(audit_file).read_text())
     assert audit["passed"] is True
     assert [stage["actual_trainable"] for stage in audit["stages"]] == [325, 73728 + 325]
-    summary = client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path))
-    assert "Trainable" in Path(summary).read_text()
+    summaries = client.list_artifacts(run.info.run_id, "model_summary")
+    assert [item.path for item in summaries] == [
+        "model_summary/stage0_head.txt",
+        "model_summary/stage1_finetune.txt",
+    ]
 
 
 def test_same_seed_gives_the_same_accuracy(tmp_path: Path) -> None:

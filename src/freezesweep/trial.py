@@ -6,14 +6,11 @@ disagree.
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +18,9 @@ import keras
 from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import compat, disk, runtime
+from freezesweep import trial_records as records
 from freezesweep.errors import OutOfMemory
-from freezesweep.freeze import StagePlan, write_audit
+from freezesweep.freeze import write_audit
 from freezesweep.model.export import save_merged
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
 from freezesweep.prepare import PreparedTrial, prepare_trial
@@ -32,12 +30,11 @@ from freezesweep.spec.read import trial_spec
 from freezesweep.train import (
     EpochLogger,
     ScheduleResult,
-    StageResult,
     run_schedule,
     shared_store,
 )
 from freezesweep.train.memory import is_out_of_memory, out_of_memory, release_memory
-from freezesweep.trial_summary import cache_summary, model_summary, trial_summary
+from freezesweep.trial_summary import cache_summary, trial_summary
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +106,10 @@ def _run(
     trainable_params, total_params = trial.trainable_params, trial.total_params
     pruning = _pruning_callback(spec, trainable_params)
     with _tracked_run(spec, sweep_folder) as run:
+        if run is not None and pruning is not None:
+            from freezesweep.study.pruning import record_run_id
+
+            record_run_id(pruning.trial, run.run_id)
         result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
         summary = trial_summary(spec, result, trainable_params, total_params)
         _say(spec, f"feature cache: {cache_summary(result)['freezesweep.feature_cache']}")
@@ -116,7 +117,9 @@ def _run(
         with disk.writing(audit_path, "the freeze audit"):
             write_audit(result.audits, audit_path)
         if run is not None:
-            _log_end(run, result, audit_path, summary, trainable_params, total_params)
+            stopped_at = pruning.pruned_at_epoch if pruning is not None else None
+            files = (audit_path, summary)
+            records.log_end(run, result, files, trainable_params, total_params, stopped_at)
             run.set_tags(cache_summary(result))
         if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
             with disk.writing(audit_path.parent / "model.keras", "the model") as path:
@@ -136,8 +139,9 @@ def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> Schedule
     spec = trial.spec
     callbacks: list[keras.callbacks.Callback] = []
     if run is not None:
-        _log_start(run, spec, list(trial.plans), trial.model)
-        callbacks.append(EpochLogger(run))
+        config = OmegaConf.to_yaml(OmegaConf.create(redact_mapping(dict(spec.resolved))))
+        records.log_start(run, spec, list(trial.plans), config)
+        callbacks.append(EpochLogger(run, prefix=records.EPOCH_PREFIX))
     if pruning is not None:
         callbacks.append(pruning)
     try:
@@ -151,7 +155,7 @@ def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> Schedule
             verbose=spec.trainer.verbose,
             jit_compile=spec.trainer.jit_compile,
             callbacks=callbacks,
-            on_stage_end=_stage_logger(run),
+            on_stage_end=records.stage_logger(run, trial.model),
             should_stop=(lambda: pruning.pruned) if pruning is not None else None,
             cache=cache,
             seed=spec.seed,
@@ -223,61 +227,10 @@ def _tracked_run(spec: TrialSpec, sweep_folder: Path | None) -> Iterator[Any]:
         yield run
 
 
-def _log_start(run: Any, spec: TrialSpec, plans: list[StagePlan], model: keras.Model) -> None:
-    from freezesweep import tracking
-
-    run.log_params({**tracking.flatten(spec.resolved), **tracking.stage_params(plans)})
-    # Where and how this trial computed, next to what it found.
-    compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
-    run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
-    config = OmegaConf.to_yaml(OmegaConf.create(redact_mapping(dict(spec.resolved))))
-    run.log_text(config, "config.yaml")
-    run.log_text(model_summary(model), "model_summary.txt")
-
-
-def _stage_logger(run: Any) -> Callable[[StageResult, Any], None] | None:
-    """Per-stage metrics at step = the stage's index (epochs are logged by `EpochLogger`)."""
-    if run is None:
-        return None
-    steps = itertools.count()
-
-    def log(stage: StageResult, _audit: Any) -> None:
-        metrics = {
-            "stage_val_accuracy": stage.val_accuracy,
-            TRAINABLE_PARAMS: stage.trainable_params,
-        }
-        run.log_metrics(metrics, step=next(steps))
-
-    return log
-
-
 def _audit_file(output_dir: Path | None) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "freeze_audit.json"
-
-
-def _log_end(
-    run: Any,
-    result: ScheduleResult,
-    audit_path: Path,
-    summary: str,
-    trainable_params: int,
-    total_params: int,
-) -> None:
-    run.log_file(audit_path)
-    run.log_metrics(
-        {
-            ACCURACY: result.val_accuracy,
-            TRAINABLE_PARAMS: trainable_params,
-            "non_trainable_params": total_params - trainable_params,
-            "trainable_fraction": trainable_params / total_params,
-            "train_seconds": result.seconds,
-        },
-        step=sum(stage.epochs for stage in result.stages),
-    )
-    run.log_text(summary, "summary.txt")
-    run.log_text(json.dumps([asdict(s) for s in result.stages], indent=2), "stages.json")
 
 
 def _raise_if_stopped(pruning: Any, result: ScheduleResult) -> None:

@@ -398,14 +398,21 @@ def test_pruned_trial_is_killed_in_mlflow_with_fewer_epochs_logged(tmp_path: Pat
     assert complete_run.data.tags["freezesweep.state"] == "COMPLETE"
     assert pruned_run.info.status == "KILLED"
     assert pruned_run.data.tags["freezesweep.state"] == "PRUNED"
-    # A pruned trial stops at once: fewer epochs logged than the full trial (per-epoch `loss`
-    # at steps 0, 1 against 0, 1, 2), and fewer val_accuracy points (per epoch plus final).
-    assert metric_steps(mlflow, complete_run, "loss") == list(range(EPOCHS))
-    assert metric_steps(mlflow, pruned_run, "loss") == [0, 1]
-    full = metric_steps(mlflow, complete_run, "val_accuracy")
-    cut = metric_steps(mlflow, pruned_run, "val_accuracy")
-    assert len(full) == EPOCHS + 1
-    assert len(cut) < len(full)
+    # A pruned trial stops at once: fewer epochs logged than the full trial (per-epoch
+    # `epoch_loss` at steps 0, 1 against 0, 1, 2); the final val_accuracy is logged once.
+    assert metric_steps(mlflow, complete_run, "epoch_loss") == list(range(EPOCHS))
+    assert metric_steps(mlflow, pruned_run, "epoch_loss") == [0, 1]
+    assert metric_steps(mlflow, pruned_run, "val_accuracy") == [0]
+    # The pruned run's val_accuracy is the last value it reported, and says so.
+    assert pruned_run.data.metrics["val_accuracy"] == pytest.approx(pruned.intermediate_values[1])
+    assert pruned_run.data.tags["freezesweep.value"] == "last reported (pruned at epoch 1)"
+    assert complete_run.data.tags["freezesweep.value"] == "final"
+    # trials.csv: the pruned row carries that value at its step, and each row its run id.
+    with (tmp_path / "sweeps" / "pruning" / "report" / "trials.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert float(rows[1]["val_accuracy"]) == pytest.approx(pruned.intermediate_values[1])
+    assert rows[1]["state"] == "PRUNED" and rows[1]["pruned_at_step"] == "1"
+    assert [row["run_id"] for row in rows] == [complete_run.info.run_id, pruned_run.info.run_id]
 
 
 def test_pareto_csv_is_the_non_dominated_set_of_mlflow_runs(tmp_path: Path) -> None:

@@ -73,14 +73,15 @@ def _browse(url: str) -> None:
             dialog.get_by_role("button", name="Add chart").click()
             dialog.wait_for(state="hidden")
             _close_assistant(page)
-            # Only the charts of val_accuracy: its curves per trial, and the scatter.
+            # Only the charts of val_accuracy: the final value, the per-epoch curves
+            # (`epoch_val_accuracy`), the per-stage points, and the scatter.
             page.get_by_placeholder("Search metric charts").fill("val_accuracy")
             scatter = page.locator(".js-plotly-plot", has_text="trainable_params")
             scatter.wait_for()
             page.get_by_text("trainable_params vs. val_accuracy", exact=True).wait_for()
             # One point per trial run (the parent has neither metric).
             assert scatter.locator(".scatterlayer .point").count() == 3
-            page.get_by_text("trial-0000 (val_accuracy)").first.wait_for()
+            page.get_by_text("epoch_val_accuracy", exact=True).first.wait_for()
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"))
             _group_by_state(browser.new_page(viewport={"width": 1600, "height": 1000}), url)

@@ -264,12 +264,12 @@ def test_a_sweep_trial_trains_through_a_down_server_and_its_run_is_replayed(
     assert run.data.metrics["val_accuracy"] == pytest.approx(value)
     assert run.data.params["finetune.top_k"] == "1"
     client = client_for(store)
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch_loss")] == [0, 1]
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
     assert artifacts == {
         "config.yaml",
         "freeze_audit.json",
-        "model_summary.txt",
+        "model_summary",
         "summary.txt",
         "stages.json",
     }

@@ -24,6 +24,7 @@ __all__ = [
     "REGISTERED_PID_ATTR",
     "REQUEUED_ATTR",
     "RETRY_OF_ATTR",
+    "RUN_ID_ATTR",
     "SURPLUS_ATTR",
     "TRAINABLE_PARAMS_ATTR",
     "WORKER_ATTR",
@@ -59,6 +60,8 @@ PRUNE_REASON_ATTR = "prune_reason"
 RETRY_OF_ATTR = "retry_of"
 # The trial's trainable-parameter count, known before training; set by the job.
 TRAINABLE_PARAMS_ATTR = TRAINABLE_PARAMS
+# The trial's MLflow run id (when the run was made live, not spooled); set by the job.
+RUN_ID_ATTR = "mlflow_run_id"
 # The trial's fine-tuning method (`finetune.method`) when it is not searched; set by the job.
 METHOD_ATTR = METHOD
 # On a ticket of the `<study_name>:workers` registry study: the host and process that took it

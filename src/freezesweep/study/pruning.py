@@ -30,13 +30,19 @@ from optuna.trial import TrialState
 from freezesweep import compat, targets
 from freezesweep.redaction import redact
 from freezesweep.study._reports import LaterReports
-from freezesweep.study.attributes import METHOD_ATTR, PRUNER_ATTR, TRAINABLE_PARAMS_ATTR
+from freezesweep.study.attributes import (
+    METHOD_ATTR,
+    PRUNER_ATTR,
+    RUN_ID_ATTR,
+    TRAINABLE_PARAMS_ATTR,
+)
 from freezesweep.study.storage import open_storage
 
 __all__ = [
     "PruningCallback",
     "attach_trial",
     "pruner_from_spec",
+    "record_run_id",
     "record_trainable_params",
 ]
 
@@ -120,6 +126,13 @@ def record_trainable_params(trial: optuna.Trial, count: int, method: str | None 
     trial.set_user_attr(TRAINABLE_PARAMS_ATTR, int(count))
     if method is not None:
         trial.set_user_attr(METHOD_ATTR, method)
+
+
+def record_run_id(trial: optuna.Trial, run_id: str | None) -> None:
+    """Set user attr `mlflow_run_id`, so reports link a trial to its run (not for a spooled
+    run: its id is made when it is replayed)."""
+    if run_id:
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
 
 
 class _PruningLogic:

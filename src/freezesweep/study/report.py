@@ -7,7 +7,6 @@ the files through `freezesweep.tracking`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,22 @@ from freezesweep.study.attributes import (
     FAIL_REASON_ATTR,
     METHOD_ATTR,
     PRUNE_REASON_ATTR,
+    RUN_ID_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.pareto_plot import plot_front
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
 METHOD = objectives.METHOD
-# One marker per fine-tuning method on the plot (others: a plain dot).
-_MARKERS = {"unfreeze": "o", "lora": "^", "bitfit": "s", "norm": "D"}
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, method, params, val_accuracy, trainable_params, seconds.
+    """One row per trial: number, state, method, params, val_accuracy, trainable_params, seconds,
+    run_id (the trial's MLflow run, as the trial recorded it; `publish` finds a replayed run's).
+
+    A PRUNED trial's `val_accuracy` is the last value it reported to the pruner, at the epoch in
+    `pruned_at_step` (empty for trials not pruned, or pruned before reporting).
 
     `method` is the trial's `finetune.method` (recorded by the trial; trials from before methods
     existed unfroze whole units).
@@ -44,25 +47,33 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     Args:
         study: the study.
     """
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
-        row[METHOD] = trial.params.get(
-            "finetune.method", trial.user_attrs.get(METHOD_ATTR, "unfreeze")
-        )
-        row.update(trial.params)
-        accuracy = trial.values[0] if trial.values and trial.state == TrialState.COMPLETE else None
-        row[ACCURACY] = accuracy
-        row[PARAMS] = trial.user_attrs.get(TRAINABLE_PARAMS_ATTR)
-        row["seconds"] = trial.duration.total_seconds() if trial.duration else None
-        # Only in a study with a budget: False marks an over-budget trial (PRUNED untrained).
-        if trial.constraints:
-            row["feasible"] = constraints.feasible(trial.constraints)
-        for attr in (FAIL_REASON_ATTR, PRUNE_REASON_ATTR):
-            if attr in trial.user_attrs:
-                row[attr] = trial.user_attrs[attr]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame([_row(trial) for trial in study.get_trials(deepcopy=False)])
+    if "pruned_at_step" in table:  # an integer column with gaps, not floats
+        table["pruned_at_step"] = table["pruned_at_step"].astype("Int64")
+    return table
+
+
+def _row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's row; a pruned trial's `val_accuracy` is the last value it reported, at
+    `pruned_at_step`."""
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    row[METHOD] = trial.params.get("finetune.method", trial.user_attrs.get(METHOD_ATTR, "unfreeze"))
+    row.update(trial.params)
+    accuracy = trial.values[0] if trial.values and trial.state == TrialState.COMPLETE else None
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        row["pruned_at_step"] = max(trial.intermediate_values)
+        accuracy = trial.intermediate_values[row["pruned_at_step"]]
+    row[ACCURACY] = accuracy
+    row[PARAMS] = trial.user_attrs.get(TRAINABLE_PARAMS_ATTR)
+    row["seconds"] = trial.duration.total_seconds() if trial.duration else None
+    row["run_id"] = trial.user_attrs.get(RUN_ID_ATTR)
+    # Only in a study with a budget: False marks an over-budget trial (PRUNED untrained).
+    if trial.constraints:
+        row["feasible"] = constraints.feasible(trial.constraints)
+    for attr in (FAIL_REASON_ATTR, PRUNE_REASON_ATTR):
+        if attr in trial.user_attrs:
+            row[attr] = trial.user_attrs[attr]
+    return row
 
 
 def pareto_mask(accuracy: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -87,63 +98,6 @@ def pareto_table(table: pd.DataFrame) -> pd.DataFrame:
     done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna() & table[PARAMS].notna()]
     mask = pareto_mask(done[ACCURACY].to_numpy(float), done[PARAMS].to_numpy(float))
     return done[mask].sort_values([PARAMS, ACCURACY], ascending=[True, False])
-
-
-def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str) -> None:
-    """Accuracy against trainable params, every trial a dot labelled with its depth, front drawn.
-
-    Args:
-        table: all trials.
-        pareto: the front, from `pareto_table`.
-        path: PNG file to write.
-        title: plot title.
-    """
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
-    # A trial that failed before recording its size has no x position (a config error).
-    done = table[(table["state"] == "COMPLETE") & table[ACCURACY].notna() & table[PARAMS].notna()]
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    # Each method its own colour and marker, in the legend; the front's points ringed in red.
-    methods = done[METHOD] if METHOD in done else pd.Series(["unfreeze"] * len(done))
-    for index, method in enumerate(sorted(set(methods))):
-        rows = done[methods.to_numpy() == method]
-        axes.scatter(
-            rows[PARAMS],
-            rows[ACCURACY],
-            color=f"C{index}",
-            marker=_MARKERS.get(method, "o"),
-            alpha=0.8,
-            label=method,
-        )
-    if len(pareto):
-        axes.step(
-            pareto[PARAMS], pareto[ACCURACY], where="post", color="tab:red", label="Pareto front"
-        )
-        axes.scatter(
-            pareto[PARAMS], pareto[ACCURACY], s=120, facecolors="none", edgecolors="tab:red"
-        )
-    depth = "finetune.top_k"
-    for _, row in done.iterrows():
-        label = (
-            f"k={int(row[depth])}" if depth in row and pd.notna(row[depth]) else f"#{row.number}"
-        )
-        axes.annotate(
-            label,
-            (row[PARAMS], row[ACCURACY]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
-        )
-    axes.set_xscale("log")  # depths span orders of magnitude (head only vs full)
-    axes.set_xlabel("trainable parameters (log scale)")
-    axes.set_ylabel("validation accuracy")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="best")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
@@ -192,6 +146,8 @@ def publish(
         The Pareto table.
     """
     table = trials_frame(study)
+    if tracking_spec is not None:
+        table = _with_run_ids(table, tracking_spec, study.study_name)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name)
     shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
@@ -207,3 +163,20 @@ def publish(
             tracking_spec, study.study_name, list(files.values()), numbers, end_parent=end_parent
         )
     return pareto
+
+
+def _with_run_ids(table: pd.DataFrame, tracking_spec: Any, study_name: str) -> pd.DataFrame:
+    """Fill the run ids trials could not record (a run spooled, then replayed) from MLflow; a
+    tracking server that does not answer leaves them empty."""
+    if not len(table) or table["run_id"].notna().all():
+        return table
+    from freezesweep import tracking
+
+    try:
+        found = tracking.trial_run_ids(tracking_spec, study_name)
+    except Exception as error:
+        if not tracking.is_connection_error(error):
+            raise
+        return table
+    table["run_id"] = table["run_id"].fillna(table["number"].map(found))
+    return table

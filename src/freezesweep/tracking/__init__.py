@@ -29,6 +29,7 @@ from freezesweep.tracking._study_runs import (
     publish_study_report,
     study_parent_run,
     study_run_id,
+    trial_run_ids,
 )
 from freezesweep.tracking._tags import PARETO_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG
 from freezesweep.tracking._trial_run import TrialRun, trial_run
@@ -60,4 +61,5 @@ __all__ = [
     "study_parent_run",
     "study_run_id",
     "trial_run",
+    "trial_run_ids",
 ]

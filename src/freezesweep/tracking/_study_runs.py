@@ -52,6 +52,32 @@ def end_orphan_runs(spec: TrackingSpec, study_name: str, finished: Mapping[int, 
     return ended
 
 
+def trial_run_ids(spec: TrackingSpec, study_name: str) -> dict[int, str]:
+    """Each trial's run id by trial number, read from the runs' `freezesweep.trial` tags (the
+    newest run of a number wins): how a report finds a run that was spooled, then replayed.
+
+    Args:
+        spec: tracking settings.
+        study_name: the study (= experiment).
+    """
+    client = client_for(spec)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return {}
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study_name}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=50000,
+    )
+    found = {}
+    for run in runs:
+        number = run.data.tags.get(TRIAL_TAG)
+        if number is not None and number.isdigit():
+            found[int(number)] = str(run.info.run_id)
+    return found
+
+
 def _study_runs(client: MlflowClient, experiment: str, study_name: str) -> list[str]:
     runs = client.search_runs(
         [experiment],

@@ -20,14 +20,19 @@ class EpochLogger(keras.callbacks.Callback):
 
     Args:
         sink: where the metrics go, e.g. a `freezesweep.tracking.TrialRun`.
+        prefix: put before each of Keras's names (`epoch_` makes `epoch_val_accuracy`), so the
+            per-epoch series never share a name with a final value. Defaults to `""`.
     """
 
-    def __init__(self, sink: MetricSink) -> None:
+    def __init__(self, sink: MetricSink, prefix: str = "") -> None:
         super().__init__()
         self.sink = sink
+        self.prefix = prefix
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         # Deferred: a run may send the points of several short epochs in one call.
         self.sink.log_metrics(
-            {key: float(value) for key, value in (logs or {}).items()}, step=epoch, defer=True
+            {f"{self.prefix}{key}": float(value) for key, value in (logs or {}).items()},
+            step=epoch,
+            defer=True,
         )
