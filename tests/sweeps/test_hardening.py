@@ -54,13 +54,22 @@ def _files(extra: Path) -> None:
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
 
 
-def run(tmp_path: Path, *arguments: str, real: bool = False) -> tuple[Completed | Finished, Path]:
+USER_FOLDERS = [("mine", "notes.txt"), ("logs", "sweep.log")]
+
+
+def run(
+    tmp_path: Path, *arguments: str, real: bool = False, users: bool = False
+) -> tuple[Completed | Finished, Path]:
     """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
-    Hydra and sweeper, seconds faster), or as its own process when `real`."""
+    Hydra and sweeper, seconds faster), or as its own process when `real`; with the users'
+    folders of `USER_FOLDERS` in it when `users`."""
     extra = tmp_path / "extra"
     _files(extra)
     work = tmp_path / "work"
     work.mkdir()
+    for folder, name in USER_FOLDERS if users else []:
+        (work / folder).mkdir()
+        (work / folder / name).write_text("the user's")
     expanded = [argument.replace("{extra}", str(extra)) for argument in arguments]
     command = [
         *[argument for argument in expanded if argument == "-m"],
@@ -254,3 +263,13 @@ def test_hydra_s_own_errors_hide_secrets(tmp_path: Path) -> None:
     assert "tracking.uri=http://fs:***@127.0.0.1:9'" in process.stderr
     assert SECRET not in process.stdout + process.stderr
     assert sorted(path.name for path in work.iterdir()) == []
+
+
+@pytest.mark.parametrize(("folder", "name"), USER_FOLDERS)
+def test_a_bad_single_run_keeps_a_users_run_folder_whole(
+    tmp_path: Path, folder: str, name: str
+) -> None:
+    # The folder existed before the run: never removed, even when it holds only a `.log`.
+    process, work = run(tmp_path, f"hydra.run.dir={folder}", "schedule.unit=foo", users=True)
+    assert process.returncode == 2, process.stderr[-3000:]
+    assert (work / folder / name).read_text() == "the user's"
