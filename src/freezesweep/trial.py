@@ -108,11 +108,11 @@ def _run(
     trial = prepare_trial(spec)
     trainable_params, total_params = trial.trainable_params, trial.total_params
     pruning = _pruning_callback(spec, trainable_params)
+    audit_path = _audit_file(output_dir)  # links refused before anything trains
     with _tracked_run(spec, sweep_folder) as run:
         result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
         summary = trial_summary(spec, result, trainable_params, total_params)
         _say(spec, f"feature cache: {cache_summary(result)['freezesweep.feature_cache']}")
-        audit_path = _audit_file(output_dir)
         with disk.writing(audit_path, "the freeze audit"):
             write_audit(result.audits, audit_path)
         if run is not None:
@@ -254,6 +254,8 @@ def _stage_logger(run: Any) -> Callable[[StageResult, Any], None] | None:
 def _audit_file(output_dir: Path | None) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
+    disk.refuse_link(folder / "model.keras", "the model")
+    disk.refuse_link(folder / "freeze_audit.json", "the freeze audit")
     return folder / "freeze_audit.json"
 
 

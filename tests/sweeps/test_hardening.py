@@ -58,13 +58,20 @@ USER_FOLDERS = [("mine", "notes.txt"), ("logs", "sweep.log")]
 
 
 def run(
-    tmp_path: Path, *arguments: str, real: bool = False, users: bool = False
+    tmp_path: Path,
+    *arguments: str,
+    real: bool = False,
+    users: bool = False,
+    link: tuple[str, Path] | None = None,
 ) -> tuple[Completed | Finished, Path]:
     """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
     Hydra and sweeper, seconds faster), or as its own process when `real`; with the users'
-    folders of `USER_FOLDERS` in it when `users`."""
+    folders of `USER_FOLDERS` in it when `users`, and `extra/linked/<name>` a link when `link`."""
     extra = tmp_path / "extra"
     _files(extra)
+    if link is not None:
+        (extra / "linked").mkdir()
+        (extra / "linked" / link[0]).symlink_to(link[1])
     work = tmp_path / "work"
     work.mkdir()
     for folder, name in USER_FOLDERS if users else []:
@@ -273,3 +280,24 @@ def test_a_bad_single_run_keeps_a_users_run_folder_whole(
     process, work = run(tmp_path, f"hydra.run.dir={folder}", "schedule.unit=foo", users=True)
     assert process.returncode == 2, process.stderr[-3000:]
     assert (work / folder / name).read_text() == "the user's"
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("model.keras", "the model"), ("freeze_audit.json", "the freeze audit")]
+)
+def test_a_link_among_the_outputs_is_refused_before_training(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    # A link named like an output in the run folder: one line, its target outside untouched.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's")
+    run_dir = tmp_path / "extra" / "linked"
+    process, _ = run(tmp_path, f"hydra.run.dir={run_dir}", link=(name, outside))
+    assert process.returncode == 2, process.stderr[-3000:]
+    _check(
+        process,
+        f"error: {run_dir / name} ({what}) is a symbolic link; freezesweep never "
+        "writes through a link: remove it, or set hydra.run.dir to a folder of its own.",
+        tmp_path / "extra",
+    )
+    assert outside.read_text() == "the user's" and (run_dir / name).is_symlink()
