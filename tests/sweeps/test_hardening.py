@@ -145,6 +145,22 @@ SWEEP_ROWS = [
         "[Errno 111] Connection refused); start it (mlflow server ...) or fix tracking.uri / "
         "MLFLOW_TRACKING_URI.",
     ),
+    # A study name is a folder name: a path in it would put the sweep outside sweeps/.
+    (
+        ["hydra.sweeper.study_name=../../outside"],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '../../outside'.",
+    ),
+    (
+        ["hydra.sweeper.study_name={extra}/absolute"],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '{extra}/absolute'.",
+    ),
+    (
+        ["hydra.sweeper.study_name=.."],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '..'.",
+    ),
     # `_target_`s outside the allow-list: command line, sweep file, experiment file.
     (
         [
@@ -229,8 +245,15 @@ def test_a_bad_sweep_is_one_line_exit_1_and_creates_nothing(
     process, work = run(tmp_path, "-m", *arguments)
     assert process.returncode == 1, process.stderr[-3000:]
     _check(process, expected, tmp_path / "extra")
-    # No study storage, sweep folder or MLflow store.
+    # No study storage, sweep folder or MLflow store, here or above (a `../` study name).
     assert sorted(path.name for path in work.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
+    assert sorted(path.name for path in (tmp_path / "extra").iterdir()) == [
+        "experiment",
+        "notes.npz",
+        "python",
+        "sweep",
+    ]
 
 
 @pytest.mark.parametrize(("arguments", "expected"), RUN_ROWS)
