@@ -102,12 +102,13 @@ class ArrayStore:
                 digest = np.frombuffer(entry_digest(entry).encode(), dtype=np.uint8)
                 arrays: dict[str, Any] = {**entry, _DIGEST: digest}
                 np.savez(stream, **arrays)
+            # Named before it exists, so no entry of ours is ever missing from the manifest. One
+            # short line in append mode: writers of several processes never interleave.
+            with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
+                manifest.write(f"{key}\n")
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
             self._touch(key)
-            # One short line in append mode: writers of several processes never interleave.
-            with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
-                manifest.write(f"{key}\n")
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
