@@ -28,17 +28,19 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
-def refuse_link(path: Path, what: str) -> None:
+def refuse_link(path: Path, what: str, folder_key: str = "hydra.run.dir") -> None:
     """Raises `ConfigError` when `path` is a symbolic link (dangling or not): never written through.
 
     Args:
         path: a file the project is about to write.
         what: what the file is, for the message (e.g. `the freeze audit`).
+        folder_key: the setting that chose the folder, for the message.
+            Defaults to `"hydra.run.dir"`.
     """
     if path.is_symlink():
         raise ConfigError(
             f"{path} ({what}) is a symbolic link; freezesweep never writes through a link: "
-            "remove it, or set hydra.run.dir to a folder of its own."
+            f"remove it, or set {folder_key} to a folder of its own."
         )
 
 

@@ -324,3 +324,20 @@ def test_a_link_among_the_outputs_is_refused_before_training(
         tmp_path / "extra",
     )
     assert outside.read_text() == "the user's" and (run_dir / name).is_symlink()
+
+
+@pytest.mark.parametrize("name", ["multirun.yaml", "optimization_results.yaml"])
+def test_a_link_in_the_sweep_folder_is_refused_before_the_study(tmp_path: Path, name: str) -> None:
+    # The sweep's own files: the same rule, before the study or any run exists.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's")
+    sweep_dir = tmp_path / "extra" / "linked"
+    process, _ = run(tmp_path, "-m", f"hydra.sweep.dir={sweep_dir}", link=(name, outside))
+    assert process.returncode == 1, process.stderr[-3000:]
+    expected = (
+        f"{sweep_dir / name} (the sweep's {name}) is a symbolic link; freezesweep never writes "
+        "through a link: remove it, or set hydra.sweep.dir to a folder of its own."
+    )
+    _check(process, expected, tmp_path / "extra")
+    assert outside.read_text() == "the user's" and (sweep_dir / name).is_symlink()
+    assert sorted(path.name for path in sweep_dir.iterdir()) == [name]
