@@ -45,7 +45,7 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
         if isinstance(error, ConfigError):
             # A single run: one clear line naming the key, not a traceback, and no run folder.
             print(f"error: {redact(str(error))}", file=sys.stderr)
-            remove_run_dir(output_dir, root=Path(HydraConfig.get().runtime.cwd))
+            remove_run_dir(output_dir)
             sys.exit(2)
         # Anything else keeps its traceback, with every secret it quotes hidden.
         print(redact(traceback.format_exc()), file=sys.stderr, end="")

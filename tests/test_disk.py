@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from freezesweep.disk import writing
-from freezesweep.errors import DiskFull
+from freezesweep.errors import ConfigError, DiskFull
 from freezesweep.study.attributes import FAIL_REASON_ATTR
 from freezesweep.trial import run_trial
 from tests.helpers.app_inprocess import run_app
@@ -32,6 +32,31 @@ def test_writing_removes_the_partial_file_and_names_what_did_not_fit(tmp_path: P
             f"disk full writing the freeze audit to {target} (No space left on device)"
         )
         assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "what", "dangling"),
+    [("model.keras", "the model", False), ("freeze_audit.json", "the freeze audit", True)],
+)
+def test_an_output_is_never_written_through_a_link(
+    tmp_path: Path, name: str, what: str, dangling: bool
+) -> None:
+    # A link under an output's name: refused in one line; the link and its target stay as they were.
+    target = tmp_path / "elsewhere" / "precious"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_text("the user's")
+    (tmp_path / "run").mkdir()
+    link = tmp_path / "run" / name
+    link.symlink_to(target)
+    with pytest.raises(ConfigError) as error, writing(link, what):
+        link.write_text("ours")
+    assert str(error.value) == (
+        f"{link} ({what}) is a symbolic link; freezesweep never writes through a link: remove "
+        "it, or set hydra.run.dir to a folder of its own."
+    )
+    assert link.is_symlink() and (target.read_text() == "the user's" if not dangling else True)
+    assert dangling is not target.exists()
 
 
 def _runs(tmp_path: Path) -> list[object]:

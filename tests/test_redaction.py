@@ -40,6 +40,21 @@ from freezesweep.redaction import has_secret, is_secret_key, redact, redact_mapp
             "#0 : finetune.lr=0.1 +env.AWS_SECRET_ACCESS_KEY=*** tracking.experiment=x",
         ),
         ("author=me,api_key=k", "author=me,api_key=***"),
+        # Passwords with `/`, `#`, `?`, `:`, `%`, spaces (SQLAlchemy takes them): masked whole.
+        ("postgresql://fs:a/b#c@db/optuna", "postgresql://fs:***@db/optuna"),
+        ("mysql://u:x?y:z%q@h:3306/db", "mysql://u:***@h:3306/db"),
+        ("error: postgresql://fs:two words@db/o (x)", "error: postgresql://fs:***@db/o (x)"),
+        # An Azure connection string's key; a SAS token in a query string.
+        (
+            "AccountName=a;AccountKey=k/+9==;EndpointSuffix=core.windows.net",
+            "AccountName=a;AccountKey=***;EndpointSuffix=core.windows.net",
+        ),
+        (
+            "https://a.blob.core.windows.net/c?sv=1&sig=x/y%3D",
+            "https://a.blob.core.windows.net/c?sv=1&sig=***",
+        ),
+        # No userinfo: a URL with a port stays as it is.
+        ("http://127.0.0.1:5000/#/experiments/1", "http://127.0.0.1:5000/#/experiments/1"),
         ("sqlite:///sweeps/optuna.db", "sqlite:///sweeps/optuna.db"),
         ("journal:/shared/optuna.log", "journal:/shared/optuna.log"),
     ],
@@ -65,13 +80,23 @@ def test_redact(text: str, expected: str) -> None:
         "access_key",
         "token",
         "tracking.env.MLFLOW_TRACKING_PASSWORD",
+        "passwd",
+        "passphrase",
+        "ssh_key",
+        "storage_key",
+        "AccountKey",
+        "sas",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "connection_string",
     ],
 )
 def test_secret_key_names(key: str) -> None:
     assert is_secret_key(key)
 
 
-@pytest.mark.parametrize("key", ["author", "monitor", "batch_size", "passes", "keras_version"])
+@pytest.mark.parametrize(
+    "key", ["author", "monitor", "batch_size", "passes", "keras_version", "storage", "basic_key"]
+)
 def test_ordinary_key_names(key: str) -> None:
     assert not is_secret_key(key)
 

@@ -1,7 +1,9 @@
 """Writing a trial's files when the disk may be full: no partial file left, one clear reason.
 
 A full disk mid-write leaves a truncated JSON, `.keras` or `.npz` that a later reader would
-take for a whole one; the trial fails instead, naming what it was writing and where.
+take for a whole one; the trial fails instead, naming what it was writing and where. An output
+is never written through a symbolic link: a link already under its name (`model.keras` pointing
+outside the run folder) is refused in one line, and left as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
-from freezesweep.errors import DiskFull
+from freezesweep.errors import ConfigError, DiskFull
 
 # No space on the device, or the user's quota is used up: both mean "this file does not fit".
 _FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -26,20 +28,39 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
+def refuse_link(path: Path, what: str, folder_key: str = "hydra.run.dir") -> None:
+    """Raises `ConfigError` when `path` is a symbolic link (dangling or not): never written through.
+
+    Args:
+        path: a file the project is about to write.
+        what: what the file is, for the message (e.g. `the freeze audit`).
+        folder_key: the setting that chose the folder, for the message.
+            Defaults to `"hydra.run.dir"`.
+    """
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path} ({what}) is a symbolic link; freezesweep never writes through a link: "
+            f"remove it, or set {folder_key} to a folder of its own."
+        )
+
+
 @contextlib.contextmanager
 def writing(path: Path, what: str) -> Iterator[Path]:
-    """Yields `path`; when the body fails, removes what it wrote there, and a full disk becomes
-    `DiskFull`: `disk full writing <what> to <path> (No space left on device)`.
+    """Yields `path`, refused first if it is a symbolic link (`refuse_link`); when the body fails,
+    removes what it wrote there, and a full disk becomes `DiskFull`:
+    `disk full writing <what> to <path> (No space left on device)`.
 
     Args:
         path: the file being written.
         what: what the file is, for the message (e.g. `the freeze audit`).
     """
+    refuse_link(path, what)
     try:
         yield path
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            path.unlink()
+        if not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
         if is_disk_full(error):
             raise disk_full(error, what, path) from None
         raise

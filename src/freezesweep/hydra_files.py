@@ -9,15 +9,17 @@ variable, never its value).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.experimental.callback import Callback
 
 from freezesweep.redaction import redact_mapping, redact_override
 
-__all__ = ["redact_saved_configs", "redacted", "remove_run_dir", "save"]
+__all__ = ["RunDirClaim", "redact_saved_configs", "redacted", "remove_run_dir", "save"]
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -57,31 +59,73 @@ def redact_saved_configs(output_dir: Path) -> None:
             save(config, path)
 
 
-def remove_run_dir(output_dir: Path, *, root: Path) -> bool:
-    """Removes a single run's output folder that holds only what Hydra wrote before the task
-    function ran (`.hydra/`, the job's log), and the folders above it it leaves empty, up to `root`.
+class RunDirClaim(Callback):
+    """A Hydra callback (`hydra.callbacks` in `conf/config.yaml`) that creates a single run's
+    output folder, and the missing folders above it, before Hydra does, and remembers them.
 
-    A config refused before anything ran must leave nothing behind; a folder holding anything
-    else (an earlier run's files, the user's) is kept whole.
+    `remove_run_dir` removes only what this claim proves the project created: a folder that did
+    not exist before this run (a user's `hydra.run.dir` that exists already is never removed).
+    """
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        _CREATED.clear()
+        try:
+            run_dir = Path(str(config.hydra.run.dir)).absolute()
+        except Exception:  # an interpolation Hydra resolves later: nothing claimed, nothing removed
+            return
+        missing = [run_dir, *(p for p in run_dir.parents)]
+        missing = missing[: next(i for i, p in enumerate(missing) if os.path.lexists(p))]
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except OSError:  # made meanwhile by someone else: not ours, nor anything below it
+                _CREATED.clear()
+                return
+            _CREATED.append(folder)
+
+
+# The folders `RunDirClaim` created in this process for the current single run, top first.
+_CREATED: list[Path] = []
+_HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+
+
+def remove_run_dir(output_dir: Path) -> bool:
+    """Removes a single run's output folder if this run created it (`RunDirClaim`) and it holds
+    only what Hydra wrote before the task function ran (`.hydra/`, the job's log), and the
+    folders above it this run created and left empty.
+
+    A config refused before anything ran must leave nothing behind; a folder that existed before
+    (a user's, an earlier run's) or holds anything else is kept whole. Links are never followed.
 
     Args:
         output_dir: the run's `hydra.runtime.output_dir`.
-        root: where the user started the app; never removed, nor anything above it.
 
     Returns:
         Whether the run folder was removed.
     """
-    output_dir, root = output_dir.resolve(), root.resolve()
-    if output_dir == root or root not in output_dir.parents or not output_dir.is_dir():
+    output_dir = output_dir.absolute()
+    if not _CREATED or _CREATED[-1] != output_dir or not _only_hydra_files(output_dir):
         return False
-    for path in output_dir.iterdir():
-        if path.name != ".hydra" and not (path.is_file() and path.suffix == ".log"):
-            return False
     shutil.rmtree(output_dir)
-    for parent in output_dir.parents:
-        if parent == root or any(parent.iterdir()):
+    for parent in reversed(_CREATED[:-1]):
+        if parent.is_symlink() or any(parent.iterdir()):
             break
         parent.rmdir()
+    _CREATED.clear()
+    return True
+
+
+def _only_hydra_files(output_dir: Path) -> bool:
+    if output_dir.is_symlink() or not output_dir.is_dir():
+        return False
+    for path in output_dir.iterdir():
+        if path.is_symlink():
+            return False
+        if path.name == ".hydra" and path.is_dir():
+            if any(p.is_symlink() or p.name not in _HYDRA_FILES for p in path.iterdir()):
+                return False
+        elif not (path.is_file() and path.suffix == ".log"):
+            return False
     return True
 
 

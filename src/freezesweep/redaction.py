@@ -1,12 +1,21 @@
 """The one redaction function: secrets never reach a file, a log, a message, MLflow or Optuna.
 
 What counts as a secret:
-- the password of a URL's userinfo (`scheme://user:password@host`, the password may itself hold
-  `@`), and a bare token as an HTTP URL's userinfo (`https://TOKEN@host`);
+- the password of a URL's userinfo (`scheme://user:password@host`): every character SQLAlchemy's
+  `make_url` accepts (anything but `@`: `/ # ? : % ; &`, spaces, quotes) and every character
+  MLflow's HTTP URIs accept (`@` too), so the password runs from the user name's `:` to the
+  *last* `@` of its line. Text between a URL's port and a later `@` on the same line is masked
+  with it: more is hidden, never less. A bare token as an HTTP URL's userinfo
+  (`https://TOKEN@host`) too;
 - the value of a query-string parameter with a secret-looking name (`?password=`, `sslpassword=`,
   `token=`, `X-Amz-Signature=`, `sig=`, ...), and of a free-standing `name=value` with such a
-  name (`+env.AWS_SECRET_ACCESS_KEY=...` in a log line of overrides);
-- any value stored under a secret-looking key name (`AWS_SECRET_ACCESS_KEY`, `api-key`, `pwd`).
+  name (`+env.AWS_SECRET_ACCESS_KEY=...` in a log line of overrides, `AccountKey=...` in an
+  Azure connection string);
+- any value stored under a secret-looking key name: one holding `password`/`passwd`/`pwd`,
+  `passphrase`, `secret`, `token`, `credential`, `signature`, `api_key`, `private_key`,
+  `ssh_key`, `storage_key`, `account_key` (Azure `AccountKey`), `access_key`, `session_key`,
+  `master_key`, `connection_string`, or the word parts `pass`, `auth`, `authorization`, `sig`,
+  `sas` (`azure.sas`, `SAS_TOKEN`); `_`, `-` or nothing between the words, any case.
 
 Pure standard library: the leaf every printer, logger and tracker imports.
 """
@@ -33,25 +42,28 @@ MASK = "***"
 
 # Key names whose values are secrets. `auth` only as a whole word part (not `author`).
 _SECRET_KEY = re.compile(
-    r"passw(or)?d|pwd|secret|token|api[_-]?key|private[_-]?key|credential|signature|"
-    r"access[_-]?key|session[_-]?key|(^|[_.-])(pass|auth|authorization|sig)($|[_.-])",
+    r"passw(or)?d|passphrase|pwd|secret|token|credential|signature|"
+    r"(api|private|ssh|storage|account|access|session|master)[_-]?key|connection[_-]?string|"
+    r"(^|[_.-])(pass|auth|authorization|sig|sas)($|[_.-])",
     re.IGNORECASE,
 )
-# scheme://userinfo@host: the userinfo runs to the last `@` of the authority, so a password
-# holding `@` is hidden whole.
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s\"']*)@")
+# scheme://user:password@: the password runs to the last `@` of the line (see above), the user
+# name (SQLAlchemy's: no `:` or `/`) may hold an `@` itself.
+_PASSWORD = re.compile(r"(?P<lead>\b[a-zA-Z][\w+.-]*://[^:/\s\"']*:)[^\n]*@")
+# https://TOKEN@host: a bare userinfo, to the last `@` of the authority.
+_TOKEN = re.compile(r"(?P<lead>\bhttps?://)[^/?#\s\"':]+@", re.IGNORECASE)
 # ?name=value or &name=value (also ;name=value in some drivers' URLs). A comma continues the
 # value (a password may hold one) unless a `name=` follows it (a list of overrides).
 _QUERY_ITEM = re.compile(
     r"(?P<lead>[?&;](?P<name>[\w.-]+)=)"
-    r"(?P<value>[^&;#,\s\"']*(?:,(?![^&;#,\s\"']*=)[^&;#,\s\"']*)*)"
+    r"(?P<value>[^&;,\s\"']*(?:,(?![^&;,\s\"']*=)[^&;,\s\"']*)*)"
 )
 # A free-standing name=value (an override in a log line, KEY=value in a traceback), the name
 # starting a word; commas as in a query value. Applied after the query pass, so a URL value has
 # its query secrets masked first.
 _ASSIGNMENT = re.compile(
     r"(?P<lead>(?<![\w.+~?&;-])[+~]*(?P<name>[A-Za-z_][\w.-]*)=)"
-    r"(?P<value>[^;#,\s\"']*(?:,(?![^;#,\s\"']*=)[^;#,\s\"']*)*)"
+    r"(?P<value>[^;,\s\"']*(?:,(?![^;,\s\"']*=)[^;,\s\"']*)*)"
 )
 
 
@@ -64,15 +76,8 @@ def is_secret_key(name: str) -> bool:
     return bool(_SECRET_KEY.search(name.rsplit(".", 1)[-1]))
 
 
-def _userinfo(match: re.Match[str]) -> str:
-    scheme, userinfo = match["scheme"], match["userinfo"]
-    user, colon, _password = userinfo.partition(":")
-    if colon:
-        return f"{scheme}{user}:{MASK}@"
-    # A bare userinfo is a user name for databases, but a token for HTTP(S) hosts (git style).
-    if scheme.lower().startswith(("http://", "https://")) and userinfo:
-        return f"{scheme}{MASK}@"
-    return match.group(0)
+def _masked(match: re.Match[str]) -> str:
+    return f"{match['lead']}{MASK}@"
 
 
 def _query_item(match: re.Match[str]) -> str:
@@ -92,7 +97,9 @@ def redact(text: str) -> str:
         >>> redact("postgresql://me:p@ss@db/optuna?sslpassword=x&sslmode=require")
         'postgresql://me:***@db/optuna?sslpassword=***&sslmode=require'
     """
-    text = _QUERY_ITEM.sub(_query_item, _USERINFO.sub(_userinfo, text))
+    # A bare userinfo is a user name for databases, but a token for HTTP(S) hosts (git style).
+    text = _TOKEN.sub(_masked, _PASSWORD.sub(_masked, text))
+    text = _QUERY_ITEM.sub(_query_item, text)
     return _ASSIGNMENT.sub(_query_item, text)
 
 

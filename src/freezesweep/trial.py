@@ -105,6 +105,7 @@ def _run(
     trial = prepare_trial(spec)
     trainable_params, total_params = trial.trainable_params, trial.total_params
     pruning = _pruning_callback(spec, trainable_params)
+    audit_path = _audit_file(output_dir)  # links refused before anything trains
     with _tracked_run(spec, sweep_folder) as run:
         if run is not None and pruning is not None:
             from freezesweep.study.pruning import record_run_id
@@ -113,7 +114,6 @@ def _run(
         result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
         summary = trial_summary(spec, result, trainable_params, total_params)
         _say(spec, f"feature cache: {cache_summary(result)['freezesweep.feature_cache']}")
-        audit_path = _audit_file(output_dir)
         with disk.writing(audit_path, "the freeze audit"):
             write_audit(result.audits, audit_path)
         if run is not None:
@@ -230,6 +230,8 @@ def _tracked_run(spec: TrialSpec, sweep_folder: Path | None) -> Iterator[Any]:
 def _audit_file(output_dir: Path | None) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
+    disk.refuse_link(folder / "model.keras", "the model")
+    disk.refuse_link(folder / "freeze_audit.json", "the freeze audit")
     return folder / "freeze_audit.json"
 
 

@@ -26,6 +26,11 @@ from hydra_plugins.freezesweep_sweeper.trials._shared_study import (
     worker_identity,
 )
 
+_STUDY_NAME = (
+    "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+    "and not '.' or '..'; got "
+)
+
 
 def settings_with(**changes: Any) -> dict[str, Any]:
     conf = asdict(FreezesweepSweeperConf())
@@ -118,6 +123,11 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
             "got 'builtins.print'.",
         ),
         ({"worker": ""}, "hydra.sweeper.worker must be a non-empty string; got ''."),
+        # A study name is a folder name: no path out of the sweeps folder.
+        *[
+            ({"study_name": name}, f"{_STUDY_NAME}{name!r}.")
+            for name in ["../escape", "/tmp/absolute", "a\\b", ".", ".."]
+        ],
         (
             {"constraints": {"trainable_params": 0}},
             "hydra.sweeper.constraints.trainable_params must be a positive integer; got 0.",

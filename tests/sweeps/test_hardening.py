@@ -54,13 +54,29 @@ def _files(extra: Path) -> None:
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
 
 
-def run(tmp_path: Path, *arguments: str, real: bool = False) -> tuple[Completed | Finished, Path]:
+USER_FOLDERS = [("mine", "notes.txt"), ("logs", "sweep.log")]
+
+
+def run(
+    tmp_path: Path,
+    *arguments: str,
+    real: bool = False,
+    users: bool = False,
+    link: tuple[str, Path] | None = None,
+) -> tuple[Completed | Finished, Path]:
     """`python sweep.py *arguments` in a fresh working directory: in this process (the real app,
-    Hydra and sweeper, seconds faster), or as its own process when `real`."""
+    Hydra and sweeper, seconds faster), or as its own process when `real`; with the users'
+    folders of `USER_FOLDERS` in it when `users`, and `extra/linked/<name>` a link when `link`."""
     extra = tmp_path / "extra"
     _files(extra)
+    if link is not None:
+        (extra / "linked").mkdir()
+        (extra / "linked" / link[0]).symlink_to(link[1])
     work = tmp_path / "work"
     work.mkdir()
+    for folder, name in USER_FOLDERS if users else []:
+        (work / folder).mkdir()
+        (work / folder / name).write_text("the user's")
     expanded = [argument.replace("{extra}", str(extra)) for argument in arguments]
     command = [
         *[argument for argument in expanded if argument == "-m"],
@@ -128,6 +144,22 @@ SWEEP_ROWS = [
         "tracking.uri: no MLflow tracking server answers at http://fs:***@127.0.0.1:9 (URLError: "
         "[Errno 111] Connection refused); start it (mlflow server ...) or fix tracking.uri / "
         "MLFLOW_TRACKING_URI.",
+    ),
+    # A study name is a folder name: a path in it would put the sweep outside sweeps/.
+    (
+        ["hydra.sweeper.study_name=../../outside"],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '../../outside'.",
+    ),
+    (
+        ["hydra.sweeper.study_name={extra}/absolute"],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '{extra}/absolute'.",
+    ),
+    (
+        ["hydra.sweeper.study_name=.."],
+        "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or '\\', "
+        "and not '.' or '..'; got '..'.",
     ),
     # `_target_`s outside the allow-list: command line, sweep file, experiment file.
     (
@@ -213,8 +245,15 @@ def test_a_bad_sweep_is_one_line_exit_1_and_creates_nothing(
     process, work = run(tmp_path, "-m", *arguments)
     assert process.returncode == 1, process.stderr[-3000:]
     _check(process, expected, tmp_path / "extra")
-    # No study storage, sweep folder or MLflow store.
+    # No study storage, sweep folder or MLflow store, here or above (a `../` study name).
     assert sorted(path.name for path in work.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
+    assert sorted(path.name for path in (tmp_path / "extra").iterdir()) == [
+        "experiment",
+        "notes.npz",
+        "python",
+        "sweep",
+    ]
 
 
 @pytest.mark.parametrize(("arguments", "expected"), RUN_ROWS)
@@ -254,3 +293,51 @@ def test_hydra_s_own_errors_hide_secrets(tmp_path: Path) -> None:
     assert "tracking.uri=http://fs:***@127.0.0.1:9'" in process.stderr
     assert SECRET not in process.stdout + process.stderr
     assert sorted(path.name for path in work.iterdir()) == []
+
+
+@pytest.mark.parametrize(("folder", "name"), USER_FOLDERS)
+def test_a_bad_single_run_keeps_a_users_run_folder_whole(
+    tmp_path: Path, folder: str, name: str
+) -> None:
+    # The folder existed before the run: never removed, even when it holds only a `.log`.
+    process, work = run(tmp_path, f"hydra.run.dir={folder}", "schedule.unit=foo", users=True)
+    assert process.returncode == 2, process.stderr[-3000:]
+    assert (work / folder / name).read_text() == "the user's"
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("model.keras", "the model"), ("freeze_audit.json", "the freeze audit")]
+)
+def test_a_link_among_the_outputs_is_refused_before_training(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    # A link named like an output in the run folder: one line, its target outside untouched.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's")
+    run_dir = tmp_path / "extra" / "linked"
+    process, _ = run(tmp_path, f"hydra.run.dir={run_dir}", link=(name, outside))
+    assert process.returncode == 2, process.stderr[-3000:]
+    _check(
+        process,
+        f"error: {run_dir / name} ({what}) is a symbolic link; freezesweep never "
+        "writes through a link: remove it, or set hydra.run.dir to a folder of its own.",
+        tmp_path / "extra",
+    )
+    assert outside.read_text() == "the user's" and (run_dir / name).is_symlink()
+
+
+@pytest.mark.parametrize("name", ["multirun.yaml", "optimization_results.yaml"])
+def test_a_link_in_the_sweep_folder_is_refused_before_the_study(tmp_path: Path, name: str) -> None:
+    # The sweep's own files: the same rule, before the study or any run exists.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's")
+    sweep_dir = tmp_path / "extra" / "linked"
+    process, _ = run(tmp_path, "-m", f"hydra.sweep.dir={sweep_dir}", link=(name, outside))
+    assert process.returncode == 1, process.stderr[-3000:]
+    expected = (
+        f"{sweep_dir / name} (the sweep's {name}) is a symbolic link; freezesweep never writes "
+        "through a link: remove it, or set hydra.sweep.dir to a folder of its own."
+    )
+    _check(process, expected, tmp_path / "extra")
+    assert outside.read_text() == "the user's" and (sweep_dir / name).is_symlink()
+    assert sorted(path.name for path in sweep_dir.iterdir()) == [name]

@@ -1,9 +1,10 @@
 """A password-bearing single run and sweep leave no secret in any file they write or print.
 
 Real trials (shrunken) through the real `python sweep.py`, with secrets in the forms redaction
-must know: a URL's userinfo password holding `@`, secret query parameters, a signed URL, and a
-value under a secret-looking key. Every file under the working directory (Hydra's saved configs,
-logs, the MLflow store and its artifacts, the Optuna database, the report) is read as bytes.
+must know: a URL's userinfo password holding `@`, one holding `/`, `#` and a space (SQLAlchemy
+takes them), secret query parameters, a signed URL, and a value under a secret-looking key.
+Every file under the working directory (Hydra's saved configs, logs, the MLflow store and its
+artifacts, the Optuna database, the report) is read as bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from tests.helpers.processes import Completed, run_script
 
 pytestmark = pytest.mark.slow
 
-SECRETS = ("Pa55@wordX", "SslSecretY", "SigSecretZ", "AwsSecretW")
+SECRETS = ("Pa55@wordX", "SslSecretY", "SigSecretZ", "AwsSecretW", "Sl/ashK#HashQ sp")
+# Pieces of the `/`-`#`-space password: a redaction that stops at `/`, `#` or the space shows one.
+PIECES = ("Sl/ashK", "HashQ sp", "#HashQ")
 OVERRIDES = [
     # Quoted, as Hydra's grammar needs for a value holding `=`.
     f"+notes.database='postgresql://fs:{SECRETS[0]}@db.example.org/optuna?sslpassword={SECRETS[1]}'",
     f"+notes.artifact='https://s3.example.org/k?X-Amz-Signature={SECRETS[2]}&X-Amz-Expires=60'",
     f"+notes.AWS_SECRET_ACCESS_KEY={SECRETS[3]}",
+    f"+notes.storage='postgresql+psycopg://fs:{SECRETS[4]}@db.example.org:5432/optuna'",
     "schedule.stages.0.epochs=1",
     "schedule.stages.1.epochs=1",
     "data.train_per_class=5",
@@ -34,11 +38,12 @@ def _run(work: Path, *arguments: str) -> Completed:
 
 
 def _leaks(work: Path, process: Completed) -> list[str]:
-    found = [f"<output>: {s}" for s in SECRETS if s in process.stdout + process.stderr]
+    output = process.stdout + process.stderr
+    found = [f"<output>: {s}" for s in (*SECRETS, *PIECES) if s in output]
     for path in sorted(work.rglob("*")):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()
-            found += [f"{path}: {s}" for s in SECRETS if s.encode() in data]
+            found += [f"{path}: {s}" for s in (*SECRETS, *PIECES) if s.encode() in data]
     return found
 
 

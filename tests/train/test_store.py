@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from freezesweep.train.store import ArrayStore, shared_store
 
@@ -20,7 +22,7 @@ def test_an_entry_on_disk_serves_another_process(tmp_path: Path) -> None:
     assert entry is not None
     assert np.array_equal(entry["train"], _entry()["train"])
     # Written through a temporary file renamed into place: no partial file is left behind.
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["k.npz"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".freezesweep-entries", "k.npz"]
 
 
 def test_a_corrupt_or_truncated_entry_is_ignored_and_removed(tmp_path: Path) -> None:
@@ -60,3 +62,26 @@ def test_trials_of_one_process_share_a_store(tmp_path: Path) -> None:
     # The same folder and bound give the same object: its memory tier is shared.
     assert shared_store(tmp_path, 10) is shared_store(tmp_path, 10)
     assert shared_store(None, 10) is not shared_store(tmp_path, 10)
+
+
+@pytest.mark.parametrize("name", ["users.npz", "zz-old-features.npz"])
+def test_eviction_never_touches_a_file_it_did_not_write(tmp_path: Path, name: str) -> None:
+    # A user's `.npz` in the cache folder, older than every entry and larger than the bound.
+    users = tmp_path / name
+    np.savez(users, x=np.zeros(5000))
+    os.utime(users, (0, 0))
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.npz"
+    np.savez(outside, x=np.zeros(10))
+    (tmp_path / "linked.npz").symlink_to(outside)
+    store = ArrayStore(tmp_path, max_bytes=10_000)
+    for key in "abc":
+        store.put(key, _entry())
+    # Only the manifest's entries are evicted; the user's file and the link (and its target) stay.
+    assert users.exists() and (tmp_path / "linked.npz").is_symlink() and outside.exists()
+    assert {path.stem for path in tmp_path.glob("?.npz")} == {"b", "c"}
+
+
+def test_a_corrupt_file_it_did_not_write_is_ignored_not_deleted(tmp_path: Path) -> None:
+    (tmp_path / "k.npz").write_text("the user's, not an entry")
+    assert ArrayStore(tmp_path).get("k") is None
+    assert (tmp_path / "k.npz").read_text() == "the user's, not an entry"

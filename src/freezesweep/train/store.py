@@ -6,6 +6,10 @@ trial of one process (the basic launcher runs trials in-process); disk entries, 
 renamed into place, so a reader never sees half an entry, and carry a SHA-256 of their contents: an
 entry that is corrupt, truncated or fails its digest is deleted and reported missing, never trusted.
 Both tiers evict least recently used entries beyond the bound.
+
+The folder may hold files the project did not write (a user's `.npz`, a link): each entry written
+is named in the folder's manifest (`MANIFEST_NAME`, one key a line, appended), and eviction and
+the removal of a corrupt entry touch only the entries it names, never a symbolic link.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from freezesweep.disk import disk_full, is_disk_full
 
 Entry = dict[str, np.ndarray]
 _DIGEST = "__sha256__"
+MANIFEST_NAME = ".freezesweep-entries"
 
 
 def entry_digest(entry: Entry) -> str:
@@ -97,6 +102,10 @@ class ArrayStore:
                 digest = np.frombuffer(entry_digest(entry).encode(), dtype=np.uint8)
                 arrays: dict[str, Any] = {**entry, _DIGEST: digest}
                 np.savez(stream, **arrays)
+            # Named before it exists, so no entry of ours is ever missing from the manifest. One
+            # short line in append mode: writers of several processes never interleave.
+            with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
+                manifest.write(f"{key}\n")
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
             self._touch(key)
@@ -120,9 +129,10 @@ class ArrayStore:
         except Exception:  # numpy raises many types for a damaged archive
             valid = False
         if not valid:
-            # Ignored and rebuilt by the caller; never trusted.
-            with contextlib.suppress(OSError):
-                path.unlink()
+            # Ignored and rebuilt by the caller; never trusted, and deleted only if ours.
+            if path in self._owned():
+                with contextlib.suppress(OSError):
+                    path.unlink()
             return None
         self._touch(key)
         return entry
@@ -135,9 +145,18 @@ class ArrayStore:
             with contextlib.suppress(OSError):
                 os.utime(self.path(key), ns=(now, now))
 
-    def _evict_disk(self) -> None:
+    def _owned(self) -> list[Path]:
+        """The entry files the manifest names that are plain files (not links) today."""
         assert self.directory is not None
-        files = sorted(self.directory.glob("*.npz"), key=lambda file: file.stat().st_mtime)
+        try:
+            keys = (self.directory / MANIFEST_NAME).read_text(encoding="utf-8").split()
+        except OSError:
+            return []
+        paths = [self.path(key) for key in dict.fromkeys(keys) if "/" not in key]
+        return [path for path in paths if path.is_file() and not path.is_symlink()]
+
+    def _evict_disk(self) -> None:
+        files = sorted(self._owned(), key=lambda file: file.stat().st_mtime)
         total = sum(file.stat().st_size for file in files)
         for file in files:
             if total <= self.max_bytes:

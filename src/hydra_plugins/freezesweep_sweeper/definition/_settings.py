@@ -216,7 +216,15 @@ def _storage(value: Any, sweep_dir: str) -> str:
 def _study_name(value: Any) -> str:
     if value is None:  # As Optuna names a study without a name: a new study every time.
         return f"no-name-{uuid.uuid4()}"
-    return _non_empty_str("study_name", value)
+    name = _non_empty_str("study_name", value)
+    # The study names its folder (sweeps/<study_name>) and the MLflow experiment: a path in it
+    # would place the sweep, its trials and reports outside the sweeps folder.
+    if name in (".", "..") or any(character in name for character in "/\\\0"):
+        raise ValueError(
+            "hydra.sweeper.study_name names the study's folder: a plain name, without '/' or "
+            f"'\\', and not '.' or '..'; got {name!r}."
+        )
+    return name
 
 
 def _non_empty_str(key: str, value: Any) -> str:

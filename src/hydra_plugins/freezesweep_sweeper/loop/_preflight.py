@@ -27,6 +27,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from freezesweep.disk import refuse_link
 from freezesweep.study.storage import check_storage
 
 from ..definition._fingerprint import reconcile, sweep_definition
@@ -90,6 +91,8 @@ def preflight(
     resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
     if resolved.settings is not settings:  # on_definition_change=new_study
         space = move_sweep(config, space, resolved.sweep_dir)
+    for name in ("multirun.yaml", "optimization_results.yaml"):  # written, never through a link
+        refuse_link(resolved.sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
     return Prepared(resolved.settings, space, definition, resolved.sweep_dir)
 
 
