@@ -10,7 +10,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 
+import pytest
+
+from freezesweep.cli import build_parser
 from tests.helpers.shrink import ROOT
 from tests.helpers.site_pages import pages, site_hook
 
@@ -87,3 +91,34 @@ def test_yaml_keys_reads_comments_lists_and_defaults_lists() -> None:
         ("stages.1.name", "finetune", ""),
         ("augmentation", "[]", ""),
     ]
+
+
+def _cli_commands() -> dict[str, list[str]]:
+    """Each `freezesweep …` line of a code block on the README or a page, by page."""
+    found: dict[str, list[str]] = {}
+    for page, text in pages().items():
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M):
+            for line in block.replace("\\\n", " ").splitlines():
+                command = re.match(r"^\s*\$?\s*freezesweep\s+(.*)$", line)
+                if command and "..." not in line:
+                    arguments = shlex.split(command.group(1), comments=True)
+                    found[f"{page}: freezesweep {' '.join(arguments)}"] = arguments
+    return found
+
+
+CLI_COMMANDS = _cli_commands()
+
+
+def test_the_pages_show_freezesweep_commands() -> None:
+    # The extraction itself: the zoo page's and the operations page's commands are among them.
+    ids = " ".join(CLI_COMMANDS)
+    assert "docs/zoo.md: freezesweep zoo list" in ids
+    assert "freezesweep sync" in ids and "freezesweep report --study" in ids
+
+
+@pytest.mark.parametrize("arguments", CLI_COMMANDS.values(), ids=list(CLI_COMMANDS))
+def test_every_freezesweep_command_shown_parses(arguments: list[str]) -> None:
+    # Every command and flag a page shows exists with the arguments shown (parsed by the real
+    # command line, not run: the sweep commands are composed by test_readme_commands).
+    parsed = build_parser().parse_args(arguments)
+    assert callable(parsed.handler)

@@ -168,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: arguments without the program name. Defaults to `None` (`sys.argv[1:]`).
     """
+    arguments = build_parser().parse_args(argv)
+    return int(arguments.handler(arguments))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `freezesweep` command line: every command, its flags and its handler."""
     from freezesweep.model.zoo.command import add_parser as add_zoo_parser
 
     parser = argparse.ArgumentParser(prog="freezesweep", description=__doc__)
@@ -175,8 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_model_commands(commands)
     _add_study_commands(commands)
     add_zoo_parser(commands)
-    arguments = parser.parse_args(argv)
-    return int(arguments.handler(arguments))
+    return parser
 
 
 def _add_model_commands(commands: Any) -> None:
