@@ -98,10 +98,10 @@ def test_the_trial_run_keeps_the_reused_epochs_and_says_so(
     assert second.data.tags["freezesweep.reused_prefix"] == "head"
     assert second.data.tags["freezesweep.feature_cache"] == "miss"
     # Its run still holds the copied per-epoch metrics of the head stage, at their steps.
-    steps = [m.step for m in client.get_metric_history(second.info.run_id, "val_accuracy")]
+    steps = [m.step for m in client.get_metric_history(second.info.run_id, "epoch_val_accuracy")]
     assert sorted(steps)[:2] == [0, 1]
-    head = client.get_metric_history(first.info.run_id, "val_accuracy")
-    copied = client.get_metric_history(second.info.run_id, "val_accuracy")
+    head = client.get_metric_history(first.info.run_id, "epoch_val_accuracy")
+    copied = client.get_metric_history(second.info.run_id, "epoch_val_accuracy")
     assert [m.value for m in head if m.step == 0] == [m.value for m in copied if m.step == 0]
 
 
