@@ -106,7 +106,7 @@ def _clock_trial(clocks: Clocks) -> None:
 def _clock_tools(clocks: Clocks) -> None:
     """MLflow's and Optuna's calls inside a trial."""
     import freezesweep.trial as trial_module
-    from freezesweep import tracking
+    from freezesweep import tracking, trial_records
     from freezesweep.study import pruning
     from freezesweep.tracking import _trial_run
 
@@ -118,8 +118,16 @@ def _clock_tools(clocks: Clocks) -> None:
     for name in ("log_params", "log_metrics", "set_tags", "log_text", "log_file", "end"):
         method = getattr(_trial_run.TrialRun, name)
         setattr(_trial_run.TrialRun, name, clocks.timed("mlflow", method))
-    for name in ("_log_start", "_log_end"):
-        setattr(trial_module, name, clocks.timed("mlflow", getattr(trial_module, name)))
+    # What a run logs at its start, at each stage's end (the stage's summary) and at its end.
+    for name in ("log_start", "log_end"):
+        setattr(trial_records, name, clocks.timed("mlflow", getattr(trial_records, name)))
+    make_stage_logger = trial_records.stage_logger
+
+    def clocked_stage_logger(*args: Any, **kwargs: Any) -> Any:
+        logger = make_stage_logger(*args, **kwargs)
+        return None if logger is None else clocks.timed("mlflow", logger)
+
+    trial_records.stage_logger = clocked_stage_logger
     for name in ("client_for", "_start", "_start_or_spool"):
         setattr(_trial_run, name, clocks.timed("mlflow", getattr(_trial_run, name)))
     tracking.check_store = clocks.timed("mlflow", tracking.check_store)
