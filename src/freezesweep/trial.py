@@ -112,6 +112,8 @@ def _run(
 
             record_run_id(pruning.trial, run.run_id)
         result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
+        if pruning is not None:
+            _record_costs(pruning.trial, result)
         summary = trial_summary(spec, result, trainable_params, total_params)
         _say(spec, f"feature cache: {cache_summary(result)['freezesweep.feature_cache']}")
         with disk.writing(audit_path, "the freeze audit"):
@@ -182,6 +184,14 @@ def _cache_store(spec: TrialSpec, sweep_folder: Path | None) -> Any:
         return None
     directory = sweep_folder / "cache" if sweep_folder is not None else None
     return shared_store(directory, int(spec.trainer.feature_cache_gb * 10**9))
+
+
+def _record_costs(optuna_trial: Any, result: ScheduleResult) -> None:
+    """Each stage's epochs and cost on the sweep's trial (what a replayed grid charges)."""
+    from freezesweep.study.pruning import record_costs
+
+    stages = result.stages
+    record_costs(optuna_trial, [s.epochs for s in stages], [s.cost_seconds for s in stages])
 
 
 def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:

@@ -25,6 +25,8 @@ __all__ = [
     "REQUEUED_ATTR",
     "RETRY_OF_ATTR",
     "RUN_ID_ATTR",
+    "STAGE_EPOCHS_ATTR",
+    "STAGE_SECONDS_ATTR",
     "SURPLUS_ATTR",
     "TRAINABLE_PARAMS_ATTR",
     "WORKER_ATTR",
@@ -62,6 +64,11 @@ RETRY_OF_ATTR = "retry_of"
 TRAINABLE_PARAMS_ATTR = TRAINABLE_PARAMS
 # The trial's MLflow run id (when the run was made live, not spooled); set by the job.
 RUN_ID_ATTR = "mlflow_run_id"
+# Per stage, in order: the epochs it ran and what training it cost in seconds (a stage restored
+# from an earlier trial's prefix is charged that trial's seconds); set by the job after training,
+# pruned trials included. A recorded grid (`freezesweep replay`) charges replayed trials these.
+STAGE_EPOCHS_ATTR = "stage_epochs"
+STAGE_SECONDS_ATTR = "stage_seconds"
 # The trial's fine-tuning method (`finetune.method`) when it is not searched; set by the job.
 METHOD_ATTR = METHOD
 # On a ticket of the `<study_name>:workers` registry study: the host and process that took it

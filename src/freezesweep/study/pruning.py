@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -34,6 +34,8 @@ from freezesweep.study.attributes import (
     METHOD_ATTR,
     PRUNER_ATTR,
     RUN_ID_ATTR,
+    STAGE_EPOCHS_ATTR,
+    STAGE_SECONDS_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
 from freezesweep.study.storage import open_storage
@@ -126,6 +128,13 @@ def record_trainable_params(trial: optuna.Trial, count: int, method: str | None 
     trial.set_user_attr(TRAINABLE_PARAMS_ATTR, int(count))
     if method is not None:
         trial.set_user_attr(METHOD_ATTR, method)
+
+
+def record_costs(trial: optuna.Trial, epochs: Sequence[int], seconds: Sequence[float]) -> None:
+    """Set user attrs `stage_epochs` and `stage_seconds`: per stage trained (or restored), its
+    epochs and what it cost, so a finished study can be replayed as a recorded grid."""
+    trial.set_user_attr(STAGE_EPOCHS_ATTR, [int(n) for n in epochs])
+    trial.set_user_attr(STAGE_SECONDS_ATTR, [round(float(s), 4) for s in seconds])
 
 
 def record_run_id(trial: optuna.Trial, run_id: str | None) -> None:

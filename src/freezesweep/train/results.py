@@ -30,6 +30,10 @@ class StageResult:
             Defaults to `{}`.
         feature_cache: `"hit"` or `"miss"` (trained on cached features), `"off: <reason>"`,
             or `"reused"` (restored from an earlier trial's prefix). Defaults to `"off"`.
+        cost_seconds: what training the stage cost where it was trained: `seconds`, or for a
+            restored stage the seconds of the trial that trained it (what a recorded grid
+            charges a trial, so its cost does not depend on the order trials ran in).
+            Defaults to `nan` (unknown).
     """
 
     name: str
@@ -43,6 +47,7 @@ class StageResult:
     learning_rate: float
     history: dict[str, list[float]] = field(default_factory=dict)
     feature_cache: str = OFF
+    cost_seconds: float = float("nan")
 
 
 @dataclass

@@ -223,6 +223,8 @@ def _stage(
     audit = auditor.finish()
     seconds = time.perf_counter() - stage_started
     result = _stage_result(plan, audit, history, epoch, seconds, status)
+    if stored is not None:  # charged what it cost the trial that trained it
+        result.cost_seconds = float(stored.get("cost_seconds", stored["seconds"]))
     return result, audit, evaluate, stored is not None
 
 
@@ -247,6 +249,7 @@ def _stage_result(
         learning_rate=plan.stage.learning_rate,
         history=history,
         feature_cache=status,
+        cost_seconds=seconds,
     )
 
 
