@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from freezesweep.project import project_config, storage_url
+
 
 def _pretrain(arguments: argparse.Namespace) -> int:
     from freezesweep.pretrain import pretrain_backbone
@@ -22,40 +24,13 @@ def _pretrain(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _project_config(config_dir: Path) -> Any:
-    """The project's composed config (`conf/`), where the storage and tracking defaults live."""
-    if not (config_dir / "config.yaml").is_file():
-        return None
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
-        return compose("config", return_hydra_config=True)
-
-
-def _storage_url(arguments: argparse.Namespace, config: Any) -> str | None:
-    """`--storage`, else the project's `hydra.sweeper.storage`, normalized; None after an error
-    was printed."""
-    storage = arguments.storage or (config.hydra.sweeper.storage if config else None)
-    if storage is None:
-        print(
-            f"error: --storage is required outside a project folder (no {arguments.config_dir}/)",
-            file=sys.stderr,
-        )
-        return None
-    from freezesweep.study.storage import normalize_storage_url
-
-    try:
-        return normalize_storage_url(storage, key="--storage")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
-
-
 def _dashboard(arguments: argparse.Namespace) -> int:
     from freezesweep.redaction import redact
     from freezesweep.study.storage import open_storage
 
-    url = _storage_url(arguments, _project_config(Path(arguments.config_dir)))
+    url = storage_url(
+        arguments.storage, arguments.config_dir, project_config(Path(arguments.config_dir))
+    )
     if url is None:
         return 2
     try:
@@ -86,8 +61,8 @@ def _report(arguments: argparse.Namespace) -> int:
     from freezesweep.study.report import publish, trials_frame
     from freezesweep.study.storage import open_storage
 
-    config = _project_config(Path(arguments.config_dir))
-    url = _storage_url(arguments, config)
+    config = project_config(Path(arguments.config_dir))
+    url = storage_url(arguments.storage, arguments.config_dir, config)
     if url is None:
         return 2
     try:
@@ -175,12 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The `freezesweep` command line: every command, its flags and its handler."""
     from freezesweep.model.zoo.command import add_parser as add_zoo_parser
+    from freezesweep.replay.command import add_parser as add_replay_parser
 
     parser = argparse.ArgumentParser(prog="freezesweep", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_model_commands(commands)
     _add_study_commands(commands)
     add_zoo_parser(commands)
+    add_replay_parser(commands)
     return parser
 
 
