@@ -11,6 +11,8 @@ load, so they are printed, and recorded by hand in `docs/benchmarks.md` with the
 - P5: Hydra, Optuna and MLflow's time per trial in a real `python sweep.py -m` vs the
   trials' training time.
 - P6: resident memory after 20 in-process trials vs after 2.
+- P7: the default sweep's compute to the answer against the baselines, replayed on every
+  recorded task table (`benchmarks/tables/`; see `freezesweep replay`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from freezesweep.bench._cache_pairs import p1_sweep, p2_head_epoch, p3_two_stage
 from freezesweep.bench._common import PairResult
 from freezesweep.bench._overhead_pairs import p4_bare_keras, p5_framework, p6_memory, resident_bytes
+from freezesweep.bench._replay_pair import p7_time_to_answer
 
 __all__ = ["PAIRS", "PairResult", "resident_bytes", "run_bench"]
 
@@ -31,6 +34,7 @@ PAIRS: dict[str, Callable[[Path, bool, int], PairResult]] = {
     "P4": p4_bare_keras,
     "P5": p5_framework,
     "P6": p6_memory,
+    "P7": p7_time_to_answer,
 }
 
 
