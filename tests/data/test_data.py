@@ -24,6 +24,39 @@ def test_task_a_and_task_b_are_disjoint_digit_classes() -> None:
     assert np.array_equal(target.x_train, again.x_train)
 
 
+def test_val_per_class_takes_the_same_validation_digits_for_every_training_size() -> None:
+    full = target_task(train_per_class=20)
+    few = target_task(train_per_class=20, val_per_class=30)
+    assert np.bincount(few.y_val).tolist() == [30] * 5
+    assert np.array_equal(few.x_train, full.x_train)
+    # A subset of the full validation split, and never a training image.
+    full_rows = {row.tobytes() for row in full.x_val}
+    assert all(row.tobytes() in full_rows for row in few.x_val)
+    more = target_task(train_per_class=40, val_per_class=30)
+    assert len(more.y_val) == 150 and len(more.y_train) == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "data.val_per_class must be >= 1; got 0."),
+        (
+            "481",
+            "data.val_per_class must be at most 480 (500 digits per class, 20 train); got 481.",
+        ),
+    ],
+)
+def test_val_per_class_is_checked_before_anything_trains(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    from freezesweep.spec.read import trial_spec
+
+    config = compose_config(tmp_path, "data.train_per_class=20", f"data.val_per_class={value}")
+    with pytest.raises(ConfigError) as error:
+        trial_spec(config)
+    assert str(error.value) == message
+
+
 def _write(path: Path, **arrays: np.ndarray) -> Path:
     np.savez(path, **arrays)
     return path

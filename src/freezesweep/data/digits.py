@@ -41,13 +41,16 @@ def _digits(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _stratified_split(y: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(
+    y: np.ndarray, per_class: int, seed: int, val_per_class: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     train_index, val_index = [], []
+    end = None if val_per_class is None else per_class + val_per_class
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
         train_index.append(members[:per_class])
-        val_index.append(members[per_class:])
+        val_index.append(members[per_class:end])
     return np.sort(np.concatenate(train_index)), np.sort(np.concatenate(val_index))
 
 
@@ -62,16 +65,20 @@ def source_task() -> Dataset:
     return Dataset(x[train], y[train], x[val], y[val], len(SOURCE_CLASSES))
 
 
-def target_task(train_per_class: int = 30, seed: int = 0) -> Dataset:
+def target_task(
+    train_per_class: int = 30, seed: int = 0, val_per_class: int | None = None
+) -> Dataset:
     """Task B: digits 5-9 relabelled 0-4, with a small stratified training split.
 
     Args:
         train_per_class: training images per class; the rest validate. Defaults to `30`.
         seed: seed of the split, independent of the training seed. Defaults to `0`.
+        val_per_class: validate on only this many of the rest per class (the same images for
+            every training size). Defaults to `None` (all of the rest).
 
     Returns:
         The target dataset.
     """
     x, y = _digits(TARGET_CLASSES)
-    train, val = _stratified_split(y, per_class=train_per_class, seed=seed)
+    train, val = _stratified_split(y, train_per_class, seed, val_per_class)
     return Dataset(x[train], y[train], x[val], y[val], len(TARGET_CLASSES))

@@ -63,7 +63,7 @@ def _arrays(spec: TrialSpec) -> Dataset:
         return corrupted_task(
             config.corruption, config.severity, config.train_per_class, config.split_seed
         )
-    return target_task(config.train_per_class, config.split_seed)
+    return target_task(config.train_per_class, config.split_seed, config.val_per_class)
 
 
 def _image_folder(

@@ -126,7 +126,23 @@ def read_data(cfg: DictConfig) -> DataSpec:
         path=Path(path) if path else None,
         **_image_folder(data) if kind == "image_folder" else {},
         **_corruption(data) if kind == "digits_corrupted" else {},
+        **_digits(data, train_per_class) if kind == "digits" else {},
     )
+
+
+def _digits(data: DictConfig, train_per_class: int) -> dict[str, Any]:
+    """`data.val_per_class` of `data=digits`: null, or at most what training leaves of the
+    500 target digits per class."""
+    value = setting(data, "val_per_class", "data.val_per_class")
+    if value is None:
+        return {}
+    count = integer(value, "data.val_per_class", 1)
+    require(
+        count <= 500 - train_per_class,
+        f"data.val_per_class must be at most {500 - train_per_class} (500 digits per class, "
+        f"{train_per_class} train); got {count}.",
+    )
+    return {"val_per_class": count}
 
 
 def _image_folder(data: DictConfig) -> dict[str, Any]:

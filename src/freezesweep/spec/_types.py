@@ -183,6 +183,8 @@ class DataSpec:
             batches. Defaults to `()`.
         corruption: `digits_corrupted`: one of `CORRUPTIONS`. Defaults to `None`.
         severity: `digits_corrupted`: its strength, 1 (mild) to 5 (strong). Defaults to `None`.
+        val_per_class: `digits`: validation images per class (`None`: all not trained on).
+            Defaults to `None`.
     """
 
     kind: Literal["digits", "digits_corrupted", "npz", "image_folder", "animal_mnist"]
@@ -195,6 +197,7 @@ class DataSpec:
     augmentation: tuple[Mapping[str, Any], ...] = ()
     corruption: str | None = None
     severity: int | None = None
+    val_per_class: int | None = None
 
 
 # `data.corruption` of `data=digits_corrupted` (the functions are in freezesweep.data.corrupt).
