@@ -16,7 +16,7 @@ from hydra_plugins.freezesweep_sweeper.replay._strategy import BASELINES, compos
 from tests.helpers.grids import HEAD_EPOCHS, synthetic_table
 from tests.helpers.shrink import CONF
 
-FILL = {"head_epochs_plus_3": HEAD_EPOCHS + 3}
+FILL = {"head_epochs": HEAD_EPOCHS}
 
 
 def strategy(name: str, *extra: str):  # type: ignore[no-untyped-def]

@@ -61,7 +61,7 @@ def replay_strategies(
     grid_best = table.best.value
     to_answer, to_close = answer.targets(grid_best)
     head = table.points[0].stage_epochs[0] if table.points[0].stage_epochs else 0
-    fill = {"head_epochs_plus_3": head + 3}
+    fill = {"head_epochs": head}
     limit = max_trials or 2 * len(table.points)
     result = ReplayResult({"default": default, "grid_best": grid_best, "strategies": {}})
     result.summary["grid_points"] = len(table.points)

@@ -7,6 +7,7 @@ one reader (`read_settings`). The baselines are named override lists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from freezesweep.errors import ConfigError
 from ..definition._settings import Settings, read_settings
 
 # The baselines every replay compares against, as overrides of the project's default sweep.
-# `{head_epochs}` is the table's first stage: a median pruner waits it out, as
+# `{head_epochs_plus_3}` is the table's first stage's epochs + 3: a median pruner waits it out, as
 # `median_after_head` does for the default schedule (its head stage is identical in every trial).
 NO_PRUNER = "~hydra/sweeper/pruner"
 NO_ENQUEUE = "hydra.sweeper.enqueue=[]"
@@ -37,6 +38,8 @@ BASELINES: dict[str, tuple[str, ...]] = {
     ),
     "gp": ("hydra/sweeper/sampler=gp", NO_PRUNER, NO_ENQUEUE),
 }
+# `{head_epochs}` or `{head_epochs_plus_N}` in an override: the table's first stage's epochs (+ N).
+_PLACEHOLDER = re.compile(r"\{head_epochs(?:_plus_(\d+))?\}")
 # The strategy `python sweep.py -m` runs today (the default sweep's sampler and pruner).
 DEFAULT = "tpe_median"
 
@@ -68,7 +71,8 @@ def compose_strategy(
         name: the strategy's name.
         overrides: Hydra overrides; `{name}` placeholders are filled from `fill`.
         config_dir: the project's Hydra config folder.
-        fill: values for the placeholders (e.g. `head_epochs_plus_3`). Defaults to none.
+        fill: `{"head_epochs": N}` for the `{head_epochs}` and `{head_epochs_plus_K}`
+            placeholders. Defaults to none.
 
     Raises:
         ConfigError: naming the strategy, when the overrides do not compose or the sweeper
@@ -92,7 +96,9 @@ def compose_strategy(
 
 
 def _filled(line: str, fill: Mapping[str, int]) -> str:
-    """`line` with each `{name}` of `fill` replaced (other braces, as in YAML flow maps, kept)."""
-    for key, value in fill.items():
-        line = line.replace("{" + key + "}", str(value))
-    return line
+    """`line` with `{head_epochs}` and `{head_epochs_plus_N}` replaced from `fill` (other braces,
+    as in YAML flow maps, kept)."""
+    if "head_epochs" not in fill:
+        return line
+    head = fill["head_epochs"]
+    return _PLACEHOLDER.sub(lambda match: str(head + int(match.group(1) or 0)), line)
