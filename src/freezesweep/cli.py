@@ -176,7 +176,10 @@ def _add_model_commands(commands: Any) -> None:
     bench.add_argument("--quick", action="store_true", help="shrunken pairs (what CI runs)")
     bench.add_argument("--repeats", type=int, default=3, help="side-by-side repeats (>= 3)")
     bench.add_argument(
-        "--only", nargs="+", choices=("P1", "P2", "P3", "P4", "P5", "P6", "P7"), help="pairs to run"
+        "--only",
+        nargs="+",
+        choices=("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P2-lite0", "P3-lite0"),
+        help="pairs to run",
     )
     bench.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     bench.set_defaults(handler=_bench)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from freezesweep.bench import PairResult
@@ -55,3 +57,22 @@ def test_p5_counts_the_time_between_trials_and_the_framework_calls_inside_them()
     assert share.own_ratio == pytest.approx(1.2)
     assert share.train == pytest.approx(7.75)
     assert share.ratio == pytest.approx((7.75 + 1.875) / 7.75)
+
+
+def test_p7_replays_every_table_and_compares_the_default_with_each_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from freezesweep.bench._replay_pair import p7_time_to_answer
+    from freezesweep.replay.table import write_table
+    from tests.helpers.grids import synthetic_table
+    from tests.helpers.shrink import CONF
+
+    (tmp_path / "conf").symlink_to(CONF)
+    write_table(synthetic_table(), tmp_path / "benchmarks" / "tables" / "synthetic.csv")
+    result = p7_time_to_answer(tmp_path / "conf", True, 1)
+    printed = capsys.readouterr().out
+    assert result.name == "P7" and len(result.ratios) == 1
+    # The default compared with itself is 1; each baseline is named in the note.
+    assert result.note.startswith("synthetic: tpe_median/default 1.00x, tpe/default ")
+    assert "random/default" in result.note
+    assert printed.startswith("synthetic: grid: 15 points, best val_accuracy")

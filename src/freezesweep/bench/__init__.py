@@ -11,16 +11,18 @@ load, so they are printed, and recorded by hand in `docs/benchmarks.md` with the
 - P5: Hydra, Optuna and MLflow's time per trial in a real `python sweep.py -m` vs the
   trials' training time.
 - P6: resident memory after 20 in-process trials vs after 2.
+- P2-lite0, P3-lite0: P2 and P3 on EfficientNet-Lite0's real ImageNet weights (`--only`).
 - P7: the default sweep's compute to the answer against the baselines, replayed on every
   recorded task table (`benchmarks/tables/`; see `freezesweep replay`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from freezesweep.bench._cache_pairs import p1_sweep, p2_head_epoch, p3_two_stage
+from freezesweep.bench._cache_pairs import LITE0, p1_sweep, p2_head_epoch, p3_two_stage
 from freezesweep.bench._common import PairResult
 from freezesweep.bench._overhead_pairs import p4_bare_keras, p5_framework, p6_memory, resident_bytes
 from freezesweep.bench._replay_pair import p7_time_to_answer
@@ -35,7 +37,12 @@ PAIRS: dict[str, Callable[[Path, bool, int], PairResult]] = {
     "P5": p5_framework,
     "P6": p6_memory,
     "P7": p7_time_to_answer,
+    # P2 and P3 on real ImageNet weights (the zoo extra); not in the default run: `--only`.
+    "P2-lite0": functools.partial(p2_head_epoch, network=LITE0),
+    "P3-lite0": functools.partial(p3_two_stage, network=LITE0),
 }
+# What `freezesweep bench` runs without `--only`.
+DEFAULT_PAIRS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
 
 
 def run_bench(
@@ -53,7 +60,7 @@ def run_bench(
     """
     results = []
     for name, pair in PAIRS.items():
-        if only and name not in only:
+        if name not in (only or DEFAULT_PAIRS):
             continue
         result = pair(config_dir, quick, 1 if quick else repeats)
         print(result.line(), flush=True)

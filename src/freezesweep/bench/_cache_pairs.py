@@ -62,9 +62,22 @@ def run_head(config_dir: Path, overrides: Sequence[str], cache: Any) -> float:
     return seconds
 
 
-def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
-    """Uncached / cached seconds of one head-only epoch on MobileNetV3Small (random weights),
-    reading a PNG folder of digits; the median epoch after the first (which traces the step)."""
+# The backbones of P2 and P3 (random weights, as recorded since 2026-12-02) and of their rows
+# on real ImageNet weights (EfficientNet-Lite0 from the zoo extra).
+P2_BACKBONE = ("MobileNetV3Small", ["backbone=keras_app", "backbone.weights=null"])
+P3_BACKBONE = (
+    "MobileNetV2",
+    ["backbone=keras_app", "backbone.name=MobileNetV2", "backbone.weights=null"],
+)
+LITE0 = ("EfficientNet-Lite0 (ImageNet)", ["backbone=zoo", "backbone.name=efficientnet_lite0"])
+
+
+def p2_head_epoch(
+    config_dir: Path, quick: bool, repeats: int, network: tuple[str, list[str]] = P2_BACKBONE
+) -> PairResult:
+    """Uncached / cached seconds of one head-only epoch on `network` (MobileNetV3Small with
+    random weights by default), reading a PNG folder of digits; the median epoch after the first
+    (which traces the step)."""
     import tempfile
 
     from freezesweep.train import run_schedule
@@ -73,8 +86,8 @@ def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     size, epochs, per_class = (32, 3, 5) if quick else (96, 6, 400)
     with tempfile.TemporaryDirectory() as folder:
         overrides = [
-            "backbone=keras_app", "backbone.weights=null", f"backbone.input_size={size}",
-            "data=image_folder", f"data.directory={write_digit_folder(Path(folder), per_class)}",
+            *network[1], f"backbone.input_size={size}", "data=image_folder",
+            f"data.directory={write_digit_folder(Path(folder), per_class)}",
             f"schedule.stages.0.epochs={epochs}",
         ]  # fmt: skip
 
@@ -92,8 +105,8 @@ def p2_head_epoch(config_dir: Path, quick: bool, repeats: int) -> PairResult:
         pairs = [(epoch_seconds(None), epoch_seconds(store)) for _ in range(repeats)]
     uncached = statistics.median(u for u, _ in pairs)
     return PairResult(
-        "P2",
-        f"head-only epoch, MobileNetV3Small {size} px, a PNG folder of {5 * per_class} digits, "
+        "P2" if network == P2_BACKBONE else "P2-lite0",
+        f"head-only epoch, {network[0]} {size} px, a PNG folder of {5 * per_class} digits, "
         "uncached/cached",
         tuple(u / c for u, c in pairs),
         f"median epoch after the first; uncached {uncached:.3f} s",
@@ -115,8 +128,11 @@ def write_digit_folder(root: Path, per_class: int) -> Path:
     return root
 
 
-def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
-    """Uncached / cached seconds of a two-stage top-2 trial on MobileNetV2 (random weights),
+def p3_two_stage(
+    config_dir: Path, quick: bool, repeats: int, network: tuple[str, list[str]] = P3_BACKBONE
+) -> PairResult:
+    """Uncached / cached seconds of a two-stage top-2 trial on `network` (MobileNetV2 with
+    random weights by default),
     beside the analytic bound: per stage, E epochs cost E(F_below + 3 F_above) uncached and
     F_below + 3 E F_above cached for each training image (validation images: forward only),
     from forward MACs below and above the stage's cut; a backward pass taken as twice a forward."""
@@ -128,8 +144,7 @@ def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
 
     size, epochs = (32, 1) if quick else (96, 3)
     overrides = [
-        "backbone=keras_app", "backbone.name=MobileNetV2", "backbone.weights=null",
-        f"backbone.input_size={size}", "finetune.top_k=2",
+        *network[1], f"backbone.input_size={size}", "finetune.top_k=2",
         f"schedule.stages.0.epochs={epochs}", f"schedule.stages.1.epochs={epochs}",
         "data.train_per_class=5" if quick else "data.train_per_class=20",
     ]  # fmt: skip
@@ -161,7 +176,8 @@ def p3_two_stage(config_dir: Path, quick: bool, repeats: int) -> PairResult:
     ratios = [trial(None) / trial(ArrayStore()) for _ in range(repeats)]
     share = min(ratios) / bound
     return PairResult(
-        "P3", f"two-stage top-2 trial, MobileNetV2 {size} px, {epochs}+{epochs} epochs, "
+        "P3" if network == P3_BACKBONE else "P3-lite0",
+        f"two-stage top-2 trial, {network[0]} {size} px, {epochs}+{epochs} epochs, "
         "uncached/cached", tuple(ratios),
         f"analytic bound {bound:.2f}x; the slowest repeat reaches {100 * share:.0f} % of it",
     )  # fmt: skip

@@ -13,7 +13,7 @@ TARGETS = {"tpe_median": 3.0, "tpe": 5.0, "random": 1.0}
 
 def tables_folder(config_dir: Path) -> Path:
     """`benchmarks/tables/` beside the project's `conf/`."""
-    return config_dir.resolve().parent / "benchmarks" / "tables"
+    return config_dir.absolute().parent / "benchmarks" / "tables"
 
 
 def p7_time_to_answer(config_dir: Path, quick: bool, repeats: int) -> PairResult:
