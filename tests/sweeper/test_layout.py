@@ -23,6 +23,8 @@ ROOMS = {
     "trials": {"definition"},
     "launchers": set(),
     "loop": {"definition", "jobs", "trials"},
+    # Replays a strategy as the sweep runs it: its definition reader, sampler and outcomes.
+    "replay": {"definition", "trials"},
 }
 
 SCAN = """
@@ -73,7 +75,7 @@ def test_the_scan_finds_the_sweeper_its_groups_and_the_launchers_without_loading
     # Discovery stays cheap: Optuna, submitit and SQLAlchemy load with the sweep, not the scan.
     assert found["loaded"] == []
     # The scan executes only the public modules: the rooms' modules are private (`_x.py`).
-    rooms = {f"{PLUGIN}.{room}" for room in ("definition", "jobs", "trials", "launchers", "loop")}
+    rooms = {f"{PLUGIN}.{room}" for room in ROOMS}
     public = {f"{PLUGIN}.{name}" for name in ("sweeper", "config", "launchers.submitit")}
     assert set(found["scanned"]) == {PLUGIN, *rooms, *public}  # type: ignore[arg-type]
 

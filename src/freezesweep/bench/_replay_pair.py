@@ -3,6 +3,7 @@ on every recorded task table (`benchmarks/tables/*.csv`): no training, so second
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from freezesweep.bench._common import PairResult
@@ -30,7 +31,11 @@ def p7_time_to_answer(config_dir: Path, quick: bool, repeats: int) -> PairResult
     tables = sorted(tables_folder(config_dir).glob("*.csv"))
     if not tables:
         return PairResult("P7", "no table in benchmarks/tables/", (float("nan"),))
-    strategies = {name: BASELINES[name] for name in (DEFAULT, *TARGETS) if name in BASELINES}
+    # Every baseline (GP only where torch is installed), the default first.
+    names = [DEFAULT, *(name for name in BASELINES if name != DEFAULT)]
+    if importlib.util.find_spec("torch") is None:
+        names.remove("gp")
+    strategies = {name: BASELINES[name] for name in names}
     ratios, notes = [], []
     for path in tables:
         result = replay_strategies(
