@@ -18,17 +18,20 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from freezesweep import runtime
+from freezesweep.data import Dataset, TrainingData
 from freezesweep.freeze import StagePlan
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
+from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
 from freezesweep.train import ScheduleResult, StageResult
+from freezesweep.train.feature_cache import data_digest, weights_digest
 from freezesweep.trial_summary import model_summary
 
 # Per-epoch series: Keras's names after this prefix (as Keras's TensorBoard callback names them).
@@ -63,6 +66,38 @@ def log_start(run: Any, spec: TrialSpec, plans: list[StagePlan], config: str) ->
     compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
     run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
     run.log_text(config, "config.yaml")
+
+
+def log_lineage(run: Any, spec: TrialSpec, data: TrainingData, backbone: keras.Model) -> None:
+    """What the trial started from: its data as an MLflow dataset input (`data_record`) and its
+    backbone's digest (tag `freezesweep.backbone_digest`: SHA-256 of the pretrained weights'
+    paths and values as built, LoRA factors left out). Call it before training."""
+    from freezesweep import tracking
+
+    run.log_dataset(data_record(spec, data))
+    pretrained = [weight for weight in backbone.weights if "lora_kernel" not in weight.path]
+    run.set_tags({tracking.BACKBONE_TAG: weights_digest(pretrained)})
+
+
+def data_record(spec: TrialSpec, data: TrainingData) -> dict[str, Any]:
+    """The trial's data for MLflow: `name` (the data kind), `digest` (the feature cache's data
+    digest, `None` for a streamed pipeline), `source` (the `data.*` settings it was built from)
+    and `profile` (split sizes, classes, image shape)."""
+    source = {
+        f"data.{item.name}": redact(str(value))
+        for item in fields(spec.data)
+        if (value := getattr(spec.data, item.name)) not in (None, ())
+    }
+    profile: dict[str, Any] = {"classes": data.num_classes}
+    digest = None
+    if isinstance(data, Dataset):
+        digest = data_digest(data)
+        profile.update(train_rows=len(data.x_train), val_rows=len(data.x_val))
+        profile["image_shape"] = list(data.x_train.shape[1:])
+    else:  # streamed from an image folder: sizes in batches
+        profile.update(train_batches=int(data.train.cardinality()))
+        profile.update(val_batches=int(data.val.cardinality()))
+    return {"name": spec.data.kind, "digest": digest, "source": source, "profile": profile}
 
 
 def stage_logger(run: Any, model: keras.Model) -> Callable[[StageResult, Any], None] | None:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -32,6 +33,7 @@ from freezesweep.redaction import redact
 from freezesweep.study._reports import LaterReports
 from freezesweep.study.attributes import (
     METHOD_ATTR,
+    MODEL_FILE_ATTR,
     PRUNER_ATTR,
     RUN_ID_ATTR,
     STAGE_EPOCHS_ATTR,
@@ -142,6 +144,11 @@ def record_run_id(trial: optuna.Trial, run_id: str | None) -> None:
     run: its id is made when it is replayed)."""
     if run_id:
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+
+
+def record_model_file(trial: optuna.Trial, path: Path) -> None:
+    """Set user attr `model_file`: where the trial's model waits to be logged to MLflow."""
+    trial.set_user_attr(MODEL_FILE_ATTR, str(path.resolve()))
 
 
 class _PruningLogic:
