@@ -58,7 +58,9 @@ def _process_tracking_uri(uri: str) -> Iterator[None]:
     """`Model.log` reads the process's tracking URI (it takes no client); the caller's is put back
     afterwards, `$MLFLOW_TRACKING_URI` included (`mlflow.set_tracking_uri` writes it)."""
     environment = os.environ.get("MLFLOW_TRACKING_URI")
-    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    current = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    # A URI that came from the environment is left to the environment, as it was.
+    before = None if current == environment else current
     mlflow.set_tracking_uri(uri)
     try:
         yield
