@@ -72,7 +72,8 @@ def _report(arguments: argparse.Namespace) -> int:
 
 
 def _sync(arguments: argparse.Namespace) -> int:
-    """Replay a sweep's spooled MLflow runs; 0 when none is left, 1 when some wait still."""
+    """Replay a sweep's spooled MLflow runs, then log the models and point the aliases its end
+    could not (`trainer.log_model`); 0 when none is left, 1 when some wait still."""
     from omegaconf import OmegaConf
 
     from freezesweep import tracking
@@ -81,13 +82,14 @@ def _sync(arguments: argparse.Namespace) -> int:
 
     folder = Path(arguments.folder)
     root = folder if folder.name == tracking.SPOOL_FOLDER else folder / tracking.SPOOL_FOLDER
-    saved = root.parent / "multirun.yaml"
+    config_file = root.parent / "multirun.yaml"
+    saved = OmegaConf.load(config_file) if config_file.is_file() else None
     # The sweep's own tracking settings (a password reaches them through the environment).
-    spec = tracking_spec(OmegaConf.load(saved)) if saved.is_file() else None
+    spec = tracking_spec(saved) if saved is not None else None
     if arguments.tracking_uri is not None:
         spec = TrackingSpec(True, arguments.tracking_uri, spec.artifact_root if spec else "", "")
     if spec is None:
-        print(f"error: no {saved}; pass --tracking-uri", file=sys.stderr)
+        print(f"error: no {config_file}; pass --tracking-uri", file=sys.stderr)
         return 2
     done = tracking.replay_spool(spec, root)
     print(f"replayed {len(done.sent)} spooled run(s) to {tracking.redact(spec.uri)}")
@@ -99,7 +101,12 @@ def _sync(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    if saved is None:
+        return 0
+    from freezesweep.study.promote_command import promote_after_sync
+
+    # What the sweep's end could not do while the server was down: its models and aliases.
+    return promote_after_sync(saved, spec, root.parent)
 
 
 def _bench(arguments: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from freezesweep.data import Dataset
@@ -162,3 +163,37 @@ def test_a_model_moved_with_its_sweep_folder_is_found_there(tmp_path: Path) -> N
     # The example kept beside the model is the logged input example.
     example = np.load(new / "trial-0000" / EXAMPLE_FILE)
     assert example.shape == (2, 4, 4, 1)
+
+
+def test_sync_logs_and_registers_what_an_outage_kept_from_the_sweeps_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from freezesweep import cli
+    from tests.tracking.test_spool import dead_uri, record_offline_trial
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = _store(tmp_path)
+    sweep_dir = tmp_path / "sweeps" / "toy"
+    # The server was down for the whole sweep: the trial's run waits in the spool, its model in
+    # its folder, and its Optuna trial knows no run id.
+    record_offline_trial(sweep_dir / "mlflow_spool", dead_uri(), number=0)
+    path = _trial_model(sweep_dir / "trial-0000", units=3, seed=0)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="toy", storage=storage, direction="maximize")
+    attrs = {"trainable_params": 300, "model_file": str(path)}
+    study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=attrs))
+    (sweep_dir / "multirun.yaml").write_text(
+        f"tracking: {{enabled: true, uri: '{spec.uri}', default_uri: null, "
+        f"artifact_root: '{spec.artifact_root}', experiment: toy}}\n"
+        "trainer: {log_model: pareto}\n"
+        f"hydra: {{sweeper: {{study_name: toy, storage: '{storage}'}}}}\n"
+    )
+    # `sync` sends the run, then does what the sweep's end could not: the model and the aliases.
+    assert cli.main(["sync", str(sweep_dir)]) == 0
+    line = "models:/toy@champion = version 1: trial 0, val_accuracy 0.9000, 300 trainable params"
+    assert line in capsys.readouterr().out.splitlines()
+    client = MlflowClient(spec.uri)
+    version = client.get_model_version_by_alias("toy", "champion")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["freezesweep.trial"] == "0" and run.outputs.model_outputs

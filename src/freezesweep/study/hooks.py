@@ -170,7 +170,7 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
 def _then_promote(study: optuna.Study, config: Any) -> str:
     if log_model_mode(config) == "none":
         return ""
-    return f", then `freezesweep promote --study {study.study_name}` (models and aliases)"
+    return f" (it also logs the models and points {study.study_name}@champion and @knee)"
 
 
 def _promote(study: optuna.Study, config: Any, spec: Any) -> None:

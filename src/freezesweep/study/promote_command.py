@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from freezesweep.project import load_study, project_config, storage_url, tracking_store
 
@@ -61,4 +62,36 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"error: study {arguments.study!r} has no completed trial", file=sys.stderr)
         return 2
     print(f"tracking: {redact(tracking.uri)}")
+    return 1 if promoted.missing else 0
+
+
+def promote_after_sync(saved: Any, tracking: Any, sweep_dir: Path) -> int:
+    """After `freezesweep sync` sent a sweep's spooled runs: the models and aliases its end could
+    not log while the tracking server was down (its `trainer.log_model`; nothing for `none`).
+
+    Args:
+        saved: the sweep's `multirun.yaml`, loaded.
+        tracking: the store the runs were sent to (a `TrackingSpec`).
+        sweep_dir: the sweep's folder.
+
+    Returns:
+        0 when done (or nothing to do), 1 when a chosen trial's model was missing, 2 when the
+        study could not be opened (one line on stderr).
+    """
+    from freezesweep.spec.read import log_model_mode
+    from freezesweep.study.promote import describe, promote
+    from freezesweep.study.report import trials_frame
+
+    mode = log_model_mode(saved)
+    sweeper = (saved.get("hydra") or {}).get("sweeper") or {}
+    name, storage = sweeper.get("study_name"), sweeper.get("storage")
+    if mode == "none" or not name or not storage:
+        return 0
+    url = storage_url(str(storage), "conf", None)
+    study = load_study(str(name), url) if url is not None else None
+    if study is None:
+        return 2
+    promoted = promote(study, tracking, mode=mode, sweep_dir=sweep_dir)
+    for line in describe(promoted, study.study_name, trials_frame(study)):
+        print(line)
     return 1 if promoted.missing else 0
