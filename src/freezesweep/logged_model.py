@@ -6,9 +6,10 @@ front or as the study's best; trials that have not run yet decide that. So each 
 of a sweep keeps its fine-tuned model in its folder (`model.keras`, LoRA merged: what
 `trainer.save_model` writes, plus `model_input_example.npy`, a few validation rows), and the
 sweep's end (`freezesweep.study.promote`) logs the models the study chose into their runs. Being
-dominated is final (a later trial can only push a trial off the front, never back onto it), so a
-model logged once never has to be taken back. A single run (a study of one) and every trial of
-`trainer.log_model=all` log their model at once.
+dominated is final (a later trial can only push a trial off the front, never back onto it): a
+trial that a finished trial already dominates keeps nothing, and a model logged once never has to
+be taken back. A single run (a study of one) and every trial of `trainer.log_model=all` log their
+model at once.
 
 The model is loaded back from its file with `keras.saving.load_model(..., safe_mode=True)` before
 it is logged: what MLflow stores is what plain Keras loads, in safe mode.

@@ -138,13 +138,19 @@ def _keep_model(
 ) -> None:
     """`model.keras` beside the audit, LoRA merged (plain Keras loads it in safe mode): for
     `trainer.save_model` (and as an MLflow artifact), and for `trainer.log_model` with its input
-    example, when the trial completed and is tracked. A sweep's trial only keeps it: the sweep's
-    end logs the models of the trials it chose (`freezesweep.logged_model` says why); a single
-    run, and every trial under `log_model=all`, log theirs now."""
+    example, when the trial completed, is tracked and is not dominated already. A sweep's trial
+    only keeps it: the sweep's end logs the models of the trials it chose
+    (`freezesweep.logged_model` says why); a single run, and every trial under `log_model=all`,
+    log theirs now."""
     spec = trial.spec
     stopped = pruning is not None and pruning.pruned
     completed = not stopped and math.isfinite(result.val_accuracy)
     to_log = run is not None and spec.trainer.log_model != "none" and completed
+    if to_log and pruning is not None and spec.trainer.log_model != "all":
+        from freezesweep.study.pruning import dominated
+
+        # Dominated already: never on the front, so never logged (and no file to keep).
+        to_log = not dominated(pruning.trial, result.val_accuracy, trial.trainable_params)
     if not (spec.trainer.save_model or to_log):
         return
     with disk.writing(folder / MODEL_FILE, "the model") as path:

@@ -151,6 +151,21 @@ def record_model_file(trial: optuna.Trial, path: Path) -> None:
     trial.set_user_attr(MODEL_FILE_ATTR, str(path.resolve()))
 
 
+def dominated(trial: optuna.Trial, accuracy: float, trainable_params: int) -> bool:
+    """Whether a completed trial of the study already beats this one on the accuracy/trainable-
+    params front (at least as good on both, better on one). Being dominated is final: such a
+    trial can never be on the front, the champion or the knee, so it keeps no model to log."""
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        params = other.user_attrs.get(TRAINABLE_PARAMS_ATTR)
+        if other.number == trial.number or not other.values or params is None:
+            continue
+        value = other.values[0]
+        at_least = value >= accuracy and params <= trainable_params
+        if at_least and (value > accuracy or params < trainable_params):
+            return True
+    return False
+
+
 class _PruningLogic:
     """Everything `PruningCallback` does, free of Keras so the module imports fast.
 
