@@ -167,7 +167,8 @@ def _keep_model(
         record_model_file(pruning.trial, saved)
     at_once = pruning is None or spec.trainer.log_model == "all"
     if at_once and not run.spooled:  # a spooled run's model waits for the sweep's end
-        log_model_file(spec.tracking, run.run_id, saved)
+        model_id = log_model_file(spec.tracking, run.run_id, saved)
+        _say(spec, f"MLflow model (Keras flavor): models:/{model_id}")
 
 
 def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> ScheduleResult:

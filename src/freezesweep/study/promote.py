@@ -114,12 +114,15 @@ def promote(
     if picks is None:
         return Promoted()
     run_ids = dict(zip(table["number"], table["run_id"], strict=True))
-    if not all(isinstance(run_ids[number], str) for number in picks):
-        run_ids.update(tracking.trial_run_ids(tracking_spec, study.study_name))
+    chosen = chosen_trials(table, mode)
+    if not all(isinstance(run_ids[number], str) for number in chosen):
+        # A run spooled, then replayed: its id is on the run's tags, not on the trial.
+        found = tracking.trial_run_ids(tracking_spec, study.study_name)
+        run_ids.update({n: r for n, r in found.items() if not isinstance(run_ids.get(n), str)})
     trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
     done = Promoted()
     with _turn(sweep_dir):
-        for number in chosen_trials(table, mode):
+        for number in chosen:
             _log_one(tracking_spec, trials[number], run_ids.get(number), sweep_dir, done)
         aliases = {alias: number for alias, number in zip((CHAMPION, KNEE), picks, strict=True)}
         ready = {alias: done.logged[n] for alias, n in aliases.items() if n in done.logged}
