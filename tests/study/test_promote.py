@@ -197,3 +197,37 @@ def test_sync_logs_and_registers_what_an_outage_kept_from_the_sweeps_end(
     version = client.get_model_version_by_alias("toy", "champion")
     run = client.get_run(version.run_id)
     assert run.data.tags["freezesweep.trial"] == "0" and run.outputs.model_outputs
+
+
+def test_the_sweeps_end_registers_and_a_failure_there_never_fails_the_sweep(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omegaconf import OmegaConf
+
+    from freezesweep.study.hooks import on_sweep_end
+
+    spec = _store(tmp_path)
+    sweep_dir = tmp_path / "sweeps" / "s"
+    study = optuna.create_study(study_name="s", direction="maximize")
+    _add_trial(study, spec, sweep_dir, 0.9, 300)
+    tracking = {"enabled": True, "uri": spec.uri, "default_uri": None}
+    tracking.update(artifact_root=spec.artifact_root, experiment="s")
+    config = OmegaConf.create(
+        {
+            "hydra": {"sweep": {"dir": str(sweep_dir)}},
+            "tracking": tracking,
+            "trainer": {"log_model": "pareto"},
+        }
+    )
+    # A link planted under the lock's name: never followed; the step stops with a warning.
+    target = tmp_path / "elsewhere"
+    (sweep_dir / ".promote.lock").symlink_to(target)
+    on_sweep_end(study, config)
+    assert "MLflow models not logged or registered (OSError: " in caplog.text
+    assert "run `freezesweep promote --study s` once that is fixed" in caplog.text
+    assert not target.exists() and MlflowClient(spec.uri).search_registered_models() == []
+    # Without it, the sweep's end logs the model and points the aliases, and says so.
+    (sweep_dir / ".promote.lock").unlink()
+    on_sweep_end(study, config)
+    line = "models:/s@champion = version 1: trial 0, val_accuracy 0.9000, 300 trainable params"
+    assert line in capsys.readouterr().out.splitlines()
