@@ -144,7 +144,10 @@ def test_a_trial_without_its_model_file_is_reported_not_registered(tmp_path: Pat
     done = promote(study, spec, mode="best", sweep_dir=sweep_dir)
     # Nothing is logged or registered; the line says why.
     assert done.logged == {} and done.aliases == {}
-    reason = "it kept no model file (trainer.log_model=none when it ran?)"
+    reason = (
+        "no model file was kept for it (it ran with trainer.log_model=none, or before "
+        "freezesweep kept models)"
+    )
     assert done.missing == {0: reason}
     assert describe(done, "s", trials_frame(study)) == [f"trial 0: model not logged: {reason}"]
     assert MlflowClient(spec.uri).search_registered_models() == []

@@ -145,7 +145,10 @@ def _log_one(spec: Any, trial: Any, run_id: Any, sweep_dir: Path | None, done: P
     if not isinstance(run_id, str):
         done.missing[number] = "its MLflow run is not known (still spooled?)"
     elif path is None:
-        done.missing[number] = "it kept no model file (trainer.log_model=none when it ran?)"
+        done.missing[number] = (
+            "no model file was kept for it (it ran with trainer.log_model=none, or before "
+            "freezesweep kept models)"
+        )
     else:
         done.logged[number] = log_model_file(spec, run_id, path)
 

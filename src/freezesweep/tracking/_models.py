@@ -14,6 +14,7 @@ model, its example input and the model's output on it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -53,21 +54,26 @@ class _KerasFlavor:
         mlflow.keras.save_model(path=path, **kwargs)
 
 
+# One thread at a time may change the process's tracking URI.
+_PROCESS_URI = threading.Lock()
+
+
 @contextmanager
 def _process_tracking_uri(uri: str) -> Iterator[None]:
     """`Model.log` reads the process's tracking URI (it takes no client); the caller's is put back
     afterwards, `$MLFLOW_TRACKING_URI` included (`mlflow.set_tracking_uri` writes it)."""
-    environment = os.environ.get("MLFLOW_TRACKING_URI")
-    current = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    # A URI that came from the environment is left to the environment, as it was.
-    before = None if current == environment else current
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it
-        if environment is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = environment
+    with _PROCESS_URI:
+        environment = os.environ.get("MLFLOW_TRACKING_URI")
+        current = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+        # A URI that came from the environment is left to the environment, as it was.
+        before = None if current == environment else current
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it
+            if environment is not None:
+                os.environ["MLFLOW_TRACKING_URI"] = environment
 
 
 def logged_model_id(spec: TrackingSpec, run_id: str) -> str | None:
