@@ -61,6 +61,10 @@ def test_a_single_run_logs_its_model_and_its_lineage(
         "val_rows": len(data.x_val),
         "image_shape": [28, 28, 1],
     }
+    # LoRA merged, the logged model scores on the validation data exactly what the run logged.
+    scores = loaded.predict(data.x_val, batch_size=256, verbose=0)
+    accuracy = float(np.mean(np.argmax(scores, axis=-1) == data.y_val))
+    assert abs(accuracy - run.data.metrics["val_accuracy"]) <= 1e-6
     # The backbone's digest: 64 hex digits, the same in every run of this backbone.
     assert len(run.data.tags["freezesweep.backbone_digest"]) == 64
 
