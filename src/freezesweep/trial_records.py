@@ -6,11 +6,14 @@
   `stage_non_trainable_params`, and the artifact `model_summary/stage<N>_<name>.txt` written
   after that stage's freezing, so its trainable column and totals are the stage's audited counts;
 - once, at step 0: `val_accuracy`, `trainable_params`, `non_trainable_params`,
-  `trainable_fraction`, `train_seconds`.
+  `trainable_fraction`, `train_seconds`;
+- before training, its lineage: the data as an MLflow dataset input (the feature cache's digest,
+  the `data.*` settings, split sizes) and the backbone's digest (tag).
 
 A pruned trial's `val_accuracy` is the last value it reported, and the run says so (tag
-`freezesweep.value`). The run is any object with `log_metrics`, `log_text`, `set_tags` and
-`log_file` (a `freezesweep.tracking.TrialRun`): this module does not import MLflow.
+`freezesweep.value`). The run is any object with `log_metrics`, `log_text`, `set_tags`,
+`log_file` and `log_dataset` (a `freezesweep.tracking.TrialRun`): this module does not import
+MLflow.
 """
 
 from __future__ import annotations
