@@ -177,8 +177,7 @@ def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> Schedule
     callbacks: list[keras.callbacks.Callback] = []
     if run is not None:
         config = OmegaConf.to_yaml(OmegaConf.create(redact_mapping(dict(spec.resolved))))
-        records.log_start(run, spec, list(trial.plans), config)
-        records.log_lineage(run, spec, trial.data, trial.backbone)
+        records.log_start(run, spec, list(trial.plans), config, trial.data, trial.backbone)
         callbacks.append(EpochLogger(run, prefix=records.EPOCH_PREFIX))
     if pruning is not None:
         callbacks.append(pruning)

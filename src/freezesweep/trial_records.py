@@ -59,27 +59,29 @@ def summary_file(index: int, name: str) -> str:
     return f"{SUMMARY_FOLDER}/stage{index}_{name}.txt"
 
 
-def log_start(run: Any, spec: TrialSpec, plans: list[StagePlan], config: str) -> None:
-    """Params (resolved config and per-stage settings), compute tags and `config.yaml` (the
-    resolved config as YAML, secrets redacted: `config`)."""
+def log_start(
+    run: Any,
+    spec: TrialSpec,
+    plans: list[StagePlan],
+    config: str,
+    data: TrainingData,
+    backbone: keras.Model,
+) -> None:
+    """Before training: params (resolved config and per-stage settings), compute tags,
+    `config.yaml` (the resolved config as YAML, secrets redacted: `config`), and the lineage:
+    the data as an MLflow dataset input (`data_record`) and the backbone's digest (tag
+    `freezesweep.backbone_digest`: SHA-256 of its pretrained weights' paths and values as built,
+    LoRA factors left out)."""
     from freezesweep import tracking
 
     run.log_params({**tracking.flatten(spec.resolved), **tracking.stage_params(plans)})
     # Where and how this trial computed, next to what it found.
     compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
-    run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
-    run.log_text(config, "config.yaml")
-
-
-def log_lineage(run: Any, spec: TrialSpec, data: TrainingData, backbone: keras.Model) -> None:
-    """What the trial started from: its data as an MLflow dataset input (`data_record`) and its
-    backbone's digest (tag `freezesweep.backbone_digest`: SHA-256 of the pretrained weights'
-    paths and values as built, LoRA factors left out). Call it before training."""
-    from freezesweep import tracking
-
-    run.log_dataset(data_record(spec, data))
+    tags = {f"freezesweep.{key}": value for key, value in compute.items()}
     pretrained = [weight for weight in backbone.weights if "lora_kernel" not in weight.path]
-    run.set_tags({tracking.BACKBONE_TAG: weights_digest(pretrained)})
+    run.set_tags({**tags, tracking.BACKBONE_TAG: weights_digest(pretrained)})
+    run.log_dataset(data_record(spec, data))
+    run.log_text(config, "config.yaml")
 
 
 def data_record(spec: TrialSpec, data: TrainingData) -> dict[str, Any]:
