@@ -145,12 +145,17 @@ def test_a_trial_without_its_model_file_is_reported_not_registered(tmp_path: Pat
     # Nothing is logged or registered; the line says why.
     assert done.logged == {} and done.aliases == {}
     reason = (
-        "no model file was kept for it (it ran with trainer.log_model=none, or before "
+        "no model was kept for it (it ran with trainer.log_model=none, or before "
         "freezesweep kept models)"
     )
     assert done.missing == {0: reason}
     assert describe(done, "s", trials_frame(study)) == [f"trial 0: model not logged: {reason}"]
     assert MlflowClient(spec.uri).search_registered_models() == []
+    # A `trainer.save_model` file alone (no input example kept with it) is not one either.
+    folder = sweep_dir / "trial-0000"
+    save_merged(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), folder / MODEL_FILE)
+    (folder / EXAMPLE_FILE).unlink()
+    assert promote(study, spec, mode="best", sweep_dir=sweep_dir).missing == {0: reason}
 
 
 def test_a_model_moved_with_its_sweep_folder_is_found_there(tmp_path: Path) -> None:

@@ -164,6 +164,6 @@ def test_log_model_none_logs_and_registers_nothing(
     assert code == 1
     champion, _ = champion_and_knee(trials_frame(_study(tmp_path)))  # type: ignore[misc]
     assert (
-        f"trial {champion}: model not logged: no model file was kept for it (it ran with "
+        f"trial {champion}: model not logged: no model was kept for it (it ran with "
         "trainer.log_model=none, or before freezesweep kept models)"
     ) in capsys.readouterr().out.splitlines()

@@ -134,19 +134,21 @@ def promote(
 
 
 def _log_one(spec: Any, trial: Any, run_id: Any, sweep_dir: Path | None, done: Promoted) -> None:
-    from freezesweep.logged_model import MODEL_FILE, log_model_file
+    from freezesweep.logged_model import EXAMPLE_FILE, MODEL_FILE, log_model_file
 
     number = trial.number
     recorded = trial.user_attrs.get(MODEL_FILE_ATTR)
     candidates = [Path(recorded)] if recorded else []
     if sweep_dir is not None:
         candidates.append(sweep_dir / f"trial-{number:04d}" / MODEL_FILE)
-    path = next((path for path in candidates if path.is_file()), None)
+    # The model with its input example (a `trainer.save_model` file alone was not kept for this).
+    kept = [path for path in candidates if path.with_name(EXAMPLE_FILE).is_file()]
+    path = next((path for path in kept if path.is_file()), None)
     if not isinstance(run_id, str):
         done.missing[number] = "its MLflow run is not known (still spooled?)"
     elif path is None:
         done.missing[number] = (
-            "no model file was kept for it (it ran with trainer.log_model=none, or before "
+            "no model was kept for it (it ran with trainer.log_model=none, or before "
             "freezesweep kept models)"
         )
     else:
