@@ -3,7 +3,10 @@
 A trial's model is logged once into the trial's own run with MLflow's model machinery
 (`mlflow.models.Model.log` with the `mlflow.keras` flavor): a LoggedModel of the run's
 experiment, with a signature, an input example and the run's final metrics linked to it. Its id
-is tagged on the run (`freezesweep.model_id`), so logging it again finds it instead.
+is tagged on the run (`freezesweep.model_id`), so logging it again finds it instead. This is what
+`mlflow.keras.log_model` calls, minus the global active run the project never uses:
+`mlflow.keras.log_model` takes no run id, and without an active run its LoggedModel would land in
+the default experiment, so the LoggedModel is initialized in the run's experiment first.
 
 The study's registered model (named after the study) has one version per logged model it ever
 pointed at; its aliases (`champion`, `knee`) move to another version when a later invocation of
