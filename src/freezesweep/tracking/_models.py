@@ -31,7 +31,7 @@ from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._store import client_for
 from freezesweep.tracking._tags import MODEL_TAG
 
-# The logged model's name (and its folder in the MLflow UI's "Logged models" tab).
+# The logged model's name (as the experiment's "Models" tab in the MLflow UI lists it).
 MODEL_NAME = "model"
 
 
