@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from freezesweep.project import project_config, storage_url
+from freezesweep.project import load_study, project_config, storage_url, tracking_store
 
 
 def _pretrain(arguments: argparse.Namespace) -> int:
@@ -52,37 +51,18 @@ def _dashboard(arguments: argparse.Namespace) -> int:
 
 
 def _report(arguments: argparse.Namespace) -> int:
-    import optuna
     import pandas as pd
 
-    from freezesweep.redaction import redact
-    from freezesweep.spec import TrackingSpec
-    from freezesweep.spec.read import tracking_spec
     from freezesweep.study.report import publish, trials_frame
-    from freezesweep.study.storage import open_storage
 
     config = project_config(Path(arguments.config_dir))
     url = storage_url(arguments.storage, arguments.config_dir, config)
-    if url is None:
+    study = load_study(arguments.study, url) if url is not None else None
+    if study is None:
         return 2
-    try:
-        study = optuna.load_study(study_name=arguments.study, storage=open_storage(url))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyError:
-        print(f"error: no study {arguments.study!r} in {redact(url)}", file=sys.stderr)
-        return 2
-    tracking = None
-    # The configured store ($MLFLOW_TRACKING_URI, else tracking.default_uri), if it exists.
-    configured = tracking_spec(config) if config is not None else None
-    if arguments.tracking_uri is not None:
-        base = configured or TrackingSpec(True, "", "", arguments.study)
-        tracking = dataclasses.replace(base, enabled=True, uri=arguments.tracking_uri)
-    elif configured is not None:
-        local = configured.uri.removeprefix("sqlite:///")
-        if not configured.uri.startswith("sqlite:///") or Path(local).exists():
-            tracking = configured
+    # --tracking-uri, else the configured store ($MLFLOW_TRACKING_URI, else
+    # tracking.default_uri) if it exists.
+    tracking = tracking_store(arguments.tracking_uri, config, arguments.study)
     directory = Path(arguments.output or f"sweeps/{arguments.study}/report")
     # A report taken while a sweep runs must not end the study's parent run.
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -92,7 +72,8 @@ def _report(arguments: argparse.Namespace) -> int:
 
 
 def _sync(arguments: argparse.Namespace) -> int:
-    """Replay a sweep's spooled MLflow runs; 0 when none is left, 1 when some wait still."""
+    """Replay a sweep's spooled MLflow runs, then log the models and point the aliases its end
+    could not (`trainer.log_model`); 0 when none is left, 1 when some wait still."""
     from omegaconf import OmegaConf
 
     from freezesweep import tracking
@@ -101,13 +82,14 @@ def _sync(arguments: argparse.Namespace) -> int:
 
     folder = Path(arguments.folder)
     root = folder if folder.name == tracking.SPOOL_FOLDER else folder / tracking.SPOOL_FOLDER
-    saved = root.parent / "multirun.yaml"
+    config_file = root.parent / "multirun.yaml"
+    saved = OmegaConf.load(config_file) if config_file.is_file() else None
     # The sweep's own tracking settings (a password reaches them through the environment).
-    spec = tracking_spec(OmegaConf.load(saved)) if saved.is_file() else None
+    spec = tracking_spec(saved) if saved is not None else None
     if arguments.tracking_uri is not None:
         spec = TrackingSpec(True, arguments.tracking_uri, spec.artifact_root if spec else "", "")
     if spec is None:
-        print(f"error: no {saved}; pass --tracking-uri", file=sys.stderr)
+        print(f"error: no {config_file}; pass --tracking-uri", file=sys.stderr)
         return 2
     done = tracking.replay_spool(spec, root)
     print(f"replayed {len(done.sent)} spooled run(s) to {tracking.redact(spec.uri)}")
@@ -119,7 +101,12 @@ def _sync(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    if saved is None:
+        return 0
+    from freezesweep.study.promote_command import promote_after_sync
+
+    # What the sweep's end could not do while the server was down: its models and aliases.
+    return promote_after_sync(saved, spec, root.parent)
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -151,11 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The `freezesweep` command line: every command, its flags and its handler."""
     from freezesweep.model.zoo.command import add_parser as add_zoo_parser
     from freezesweep.replay.command import add_parser as add_replay_parser
+    from freezesweep.study.promote_command import add_parser as add_promote_parser
 
     parser = argparse.ArgumentParser(prog="freezesweep", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_model_commands(commands)
     _add_study_commands(commands)
+    add_promote_parser(commands)
     add_zoo_parser(commands)
     add_replay_parser(commands)
     return parser

@@ -1,5 +1,5 @@
-"""The project folder the `freezesweep` commands run in: its composed config, and the study
-storage a command reads when none is given."""
+"""The project folder the `freezesweep` commands run in: its composed config, the study storage
+and the MLflow store a command reads when none is given."""
 
 from __future__ import annotations
 
@@ -36,3 +36,39 @@ def storage_url(storage: str | None, config_dir: str, config: Any) -> str | None
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+
+
+def load_study(name: str, url: str) -> Any:
+    """The study `name` in storage `url` (an `optuna.Study`); `None` after an error was printed."""
+    import optuna
+
+    from freezesweep.redaction import redact
+    from freezesweep.study.storage import open_storage
+
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(url))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except KeyError:
+        print(f"error: no study {name!r} in {redact(url)}", file=sys.stderr)
+    return None
+
+
+def tracking_store(tracking_uri: str | None, config: Any, study_name: str) -> Any:
+    """The MLflow store a command updates (a `TrackingSpec`), or `None` when there is none:
+    `tracking_uri` (`--tracking-uri`), else the configured store (`$MLFLOW_TRACKING_URI`, else
+    `tracking.default_uri`) if it is a server or a local store that exists."""
+    import dataclasses
+
+    from freezesweep.spec import TrackingSpec
+    from freezesweep.spec.read import tracking_spec
+
+    configured = tracking_spec(config) if config is not None else None
+    if tracking_uri is not None:
+        base = configured or TrackingSpec(True, "", "", study_name)
+        return dataclasses.replace(base, enabled=True, uri=tracking_uri)
+    if configured is not None:
+        local = configured.uri.removeprefix("sqlite:///")
+        if not configured.uri.startswith("sqlite:///") or Path(local).exists():
+            return configured
+    return None

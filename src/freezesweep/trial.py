@@ -21,6 +21,7 @@ from freezesweep import compat, disk, runtime
 from freezesweep import trial_records as records
 from freezesweep.errors import OutOfMemory
 from freezesweep.freeze import write_audit
+from freezesweep.logged_model import EXAMPLE_FILE, MODEL_FILE, log_model_file, save_example
 from freezesweep.model.export import save_merged
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
 from freezesweep.prepare import PreparedTrial, prepare_trial
@@ -123,11 +124,7 @@ def _run(
             files = (audit_path, summary)
             records.log_end(run, result, files, trainable_params, total_params, stopped_at)
             run.set_tags(cache_summary(result))
-        if spec.trainer.save_model:  # beside the audit; LoRA merged, loads with plain Keras
-            with disk.writing(audit_path.parent / "model.keras", "the model") as path:
-                saved = save_merged(trial.model, path)
-            if run is not None:
-                run.log_file(saved)
+        _keep_model(trial, run, audit_path.parent, pruning, result)
         _say(spec, summary)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
         _raise_if_stopped(pruning, result)
@@ -136,13 +133,51 @@ def _run(
     return chosen[0] if len(chosen) == 1 else chosen
 
 
+def _keep_model(
+    trial: PreparedTrial, run: Any, folder: Path, pruning: Any, result: ScheduleResult
+) -> None:
+    """`model.keras` beside the audit, LoRA merged (plain Keras loads it in safe mode): for
+    `trainer.save_model` (and as an MLflow artifact), and for `trainer.log_model` with its input
+    example, when the trial completed, is tracked and is not dominated already. A sweep's trial
+    only keeps it: the sweep's end logs the models of the trials it chose
+    (`freezesweep.logged_model` says why); a single run, and every trial under `log_model=all`,
+    log theirs now."""
+    spec = trial.spec
+    stopped = pruning is not None and pruning.pruned
+    completed = not stopped and math.isfinite(result.val_accuracy)
+    to_log = run is not None and spec.trainer.log_model != "none" and completed
+    if to_log and pruning is not None and spec.trainer.log_model != "all":
+        from freezesweep.study.pruning import dominated
+
+        # Dominated already: never on the front, so never logged (and no file to keep).
+        to_log = not dominated(pruning.trial, result.val_accuracy, trial.trainable_params)
+    if not (spec.trainer.save_model or to_log):
+        return
+    with disk.writing(folder / MODEL_FILE, "the model") as path:
+        saved = save_merged(trial.model, path)
+    if spec.trainer.save_model and run is not None:
+        run.log_file(saved)
+    if not to_log:
+        return
+    with disk.writing(folder / EXAMPLE_FILE, "the model's input example") as path:
+        save_example(trial.data, path)
+    if pruning is not None:
+        from freezesweep.study.pruning import record_model_file
+
+        record_model_file(pruning.trial, saved)
+    at_once = pruning is None or spec.trainer.log_model == "all"
+    if at_once and not run.spooled:  # a spooled run's model waits for the sweep's end
+        model_id = log_model_file(spec.tracking, run.run_id, saved)
+        _say(spec, f"MLflow model (Keras flavor): models:/{model_id}")
+
+
 def _train(trial: PreparedTrial, run: Any, pruning: Any, cache: Any) -> ScheduleResult:
     """Every stage of the prepared trial, logged to the run and reported to the pruner."""
     spec = trial.spec
     callbacks: list[keras.callbacks.Callback] = []
     if run is not None:
         config = OmegaConf.to_yaml(OmegaConf.create(redact_mapping(dict(spec.resolved))))
-        records.log_start(run, spec, list(trial.plans), config)
+        records.log_start(run, spec, list(trial.plans), config, trial.data, trial.backbone)
         callbacks.append(EpochLogger(run, prefix=records.EPOCH_PREFIX))
     if pruning is not None:
         callbacks.append(pruning)
@@ -240,7 +275,8 @@ def _tracked_run(spec: TrialSpec, sweep_folder: Path | None) -> Iterator[Any]:
 def _audit_file(output_dir: Path | None) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
-    disk.refuse_link(folder / "model.keras", "the model")
+    disk.refuse_link(folder / MODEL_FILE, "the model")
+    disk.refuse_link(folder / EXAMPLE_FILE, "the model's input example")
     disk.refuse_link(folder / "freeze_audit.json", "the freeze audit")
     return folder / "freeze_audit.json"
 

@@ -6,11 +6,14 @@
   `stage_non_trainable_params`, and the artifact `model_summary/stage<N>_<name>.txt` written
   after that stage's freezing, so its trainable column and totals are the stage's audited counts;
 - once, at step 0: `val_accuracy`, `trainable_params`, `non_trainable_params`,
-  `trainable_fraction`, `train_seconds`.
+  `trainable_fraction`, `train_seconds`;
+- before training, its lineage: the data as an MLflow dataset input (the feature cache's digest,
+  the `data.*` settings, split sizes) and the backbone's digest (tag).
 
 A pruned trial's `val_accuracy` is the last value it reported, and the run says so (tag
-`freezesweep.value`). The run is any object with `log_metrics`, `log_text`, `set_tags` and
-`log_file` (a `freezesweep.tracking.TrialRun`): this module does not import MLflow.
+`freezesweep.value`). The run is any object with `log_metrics`, `log_text`, `set_tags`,
+`log_file` and `log_dataset` (a `freezesweep.tracking.TrialRun`): this module does not import
+MLflow.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from freezesweep import runtime
+from freezesweep.data import Dataset, TrainingData
 from freezesweep.freeze import StagePlan
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
+from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
 from freezesweep.train import ScheduleResult, StageResult
+from freezesweep.train.feature_cache import data_digest, weights_digest
 from freezesweep.trial_summary import model_summary
 
 # Per-epoch series: Keras's names after this prefix (as Keras's TensorBoard callback names them).
@@ -53,16 +59,50 @@ def summary_file(index: int, name: str) -> str:
     return f"{SUMMARY_FOLDER}/stage{index}_{name}.txt"
 
 
-def log_start(run: Any, spec: TrialSpec, plans: list[StagePlan], config: str) -> None:
-    """Params (resolved config and per-stage settings), compute tags and `config.yaml` (the
-    resolved config as YAML, secrets redacted: `config`)."""
+def log_start(
+    run: Any,
+    spec: TrialSpec,
+    plans: list[StagePlan],
+    config: str,
+    data: TrainingData,
+    backbone: keras.Model,
+) -> None:
+    """Before training: params (resolved config and per-stage settings), compute tags,
+    `config.yaml` (the resolved config as YAML, secrets redacted: `config`), and the lineage:
+    the data as an MLflow dataset input (`data_record`) and the backbone's digest (tag
+    `freezesweep.backbone_digest`: SHA-256 of its pretrained weights' paths and values as built,
+    LoRA factors left out)."""
     from freezesweep import tracking
 
     run.log_params({**tracking.flatten(spec.resolved), **tracking.stage_params(plans)})
     # Where and how this trial computed, next to what it found.
     compute = runtime.describe(spec.trainer.mixed_precision, spec.trainer.jit_compile)
-    run.set_tags({f"freezesweep.{key}": value for key, value in compute.items()})
+    tags = {f"freezesweep.{key}": value for key, value in compute.items()}
+    pretrained = [weight for weight in backbone.weights if "lora_kernel" not in weight.path]
+    run.set_tags({**tags, tracking.BACKBONE_TAG: weights_digest(pretrained)})
+    run.log_dataset(data_record(spec, data))
     run.log_text(config, "config.yaml")
+
+
+def data_record(spec: TrialSpec, data: TrainingData) -> dict[str, Any]:
+    """The trial's data for MLflow: `name` (the data kind), `digest` (the feature cache's data
+    digest, `None` for a streamed pipeline), `source` (the `data.*` settings it was built from)
+    and `profile` (split sizes, classes, image shape)."""
+    source = {
+        f"data.{item.name}": redact(str(value))
+        for item in fields(spec.data)
+        if (value := getattr(spec.data, item.name)) not in (None, ())
+    }
+    profile: dict[str, Any] = {"classes": data.num_classes}
+    digest = None
+    if isinstance(data, Dataset):
+        digest = data_digest(data)
+        profile.update(train_rows=len(data.x_train), val_rows=len(data.x_val))
+        profile["image_shape"] = list(data.x_train.shape[1:])
+    else:  # streamed from an image folder: sizes in batches
+        profile.update(train_batches=int(data.train.cardinality()))
+        profile.update(val_batches=int(data.val.cardinality()))
+    return {"name": spec.data.kind, "digest": digest, "source": source, "profile": profile}
 
 
 def stage_logger(run: Any, model: keras.Model) -> Callable[[StageResult, Any], None] | None:

@@ -165,3 +165,20 @@ def test_callback_names_a_missing_monitor() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="'val_accuracy' is not in the epoch logs"):
         model.fit(rng.normal(size=(8, 3)), np.zeros(8), callbacks=[callback], verbose=0)
+
+
+def test_a_trial_beaten_on_both_axes_already_is_dominated() -> None:
+    from freezesweep.study.pruning import dominated
+
+    study = optuna.create_study(direction="maximize")
+    for value, params in [(0.90, 1_000), (0.80, 300)]:
+        attrs = {"trainable_params": params}
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
+    running = study.ask()
+    # Beaten on both axes (or equal on one, better on the other): dominated, so it keeps no model.
+    assert dominated(running, 0.85, 2_000)
+    assert dominated(running, 0.80, 500)
+    # Better on one axis than every trial, or equal to one on both: still possibly on the front.
+    assert not dominated(running, 0.95, 5_000)
+    assert not dominated(running, 0.70, 100)
+    assert not dominated(running, 0.90, 1_000)

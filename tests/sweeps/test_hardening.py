@@ -101,6 +101,10 @@ SWEEP_ROWS = [
     # Fixed overrides, searched ranges and enqueued sets of a sweep, checked before the study.
     (["schedule.unit=foo"], "schedule.unit must be one of layer, block; got 'foo'."),
     (
+        ["trainer.log_model=champion"],
+        "trainer.log_model must be one of pareto, best, all, none; got 'champion'.",
+    ),
+    (
         ["finetune.top_k=range(0,7)"],
         "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 6.",
     ),
@@ -197,6 +201,10 @@ SWEEP_ROWS = [
 
 RUN_ROWS = [
     (["schedule.unit=foo"], "schedule.unit must be one of layer, block; got 'foo'."),
+    (
+        ["trainer.log_model=champion"],
+        "trainer.log_model must be one of pareto, best, all, none; got 'champion'.",
+    ),
     (
         ["finetune.top_k=9"],
         "finetune.top_k must be between 0 and 4 (the backbone has 4 block units); got 9.",

@@ -48,6 +48,15 @@ def _no_http_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
 
+# A trial's data record (`freezesweep.trial_records.data_record`), spooled like the rest.
+DATASET = {
+    "name": "toy",
+    "digest": "ab" * 32,
+    "source": {"data.kind": "toy"},
+    "profile": {"train_rows": 3, "val_rows": 2, "classes": 2},
+}
+
+
 def record_offline_trial(spool: Path, uri: str, number: int = 1) -> None:
     """A trial run against a server that is down from the start: all of it spooled."""
     spec = TrackingSpec(True, uri, "", "toy")
@@ -61,6 +70,7 @@ def record_offline_trial(spool: Path, uri: str, number: int = 1) -> None:
     ) as run:
         assert run.spooled
         run.log_params({"x": "0.5", "tracking.uri": uri})
+        run.log_dataset(DATASET)
         for epoch in range(3):
             run.log_metrics({"val_accuracy": 0.5 + epoch / 10}, step=epoch)
         run.log_text(f"uri: {uri}\n", "config.yaml")
@@ -87,6 +97,7 @@ def test_a_run_spooled_from_the_start_is_replayed_once(tmp_path: Path, store: Tr
     assert run.info.status == "FINISHED"
     assert run.data.tags["freezesweep.state"] == "COMPLETE"
     assert run.data.params["x"] == "0.5"
+    assert [entry.dataset.digest for entry in run.inputs.dataset_inputs] == ["ab" * 16]
     client = client_for(store)
     history = client.get_metric_history(run.info.run_id, "val_accuracy")
     assert [(point.step, point.value) for point in history] == [(0, 0.5), (1, 0.6), (2, 0.7)]
@@ -112,6 +123,8 @@ def test_a_replay_repeated_after_a_crash_duplicates_nothing(
     assert replay_spool(store, spool).sent == ["trial-0001"]
     (run,) = trial_runs(store)
     assert run.data.tags[SPOOL_TAG]
+    # The data input is linked once, however often it was sent.
+    assert len(run.inputs.dataset_inputs) == 1
     history = client_for(store).get_metric_history(run.info.run_id, "val_accuracy")
     assert len(history) == 3
 

@@ -14,6 +14,7 @@ UNIT_KINDS = ("layer", "block")
 BN_POLICIES = ("frozen", "train")
 # How a stage's window of units trains (`finetune.method`).
 METHODS = ("unfreeze", "lora", "bitfit", "norm")
+LOG_MODEL = ("pareto", "best", "all", "none")  # which trials log an MLflow model
 DEFAULT_OPTIMIZER = "keras.optimizers.Adam"
 
 Unfreeze = int | Literal["all", "none"] | str
@@ -28,8 +29,7 @@ class EarlyStoppingSpec:
     Args:
         monitor: the metric watched. Defaults to `"val_loss"`.
         patience: epochs without improvement before the stage stops. Defaults to `3`.
-        restore_best_weights: end the stage with its best epoch's weights.
-            Defaults to `False`.
+        restore_best_weights: end the stage with its best epoch's weights. Defaults to `False`.
     """
 
     monitor: str = "val_loss"
@@ -115,8 +115,7 @@ class ScheduleSpec:
 
     Args:
         name: the schedule's name (`two_stage`, `gradual`, ...; `custom` when unnamed).
-        unit: what a depth counts: `"block"` (residual blocks) or `"layer"`
-            (weight-bearing layers).
+        unit: what a depth counts: `"block"` (residual blocks) or `"layer"` (weight layers).
         bn: `"frozen"` (BN layers stay in inference mode) or `"train"`.
         stages: the stages in order, `gradual` ones expanded to one stage per depth.
         method: how each stage's window trains. Defaults to `MethodSpec()` (`unfreeze`).
@@ -140,8 +139,7 @@ class BackboneSpec:
         path: the `.keras` file (`file`); `None` otherwise.
         sha256: the file's expected SHA-256, checked when loaded; `None`: not checked.
         dropout: the head's dropout rate before the classifier.
-        name: `keras_app`: the builder's name in `keras.applications`; `zoo`: the zoo's name.
-            Defaults to `None`.
+        name: `keras_app`: its name in `keras.applications`; `zoo`: the zoo's. Defaults to `None`.
         weights: `keras_app`: `"imagenet"`, a weights file, or `None` (random, the default).
         input_shape: `keras_app`, `zoo`: the input the data is resized to. Defaults to `None`.
         pooling: `keras_app`: the global pooling of its feature map. Defaults to `None`.
@@ -219,6 +217,7 @@ class TrainerSpec:
             prefixes of earlier trials where that is exact; `"off"`: train every stage in full.
         feature_cache_gb: the cache's bound, in memory and on disk each, in GB (10**9 bytes).
         save_model: save the fine-tuned model (LoRA merged) as the trial's `model.keras`.
+        log_model: which trials log their model as an MLflow model (one of `LOG_MODEL`).
     """
 
     batch_size: int
@@ -228,6 +227,7 @@ class TrainerSpec:
     feature_cache: Literal["auto", "off"]
     feature_cache_gb: float
     save_model: bool
+    log_model: Literal["pareto", "best", "all", "none"]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from freezesweep.spec._checks import (
 from freezesweep.spec._schedule import read_schedule
 from freezesweep.spec._sources import read_backbone, read_data
 from freezesweep.spec._types import (
+    LOG_MODEL,
     METHODS,
     MethodSpec,
     TrackingSpec,
@@ -47,6 +48,18 @@ def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> Tra
         environment: environment variables. Defaults to `None` (use `os.environ`).
     """
     return _tracking(cfg, os.environ if environment is None else environment)
+
+
+def log_model_mode(cfg: Any) -> str:
+    """`trainer.log_model` of a config (for the sweeper's end-of-sweep hook); `none` for an app
+    without a `trainer` section.
+
+    Raises:
+        ConfigError: not one of `pareto`, `best`, `all`, `none`.
+    """
+    trainer = cfg.get("trainer") or {}
+    value = trainer.get("log_model", "none")
+    return str(choice(value, "trainer.log_model", LOG_MODEL))
 
 
 def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
@@ -166,6 +179,9 @@ def _trainer(trainer: Any, *, sweep_job: bool) -> TrainerSpec:
         ),
         save_model=_flag(
             setting(trainer, "save_model", "trainer.save_model"), "trainer.save_model"
+        ),
+        log_model=choice(
+            setting(trainer, "log_model", "trainer.log_model"), "trainer.log_model", LOG_MODEL
         ),
     )
 

@@ -18,6 +18,7 @@ __all__ = [
     "FAIL_REASON_ATTR",
     "HEARTBEAT_ATTR",
     "METHOD_ATTR",
+    "MODEL_FILE_ATTR",
     "PRUNER_ATTR",
     "PRUNE_REASON_ATTR",
     "REGISTERED_HOST_ATTR",
@@ -64,6 +65,9 @@ RETRY_OF_ATTR = "retry_of"
 TRAINABLE_PARAMS_ATTR = TRAINABLE_PARAMS
 # The trial's MLflow run id (when the run was made live, not spooled); set by the job.
 RUN_ID_ATTR = "mlflow_run_id"
+# The trial's fine-tuned model (`model.keras`, LoRA merged, absolute path) kept for MLflow:
+# set by the job when `trainer.log_model` is not `none`, read by `study.promote` after the sweep.
+MODEL_FILE_ATTR = "model_file"
 # Per stage, in order: the epochs it ran and what training it cost in seconds (a stage restored
 # from an earlier trial's prefix is charged that trial's seconds); set by the job after training,
 # pruned trials included. A recorded grid (`freezesweep replay`) charges replayed trials these.

@@ -18,9 +18,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep.errors import ConfigError
+from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
-from freezesweep.spec.read import job_spec, tracking_spec
-from freezesweep.study.report import publish
+from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec
+from freezesweep.study.report import publish, trials_frame
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, floa
 
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: end dead workers' runs, write the report next to the jobs and attach it to
-    the parent run."""
+    the parent run, then log the chosen trials' models and point the study's registered model's
+    aliases (`freezesweep.study.promote`, under `trainer.log_model`)."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
     if not spec.enabled:
@@ -148,6 +150,7 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
         publish(study, directory, spec)
+        _promote(study, config, spec)
     except Exception as error:
         if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
             raise
@@ -160,7 +163,36 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
             f"MLflow tracking server unreachable at the end of the sweep; the report is in "
             f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
             f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
+            + _then_promote(study, config)
         )
+
+
+def _then_promote(study: optuna.Study, config: Any) -> str:
+    if log_model_mode(config) == "none":
+        return ""
+    return f" (it also logs the models and points {study.study_name}@champion and @knee)"
+
+
+def _promote(study: optuna.Study, config: Any, spec: Any) -> None:
+    """Models and aliases after the report; a failure here is reported and never fails a
+    sweep whose trials are all told (`freezesweep promote` does it again later)."""
+    mode = log_model_mode(config)
+    if mode == "none":
+        return
+    from freezesweep.study.promote import describe, promote
+
+    folder = Path(str(config.hydra.sweep.dir))
+    try:
+        promoted = promote(study, spec, mode=mode, sweep_dir=folder)
+    except Exception as error:
+        reason = redact(f"{type(error).__name__}: {error}")
+        log.warning(
+            f"MLflow models not logged or registered ({reason}); run "
+            f"`freezesweep promote --study {study.study_name}` once that is fixed"
+        )
+        return
+    for line in describe(promoted, study.study_name, trials_frame(study)):
+        print(line, flush=True)
 
 
 def _spool(config: Any) -> Path:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -32,6 +33,7 @@ from freezesweep.redaction import redact
 from freezesweep.study._reports import LaterReports
 from freezesweep.study.attributes import (
     METHOD_ATTR,
+    MODEL_FILE_ATTR,
     PRUNER_ATTR,
     RUN_ID_ATTR,
     STAGE_EPOCHS_ATTR,
@@ -142,6 +144,26 @@ def record_run_id(trial: optuna.Trial, run_id: str | None) -> None:
     run: its id is made when it is replayed)."""
     if run_id:
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+
+
+def record_model_file(trial: optuna.Trial, path: Path) -> None:
+    """Set user attr `model_file`: where the trial's model waits to be logged to MLflow."""
+    trial.set_user_attr(MODEL_FILE_ATTR, str(path.resolve()))
+
+
+def dominated(trial: optuna.Trial, accuracy: float, trainable_params: int) -> bool:
+    """Whether a completed trial of the study already beats this one on the accuracy/trainable-
+    params front (at least as good on both, better on one). Being dominated is final: such a
+    trial can never be on the front, the champion or the knee, so it keeps no model to log."""
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        params = other.user_attrs.get(TRAINABLE_PARAMS_ATTR)
+        if other.number == trial.number or not other.values or params is None:
+            continue
+        value = other.values[0]
+        at_least = value >= accuracy and params <= trainable_params
+        if at_least and (value > accuracy or params < trainable_params):
+            return True
+    return False
 
 
 class _PruningLogic:

@@ -5,10 +5,18 @@
 - `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
 - `_study_progress`: the parent run's study-level metrics per finished trial, its description;
 - `_spool`, `_replay`: a run's records kept on disk while the server is down, and sent later;
-- `_params`: the resolved config flattened into params, secrets masked.
+- `_params`: the resolved config flattened into params, secrets masked;
+- `_models`, `_datasets`: trial models as MLflow models and the study's registered model with its
+  aliases; a trial's data as a dataset input.
 """
 
 from freezesweep.redaction import redact
+from freezesweep.tracking._models import (
+    MODEL_NAME,
+    log_keras_model,
+    logged_model_id,
+    register_aliases,
+)
 from freezesweep.tracking._params import flatten, stage_params
 from freezesweep.tracking._replay import Replayed, replay_spool
 from freezesweep.tracking._spool import (
@@ -31,10 +39,21 @@ from freezesweep.tracking._study_runs import (
     study_run_id,
     trial_run_ids,
 )
-from freezesweep.tracking._tags import PARETO_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG
+from freezesweep.tracking._tags import (
+    BACKBONE_TAG,
+    MODEL_TAG,
+    PARETO_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    TRIAL_TAG,
+)
 from freezesweep.tracking._trial_run import TrialRun, trial_run
 
 __all__ = [
+    "BACKBONE_TAG",
+    "MODEL_NAME",
+    "MODEL_TAG",
     "PARETO_TAG",
     "ROLE_TAG",
     "SPOOL_FOLDER",
@@ -51,10 +70,13 @@ __all__ = [
     "experiment_id",
     "flatten",
     "is_connection_error",
+    "log_keras_model",
     "log_study_progress",
+    "logged_model_id",
     "open_study_run",
     "publish_study_report",
     "redact",
+    "register_aliases",
     "replay_spool",
     "spool_study_end",
     "stage_params",

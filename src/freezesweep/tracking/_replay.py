@@ -17,6 +17,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from freezesweep.tracking._datasets import dataset_input
 from freezesweep.tracking._spool import (
     SPOOL_TAG,
     entries,
@@ -108,6 +109,8 @@ def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> None:
                 client.log_batch(run_id, metrics=fresh)
                 for metric in fresh:
                     history[metric.key].add((metric.step, metric.timestamp, metric.value))
+        elif op == "dataset":  # MLflow links a dataset to a run once, however often it is sent
+            client.log_inputs(run_id, [dataset_input(record["dataset"])])
         elif op == "artifact":
             client.log_artifact(run_id, str(folder / record["file"]), record["artifact_path"])
         elif op == "end":

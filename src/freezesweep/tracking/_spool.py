@@ -1,11 +1,11 @@
 """The MLflow spool: a trial run's records kept on disk while the tracking server is down.
 
 One folder per run under `<sweep dir>/mlflow_spool/` (`trial-0007/`): `records.jsonl`, one JSON
-record a line (`create`, `params`, `metrics`, `tags`, `artifact`, `end`), and `artifacts/` with
-copies of the files to upload. The writer holds an exclusive `flock` on `.lock` until its run
-ends, so a replay never reads a run that is still being written. Nothing in it comes from the
-tracking URI: params, tags and texts are redacted before they reach a record, as they are before
-they reach MLflow.
+record a line (`create`, `params`, `metrics`, `tags`, `dataset`, `artifact`, `end`), and
+`artifacts/` with copies of the files to upload. The writer holds an exclusive `flock` on
+`.lock` until its run ends, so a replay never reads a run that is still being written. Nothing in
+it comes from the tracking URI: params, tags and texts are redacted before they reach a record,
+as they are before they reach MLflow.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ ROLE_TAG = "freezesweep.role"
 TRIAL_TAG = "freezesweep.trial"
 # "true" on trial runs on the study's accuracy/trainable-params Pareto front.
 PARETO_TAG = "freezesweep.pareto"
+# On a trial run whose model is logged: the MLflow logged model's id (`models:/<id>`).
+MODEL_TAG = "freezesweep.model_id"
+# On a trial run: SHA-256 of the backbone's pretrained weights (paths and values), as built.
+BACKBONE_TAG = "freezesweep.backbone_digest"
 
 # MLflow 3's UI picks an experiment's landing page from this tag: without it a new experiment
 # opens on the GenAI overview (traces, token usage) instead of its runs.

@@ -26,6 +26,7 @@ from freezesweep.disk import disk_full, is_disk_full
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
+from freezesweep.tracking._datasets import dataset_input
 from freezesweep.tracking._replay import replay
 from freezesweep.tracking._spool import SpoolWriter, is_connection_error
 from freezesweep.tracking._store import check_reachable, client_for, experiment_id
@@ -140,11 +141,17 @@ class TrialRun:
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         clean = {key: redact(value) for key, value in tags.items()}
-
         batch = [RunTag(key, value) for key, value in clean.items()]
         self._send(
             lambda: self.client.log_batch(str(self.run_id), tags=batch),
             lambda spool: spool.append({"op": "tags", "tags": clean}),
+        )
+
+    def log_dataset(self, record: Mapping[str, Any]) -> None:
+        """The run's data as an MLflow dataset input (`_datasets.dataset_input`)."""
+        self._send(
+            lambda: self.client.log_inputs(str(self.run_id), [dataset_input(record)]),
+            lambda spool: spool.append({"op": "dataset", "dataset": dict(record)}),
         )
 
     def log_text(self, text: str, artifact_file: str) -> None:
