@@ -177,12 +177,10 @@ class DataSpec:
         validation_split: `image_folder`: the held-out fraction without `train/` and `val/`
             folders. Defaults to `None`.
         cache: `image_folder`: keep decoded images in memory. Defaults to `None`.
-        augmentation: `image_folder`: augmentation layers (`_target_` + kwargs) for training
-            batches. Defaults to `()`.
+        augmentation: `image_folder`: training-batch layers (`_target_` + kwargs). Defaults to `()`.
         corruption: `digits_corrupted`: one of `CORRUPTIONS`. Defaults to `None`.
         severity: `digits_corrupted`: its strength, 1 (mild) to 5 (strong). Defaults to `None`.
-        val_per_class: `digits`: validation images per class (`None`: all not trained on).
-            Defaults to `None`.
+        val_per_class: `digits`: validation images per class. Defaults to `None` (all others).
     """
 
     kind: Literal["digits", "digits_corrupted", "npz", "image_folder", "animal_mnist"]
@@ -208,8 +206,7 @@ class TrainerSpec:
 
     Args:
         batch_size: the batch size.
-        verbose: Keras's progress output: `"auto"`, `0`, `1` or `2` (`0` in a sweep's job
-            when `auto`: the sweeper prints one line per trial).
+        verbose: Keras's progress output, `"auto"`, `0`, `1` or `2` (`auto`: `0` in a sweep).
         mixed_precision: `"off"` (float32) or a Keras mixed-precision policy, set while the
             model is built.
         jit_compile: `model.compile(jit_compile=...)`: `"auto"` lets Keras decide.
