@@ -21,6 +21,7 @@ import numpy as np
 
 from freezesweep import targets
 from freezesweep.data.feed import Dataset, Pipelines, TrainingData
+from freezesweep.data.image_size import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, image_size
 from freezesweep.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -65,17 +66,35 @@ def _check_image(path: Path) -> None:
     """Raises a `ConfigError` naming `path` unless it is a whole PNG, JPEG, GIF or BMP image.
 
     Decoded with the decoder the pipeline uses, since a valid header says nothing of a body cut
-    short by an interrupted copy; the header is read first for a clearer message.
+    short by an interrupted copy; the header is read first for a clearer message, and its size
+    first of all: a file over `MAX_IMAGE_BYTES` or an image over `MAX_IMAGE_PIXELS` is refused
+    before it is read or decoded.
     """
     if path.is_symlink() and not path.exists():
         raise ConfigError(f"data.directory: {path} is a dangling link.")
     try:
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise ConfigError(
+                f"data.directory: {path} is {path.stat().st_size:,} bytes, over the "
+                f"{MAX_IMAGE_BYTES:,} an image may have; it is not read."
+            )
+        size = image_size(path)
         data = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"data.directory: cannot read {path}: {error.strerror}.") from None
     if not data.startswith(_SIGNATURES):
         raise ConfigError(
             f"data.directory: cannot decode {path}: not a PNG, JPEG, GIF or BMP image."
+        )
+    if size is None:
+        raise ConfigError(
+            f"data.directory: cannot decode {path}: the image is truncated or corrupt."
+        )
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ConfigError(
+            f"data.directory: {path} is {size[0]} x {size[1]} pixels, over the "
+            f"{MAX_IMAGE_PIXELS:,} an image may have (Pillow's decompression-bomb bound); "
+            "it is not decoded. Shrink it first."
         )
     import tensorflow as tf
 

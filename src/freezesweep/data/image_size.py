@@ -1,0 +1,72 @@
+"""An image's width and height read from its header, so a huge image is refused before decoding.
+
+A 20000 x 20000 PNG is a few hundred kilobytes on disk and 1.2 GB once decoded: decoding it to
+check it would be the attack. PNG, GIF and BMP keep their size at a fixed offset; a JPEG keeps it
+in its start-of-frame segment, found by walking the segments before it.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+# Pillow's decompression-bomb bound (`PIL.Image.MAX_IMAGE_PIXELS`): about 9459 x 9459, 268 MB
+# decoded as RGB; an image with more pixels is refused unread.
+MAX_IMAGE_PIXELS = 89_478_485
+# A file larger than this is refused before it is read (an uncompressed BMP at the pixel bound
+# fits under it).
+MAX_IMAGE_BYTES = 512 * 2**20
+# JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC, which share the range).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """`(width, height)` from the header of a PNG, GIF, BMP or JPEG file; `None` when the header
+    is cut short or holds no size (the decoder will then call the file corrupt).
+
+    Args:
+        path: the image file.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(32)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
+            width, height = struct.unpack(">II", head[16:24])
+            return width, height
+        if head.startswith((b"GIF87a", b"GIF89a")) and len(head) >= 10:
+            width, height = struct.unpack("<HH", head[6:10])
+            return width, height
+        if head.startswith(b"BM") and len(head) >= 26:
+            width, height = struct.unpack("<ii", head[18:26])
+            return abs(width), abs(height)  # a negative height is a top-down bitmap
+        if head.startswith(b"\xff\xd8"):
+            handle.seek(2)
+            return _jpeg_size(handle)
+    return None
+
+
+def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """Walk the JPEG segments to the first start-of-frame; its width and height."""
+    read, seek = handle.read, handle.seek
+    while True:
+        marker = read(2)
+        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:  # fill bytes
+            marker = marker[1:] + read(1)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        kind = marker[1]
+        if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:  # markers without a length
+            continue
+        length_bytes = read(2)
+        if len(length_bytes) < 2:
+            return None
+        (length,) = struct.unpack(">H", length_bytes)
+        if kind in _SOF:
+            frame = read(5)
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
+            return width, height
+        if kind == 0xDA or length < 2:  # the scan starts before any frame: corrupt
+            return None
+        seek(length - 2, 1)
