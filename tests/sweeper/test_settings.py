@@ -119,8 +119,9 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
                     "independent_sampler": {"_target_": "builtins.print"},
                 }
             },
-            "hydra.sweeper.sampler._target_ must name one of optuna.samplers.*; "
-            "got 'builtins.print'.",
+            # The nested target is named by its own key.
+            "hydra.sweeper.sampler.independent_sampler._target_ must name one of "
+            "optuna.samplers.*; got 'builtins.print'.",
         ),
         ({"worker": ""}, "hydra.sweeper.worker must be a non-empty string; got ''."),
         # A study name is a folder name: no path out of the sweeps folder.

@@ -121,6 +121,9 @@ def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers
         target = str(kwargs.pop("_target_", ""))
         key = f"data.augmentation.{index}._target_"
         layer_class = targets.resolve(target, key=key, allowed=targets.KERAS_LAYERS)
+        # Checked before it is called: a function of keras.layers could build anything.
+        if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+            raise ConfigError(f"data.augmentation.{index}: {target!r} is not a Keras layer.")
         try:
             layer = layer_class(**kwargs)
         except (ValueError, TypeError) as error:

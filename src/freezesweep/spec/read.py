@@ -90,6 +90,26 @@ def saved_tracking_spec(
     return TrackingSpec(True, uri, root, "")
 
 
+def check_hydra_settings(cfg: DictConfig) -> None:
+    """`freezesweep.hydra_guard.check_hydra` on a config Hydra has just loaded: its `hydra` node
+    as written (unresolved: run-time values such as the output folder are not set yet).
+
+    Args:
+        cfg: the loaded config, `hydra` node included.
+
+    Raises:
+        ConfigError: a callback, logging class, launcher target, sweeper or job variable that
+            would make Hydra build or load code outside the allow-lists.
+    """
+    from freezesweep.hydra_guard import check_hydra
+
+    if "hydra" not in cfg:
+        return
+    hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
+    assert isinstance(hydra, dict)
+    check_hydra(hydra, _plain(cfg.get("allowed_targets")))
+
+
 def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:
     tracking = cfg.tracking
     uri = tracking.get("uri") or environment.get("MLFLOW_TRACKING_URI") or tracking.default_uri
