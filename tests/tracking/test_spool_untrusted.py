@@ -135,6 +135,33 @@ ROWS: list[tuple[str, Callable[[Path, Path], None], int, str]] = [
         2,
         "op 'params': params must map names to strings; got 'x': 1",
     ),
+    # Names MLflow refuses stop the entry before any of it is sent (no run left half made).
+    (
+        "long param name",
+        edit(lambda r: r[1]["params"].update({"k" * 251: "1"})),
+        2,
+        # A long value is shown cut short: the report stays one readable line.
+        f"op 'params': params has a name MLflow refuses: '{'k' * 196}...",
+    ),
+    (
+        "param name character",
+        edit(lambda r: r[1]["params"].update({"bad*key": "1"})),
+        2,
+        "op 'params': params has a name MLflow refuses: 'bad*key'",
+    ),
+    (
+        "tag name path",
+        edit(lambda r: r.insert(1, {"op": "tags", "tags": {"a/../b": "1"}})),
+        2,
+        "op 'tags': tags has a name MLflow refuses: 'a/../b'",
+    ),
+    (
+        "metric name",
+        edit(lambda r: r[2]["metrics"].append(["loss\ttab", 1.0, 0, 0])),
+        3,
+        "op 'metrics': metrics must be a list of [name, value, timestamp, step]; "
+        "got ['loss\\ttab', 1.0, 0, 0]",
+    ),
     (
         "metric value",
         edit(lambda r: r[2]["metrics"].append(["loss", "1e999", 0, 0])),
@@ -507,3 +534,29 @@ def test_sync_prints_no_credential_mlflow_prints(
     captured = capsys.readouterr()
     assert secret not in captured.out + captured.err
     assert "View run trial-0001 at: http://alice:***@127.0.0.1:5000/#/" in captured.out
+
+
+def test_a_record_the_tracking_server_refuses_keeps_the_entry(
+    tmp_path: Path,
+    store: TrackingSpec,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    spool = tmp_path / "mlflow_spool"
+    record_offline_trial(spool, dead_uri(), number=1)
+    entry = spool / "trial-0001"
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise MlflowException("INVALID_PARAMETER_VALUE: a limit of this server\nsecond line")
+
+    # A server with rules of its own refuses a record the checks let through.
+    monkeypatch.setattr(MlflowClient, "log_batch", refuse)
+    assert cli.main(["sync", str(tmp_path), "--tracking-uri", store.uri]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {entry}/records.jsonl: the tracking server refused a record "
+        "(INVALID_PARAMETER_VALUE: a limit of this server); the entry is kept for a human (what "
+        "was sent before it stays on the run).\n"
+    )
+    assert (entry / "records.jsonl").exists()

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from freezesweep.errors import SpoolEntryError
+from freezesweep.redaction import redact
 from freezesweep.tracking._spool import LOCK, entries, is_connection_error, remove, try_lock
 from freezesweep.tracking._spool_check import (
     RECORDS,
@@ -74,16 +75,17 @@ def replay(client: MlflowClient, spec: Any, root: Path) -> Replayed:
             continue
         try:
             files = _replay_entry(client, spec, folder)
-        except SpoolEntryError as error:
-            lock.close()
-            kept.append(str(error))
-            continue
         except Exception as error:
             lock.close()
-            if not is_connection_error(error):
-                raise
-            left = [entry.name for entry in pending[index:] if entry.name not in busy]
-            return Replayed(sent, busy, left, kept)
+            if is_connection_error(error):
+                left = [entry.name for entry in pending[index:] if entry.name not in busy]
+                return Replayed(sent, busy, left, kept)
+            if isinstance(error, SpoolEntryError | MlflowException):  # kept; on to the next
+                kept.append(
+                    str(error) if isinstance(error, SpoolEntryError) else _refused(folder, error)
+                )
+                continue
+            raise
         remove(folder, lock, files)
         sent.append(folder.name)
         log.info(f"replayed spooled MLflow run {folder.name}")
@@ -143,6 +145,16 @@ def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> list[str]:
         client.set_tag(run_id, "freezesweep.error", "its worker died while the run was spooled")
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
     return files
+
+
+def _refused(folder: Path, error: MlflowException) -> str:
+    """The one line for an entry the tracking server refused a record of (a key MLflow does not
+    accept, a value over its limits); a replay later repeats nothing it already holds."""
+    cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return (
+        f"{folder / RECORDS}: the tracking server refused a record ({redact(cause)}); the entry "
+        "is kept for a human (what was sent before it stays on the run)."
+    )
 
 
 def _history(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
@@ -31,6 +32,11 @@ _SPOOL_ID = re.compile(r"^[0-9a-f]{32}$")
 # A study name goes into MLflow search filters: no quote or backslash may end its string.
 _STUDY = re.compile("^[^'\"`\\\\\n]+$")
 _STATUSES = ("FINISHED", "FAILED", "KILLED")
+# MLflow 3's rule for param, metric and tag names (`mlflow.utils.validation`): checked here, so a
+# name the server would refuse stops the entry before any of it is sent.
+_MLFLOW_NAME = re.compile(r"^[/\w.\- :]{1,250}$")
+# A trial's records take kilobytes to a few megabytes; a larger file is not read.
+MAX_RECORDS_BYTES = 256 * 2**20
 
 
 def owner_digest(spool_id: str) -> str:
@@ -63,13 +69,19 @@ def checked_records(folder: Path) -> list[dict[str, Any]]:
     Raises:
         SpoolEntryError: `<folder>/records.jsonl line N: <problem>; ...` for the first problem.
     """
+    size = (folder / RECORDS).stat().st_size
+    if size > MAX_RECORDS_BYTES:
+        raise SpoolEntryError(
+            f"{folder / RECORDS} is {size:,} bytes, over the {MAX_RECORDS_BYTES:,} a spool entry "
+            f"may have; it is not read: {_KEPT}"
+        )
     text = (folder / RECORDS).read_text(errors="replace")
-    lines = text.splitlines()
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     records = []
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a number too long, nesting too deep
             if number == len(lines) and not text.endswith("\n"):
                 break  # the writer was killed mid-line: it wrote nothing else after it
             raise entry_error(folder, number, "not a JSON record") from None
@@ -173,7 +185,19 @@ def _strings(value: Any, _folder: Path) -> str | None:
     for key, item in value.items():
         if not isinstance(item, str):
             return f"must map names to strings; got {_show(key)}: {_show(item)}"
+        if not _is_mlflow_name(key):
+            return f"has a name MLflow refuses: {_show(key)}"
     return None
+
+
+def _is_mlflow_name(name: str) -> bool:
+    """Letters, digits, `_ - . : /` and spaces, 1 to 250 of them, and a plain path (no `..`,
+    no leading `/`, nothing `normpath` would change): what MLflow accepts as a key."""
+    return (
+        bool(_MLFLOW_NAME.match(name))
+        and posixpath.normpath(name) == name
+        and not (name.startswith(("/", "..")))
+    )
 
 
 def _tags(value: Any, folder: Path) -> str | None:
@@ -191,6 +215,7 @@ def _metrics(value: Any, _folder: Path) -> str | None:
         return f"must be a list of [name, value, timestamp, step]; got {type(value).__name__}"
     for point in value:
         shape = isinstance(point, list) and len(point) == 4 and isinstance(point[0], str)
+        shape = shape and _is_mlflow_name(point[0])
         numbers = shape and all(
             isinstance(item, int | float) and not isinstance(item, bool) for item in point[1:]
         )
@@ -210,8 +235,11 @@ def _file(value: Any, folder: Path) -> str | None:
     if path.is_absolute() or ".." in path.parts:
         return refused
     target = folder / path
-    # A link anywhere on the way makes the resolved path differ from the written one.
-    if target.resolve() != folder.resolve() / path or not target.is_file():
+    try:
+        # A link anywhere on the way makes the resolved path differ from the written one.
+        if target.resolve() != folder.resolve() / path or not target.is_file():
+            return refused
+    except OSError:  # a name too long, a loop of links
         return refused
     return None
 
