@@ -143,6 +143,7 @@ def test_what_hydra_would_build_outside_the_allow_lists_is_refused(
         ("job_logging.handlers.rotating", {"class": "logging.handlers.RotatingFileHandler",
                                            "filename": "x.log", "maxBytes": 1000}),
         ("job.env_set.KERAS_BACKEND", "jax"),
+        ("callbacks.run_dir_claim", None),  # a callback switched off
         ("job.env_set.CUDA_VISIBLE_DEVICES", "0"),
     ],
 )  # fmt: skip

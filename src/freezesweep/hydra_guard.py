@@ -55,7 +55,8 @@ def check_hydra(hydra: Mapping[Any, Any], allowed_targets: Any = None) -> None:
     """
     user = targets.allow_modules(allowed_targets)
     for name, spec in _items(hydra.get("callbacks")):
-        _check_callbacks(spec, f"hydra.callbacks.{name}", user)
+        if spec is not None:  # null switches a callback off: Hydra builds nothing for it
+            _check_callbacks(spec, f"hydra.callbacks.{name}", user)
     for section in ("hydra_logging", "job_logging"):
         check_logging(hydra.get(section), f"hydra.{section}")
     launcher = hydra.get("launcher")
