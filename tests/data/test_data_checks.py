@@ -180,6 +180,13 @@ def test_the_header_size_is_the_decoded_size(tmp_path: Path, image_format: str, 
     assert image_size(path) == (37, 21)
 
 
+def test_an_os2_bitmap_header_holds_16_bit_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "os2.bmp"
+    core = struct.pack("<IHHHH", 12, 300, 200, 1, 24)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", 26, 0, 0, 26) + core)
+    assert image_size(path) == (300, 200)
+
+
 def test_a_jpeg_without_a_frame_is_corrupt_not_decoded(tmp_path: Path) -> None:
     folder = write_png_folder(tmp_path / "folder", per_class=1)
     broken = folder / "six" / "frameless.jpg"

@@ -37,6 +37,9 @@ def image_size(path: Path) -> tuple[int, int] | None:
             width, height = struct.unpack("<HH", head[6:10])
             return width, height
         if head.startswith(b"BM") and len(head) >= 26:
+            if struct.unpack("<I", head[14:18])[0] == 12:  # an OS/2 1.x header: 16-bit sizes
+                width, height = struct.unpack("<HH", head[18:22])
+                return width, height
             width, height = struct.unpack("<ii", head[18:26])
             return abs(width), abs(height)  # a negative height is a top-down bitmap
         if head.startswith(b"\xff\xd8"):
