@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from freezesweep.data import load_npz
+from freezesweep.data.image_file import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, image_size
 from freezesweep.data.image_folder import class_folders
-from freezesweep.data.image_size import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, image_size
 from freezesweep.errors import ConfigError
 from freezesweep.trial import run_trial
 from tests.data.test_image_folder import folder_overrides, write_png_folder
@@ -196,3 +196,22 @@ def test_a_jpeg_without_a_frame_is_corrupt_not_decoded(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"data.directory: cannot decode {broken}: the image is truncated or corrupt."
     )
+
+
+@pytest.mark.parametrize("version", [b"GIF87a", b"GIF89a"])
+def test_a_gif_for_a_gray_backbone_is_refused_in_one_line(tmp_path: Path, version: bytes) -> None:
+    folder = write_png_folder(tmp_path / "folder", per_class=1)
+    buffer = io.BytesIO()
+    Image.new("L", (28, 28)).save(buffer, "GIF")
+    gif = folder / "six" / "frame.gif"
+    gif.write_bytes(version + buffer.getvalue()[6:])
+    # TensorFlow decodes a GIF in color only: the embedded backbone reads 1 channel.
+    with pytest.raises(ConfigError) as caught:
+        run_trial(compose_config(tmp_path, *folder_overrides(folder)))
+    assert str(caught.value) == (
+        f"data.directory: {gif} is a GIF, which TensorFlow decodes in color only, and the "
+        "backbone reads 1 channel (gray); convert it to PNG first."
+    )
+    assert not (tmp_path / "mlruns").exists()
+    # For a color backbone the same file is fine.
+    assert "six" in class_folders(folder, channels=3)
