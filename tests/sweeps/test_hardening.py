@@ -350,6 +350,7 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
     [
         (["-m", *SWEEP_ROWS[0][0]], SWEEP_ROWS[0][1], 1),
         (RUN_ROWS[2][0], "error: " + RUN_ROWS[2][1], 2),
+        (HYDRA_ROWS[0][0], HYDRA_ROWS[0][1], 1),
     ],
 )
 def test_the_real_process_prints_the_same_line_and_exit_code(
