@@ -560,3 +560,21 @@ def test_a_record_the_tracking_server_refuses_keeps_the_entry(
         "was sent before it stays on the run).\n"
     )
     assert (entry / "records.jsonl").exists()
+
+
+@pytest.mark.cluster  # a real `mlflow server` (seconds to start)
+def test_sync_to_a_real_server_prints_mlflows_view_run_lines_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cluster.test_mlflow_server import serve_mlflow
+
+    (tmp_path / "server").mkdir()
+    backend = f"sqlite:///{tmp_path}/server/mlflow.db"
+    with serve_mlflow(backend, tmp_path / "server" / "artifacts") as base:
+        record_offline_trial(tmp_path / "sweep" / "mlflow_spool", dead_uri())
+        uri = base.replace("http://", "http://alice:s3cr3t@")
+        assert cli.main(["sync", str(tmp_path / "sweep"), "--tracking-uri", uri]) == 0
+    captured = capsys.readouterr()
+    # MLflow printed its link to the run, with the URI it was given, masked.
+    assert "View run trial-0001 at: http://alice:***@127.0.0.1:" in captured.out
+    assert "s3cr3t" not in captured.out + captured.err
