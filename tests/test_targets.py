@@ -99,3 +99,81 @@ def test_allowed_targets_refuses_the_standard_library_and_bad_names(
     assert str(error.value) == message
     # A refused list leaves the allow-list as it was.
     assert targets.allowed_modules(()) == ()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "keras.layers.TFSMLayer",  # loads a SavedModel and runs its graph on every batch
+        "keras.layers.Lambda",
+        "keras.layers.JaxLayer",
+        "keras.layers.FlaxLayer",
+        "keras.layers.TorchModuleWrapper",
+    ],
+)
+def test_layers_that_load_or_run_stored_code_are_never_allowed(
+    target: str, no_user_modules: object
+) -> None:
+    # Not even when the user allows keras.layers again: the deny-list is by name.
+    targets.allow_modules(["keras.layers"])
+    with pytest.raises(ConfigError) as error:
+        targets.resolve(target, key="data.augmentation.0._target_", allowed=targets.KERAS_LAYERS)
+    assert str(error.value) == (
+        f"data.augmentation.0._target_ must not name {target!r}: it loads or runs code or graphs "
+        "from outside the config (never allowed: keras.layers.FlaxLayer, keras.layers.JaxLayer, "
+        "keras.layers.Lambda, keras.layers.TFSMLayer, keras.layers.TorchModuleWrapper)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [
+        # Functions build whatever a dict names, past the allow-list (`safe_mode=False` too).
+        ("keras.layers.deserialize", targets.KERAS_LAYERS),
+        ("keras.layers.serialize", targets.KERAS_LAYERS),
+        ("keras.layers.add", targets.KERAS_LAYERS),
+        ("keras.optimizers.get", targets.KERAS_OPTIMIZERS),
+        ("keras.optimizers.deserialize", targets.KERAS_OPTIMIZERS),
+        ("keras.callbacks.keras", targets.KERAS_CALLBACKS),
+        ("optuna.pruners.optuna", targets.OPTUNA_PRUNERS),
+    ],
+)
+def test_only_classes_of_the_built_in_modules_are_targets(
+    target: str, allowed: tuple[str, ...]
+) -> None:
+    module = target.rpartition(".")[0]
+    with pytest.raises(ConfigError) as error:
+        targets.check_target(target, key="k", allowed=allowed)
+    assert str(error.value) == (
+        f"k must name a class of {module}, not one of its functions; got {target!r}."
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        # Two levels down in a sampler's positional arguments: Hydra would build it.
+        ({"_target_": "optuna.samplers.TPESampler", "_args_": [[{"_target_": "numpy.load"}]]},
+         "s._args_.0.0._target_"),
+        ({"_target_": "optuna.samplers.TPESampler", "x": {"y": {"_target_": "numpy.load"}}},
+         "s.x.y._target_"),
+        ({"_target_": "optuna.samplers.TPESampler", "x": [1, "a", {"_target_": "numpy.load"}]},
+         "s.x.2._target_"),
+        ([{"_target_": "numpy.load"}], "s.0._target_"),
+        ({"_target_": "numpy.load"}, "s._target_"),
+    ],
+)  # fmt: skip
+def test_a_target_nested_at_any_depth_is_checked_without_importing(spec: object, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        targets.check_tree(spec, key="s", allowed=targets.OPTUNA_SAMPLERS)
+    assert str(error.value) == f"{key} must name one of optuna.samplers.*; got 'numpy.load'."
+
+
+def test_a_tree_of_allowed_targets_passes() -> None:
+    spec = {
+        "_target_": "optuna.samplers.PartialFixedSampler",
+        "fixed_params": {"x": 1},
+        "base_sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 0},
+        "_args_": [[1, 2], "text"],
+    }
+    targets.check_tree(spec, key="s", allowed=targets.OPTUNA_SAMPLERS)

@@ -73,40 +73,52 @@ def _report(arguments: argparse.Namespace) -> int:
 
 def _sync(arguments: argparse.Namespace) -> int:
     """Replay a sweep's spooled MLflow runs, then log the models and point the aliases its end
-    could not (`trainer.log_model`); 0 when none is left, 1 when some wait still."""
-    from omegaconf import OmegaConf
-
+    could not (`trainer.log_model`); 0 when none is left, 1 when some wait still (the server is
+    down, or an entry was refused and kept for a human), 2 when no store is known."""
     from freezesweep import tracking
-    from freezesweep.spec import TrackingSpec
-    from freezesweep.spec.read import tracking_spec
+    from freezesweep.console import redacted_console
+    from freezesweep.errors import ConfigError
+    from freezesweep.spec.read import saved_tracking_spec
 
     folder = Path(arguments.folder)
     root = folder if folder.name == tracking.SPOOL_FOLDER else folder / tracking.SPOOL_FOLDER
-    config_file = root.parent / "multirun.yaml"
-    saved = OmegaConf.load(config_file) if config_file.is_file() else None
-    # The sweep's own tracking settings (a password reaches them through the environment).
-    spec = tracking_spec(saved) if saved is not None else None
-    if arguments.tracking_uri is not None:
-        spec = TrackingSpec(True, arguments.tracking_uri, spec.artifact_root if spec else "", "")
-    if spec is None:
-        print(f"error: no {config_file}; pass --tracking-uri", file=sys.stderr)
+    try:
+        spec = saved_tracking_spec(root.parent / "multirun.yaml", arguments.tracking_uri)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    done = tracking.replay_spool(spec, root)
-    print(f"replayed {len(done.sent)} spooled run(s) to {tracking.redact(spec.uri)}")
-    if done.left or done.busy:
-        print(
-            f"not replayed: {', '.join(done.left)} (tracking server unreachable)"
-            if done.left
-            else f"not replayed: {', '.join(done.busy)} (still being written)",
-            file=sys.stderr,
-        )
+    with redacted_console():  # MLflow prints the tracking URI in its "View run" lines
+        done = tracking.replay_spool(spec, root)
+        print(f"replayed {len(done.sent)} spooled run(s) to {tracking.redact(spec.uri)}")
+        for line in done.kept:
+            print(f"error: {line}", file=sys.stderr)
+        if done.left:
+            print(
+                f"not replayed: {', '.join(done.left)} (tracking server unreachable)",
+                file=sys.stderr,
+            )
+        elif done.busy:
+            print(f"not replayed: {', '.join(done.busy)} (still being written)", file=sys.stderr)
+    if done.left or done.busy or done.kept:
         return 1
-    if saved is None:
+    return _promote_after_sync(root.parent, spec)
+
+
+def _promote_after_sync(sweep_dir: Path, spec: Any) -> int:
+    """What the sweep's end could not do while the server was down: its models and aliases.
+    Only from a `multirun.yaml` the user running `sync` owns (another's names no study here)."""
+    import os
+
+    config_file = sweep_dir / "multirun.yaml"
+    if not config_file.is_file() or config_file.stat().st_uid != os.getuid():
         return 0
+    from omegaconf import OmegaConf
+
+    from freezesweep.console import redacted_console
     from freezesweep.study.promote_command import promote_after_sync
 
-    # What the sweep's end could not do while the server was down: its models and aliases.
-    return promote_after_sync(saved, spec, root.parent)
+    with redacted_console():
+        return promote_after_sync(OmegaConf.load(config_file), spec, sweep_dir)
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -196,7 +208,9 @@ def _add_study_commands(commands: Any) -> None:
     )
     sync.add_argument("folder", help="the sweep's folder (hydra.sweep.dir) or its mlflow_spool/")
     sync.add_argument(
-        "--tracking-uri", default=None, help="default: the sweep's own (its multirun.yaml)"
+        "--tracking-uri",
+        default=None,
+        help="default: the sweep's own (its multirun.yaml, if yours), else $MLFLOW_TRACKING_URI",
     )
     sync.set_defaults(handler=_sync)
     dashboard = commands.add_parser(

@@ -18,6 +18,7 @@ __all__ = [
     "failed_job_return",
     "flatten_layers",
     "hydra_apply_overrides",
+    "hydra_check_loaded_configs",
     "hydra_override_dirname",
     "job_error",
     "keras_file_hash_matches",
@@ -168,6 +169,37 @@ def hydra_apply_overrides(overrides: list[Any], cfg: Any) -> None:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
     ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+
+
+def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
+    """Runs `check(cfg)` on every config Hydra loads, before Hydra uses it: a `ValueError` it
+    raises becomes Hydra's one-line error (`CompactHydraException`, exit status 1).
+
+    Hydra 1.3.8: wraps `ConfigLoaderImpl.load_configuration`, which `Hydra.compose_config` calls
+    before it configures `hydra_logging`, and `run`/`multirun` before they instantiate
+    `hydra.callbacks`, the sweeper and the launcher, or make any folder (the compose API and the
+    sweeper's job configs go through it too). Installing twice wraps once.
+
+    Args:
+        check: raises `ValueError` naming the key at fault.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.errors import CompactHydraException
+
+    original = ConfigLoaderImpl.load_configuration
+    if getattr(original, "_freezesweep_checked", False):
+        return
+
+    def load_configuration(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cfg = original(self, *args, **kwargs)
+        try:
+            check(cfg)
+        except ValueError as error:
+            raise CompactHydraException(str(error)) from None
+        return cfg
+
+    load_configuration._freezesweep_checked = True  # type: ignore[attr-defined]
+    ConfigLoaderImpl.load_configuration = load_configuration  # type: ignore[method-assign]
 
 
 def hydra_override_dirname(

@@ -120,3 +120,15 @@ def redact_console() -> None:
         stream = getattr(sys, name)
         if not isinstance(stream, _RedactingStream):
             setattr(sys, name, _RedactingStream(stream))
+
+
+@contextlib.contextmanager
+def redacted_console() -> Iterator[None]:
+    """`redact_console` for the length of a block (a `freezesweep` command that prints what
+    MLflow prints: its "View run ... at: <tracking URI>" lines), then the streams as they were."""
+    saved = sys.stdout, sys.stderr
+    redact_console()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

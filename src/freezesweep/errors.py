@@ -12,6 +12,7 @@ __all__ = [
     "FreezeAuditError",
     "OutOfMemory",
     "RecompileGuardError",
+    "SpoolEntryError",
     "WeightFileError",
 ]
 
@@ -42,3 +43,9 @@ class WeightFileError(ConfigError):
     the allow-list, truncated or corrupt data, or a tensor whose shape differs from the
     architecture's. A `ConfigError`, so a run ends with one line and exit status 2 before anything
     is created."""
+
+
+class SpoolEntryError(ValueError):
+    """A spooled MLflow run that `freezesweep sync` will not send: a record that is not what
+    freezesweep writes, an artifact path outside the entry's folder, or a run the entry did not
+    create. The message names the file and line; the entry is kept, untouched, for a human."""

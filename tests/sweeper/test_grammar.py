@@ -158,3 +158,22 @@ def test_enqueued_values_must_lie_in_the_search_space() -> None:
     with pytest.raises(ValueError, match=r"^hydra\.sweeper\.enqueue\[1\]\.lr: not a searched"):
         check_enqueued([{"n": 2}, {"lr": 0.1}], space)
     check_enqueued([{"lr": 0.1}], space, custom_keys_allowed=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "grammar"),
+    [
+        ("hydra.job_logging.handlers.file.filename", "choice(a.log, evil_module.py)"),
+        ("hydra.job.env_set.LD_PRELOAD", "choice(/tmp/a.so, /tmp/b.so)"),
+        ("hydra.sweeper.n_trials", "range(1, 5)"),
+    ],
+)
+def test_a_sweep_over_hydras_own_settings_is_refused(key: str, grammar: str) -> None:
+    # Hydra refuses it on the command line; a sampled value would skip the check of Hydra's own
+    # settings that each loaded job config gets.
+    with pytest.raises(ValueError) as caught:
+        parse_search_space({key: grammar})
+    assert str(caught.value) == (
+        f"hydra.sweeper.params.{key}: a sweep searches the task's settings, not Hydra's own; "
+        f"got '{key}={grammar}'."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,9 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
                     "independent_sampler": {"_target_": "builtins.print"},
                 }
             },
-            "hydra.sweeper.sampler._target_ must name one of optuna.samplers.*; "
-            "got 'builtins.print'.",
+            # The nested target is named by its own key.
+            "hydra.sweeper.sampler.independent_sampler._target_ must name one of "
+            "optuna.samplers.*; got 'builtins.print'.",
         ),
         ({"worker": ""}, "hydra.sweeper.worker must be a non-empty string; got ''."),
         # A study name is a folder name: no path out of the sweeps folder.
@@ -315,3 +317,41 @@ def test_null_arguments_mean_optunas_default() -> None:
     )
     assert settings.sampler == {"_target_": "optuna.samplers.QMCSampler"}
     assert settings.pruner == {"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": 3}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests.helpers.processes.start",  # starts any command
+        "tests.helpers.memory_hog.HungryAdam",
+        "tests.conftest.pytest_configure",
+    ],
+)
+def test_a_package_beside_the_app_is_not_a_hook_module(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydra_plugins.freezesweep_sweeper.definition._user_functions import resolve_hook
+    from tests.helpers.shrink import ROOT
+
+    # In a checkout, tests/ sits beside sweep.py: its helpers are not hooks by a path alone.
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "sweep.py")])
+    with pytest.raises(ValueError) as caught:
+        resolve_hook("on_sweep_start", path)
+    assert str(caught.value) == (
+        "hydra.sweeper.on_sweep_start must name a function of freezesweep, of a module in "
+        f"allowed_targets or of a module beside the app; got {path!r}."
+    )
+
+
+def test_a_module_file_beside_the_app_is_a_hook_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydra_plugins.freezesweep_sweeper.definition._user_functions import resolve_hook
+
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "fs_beside_hooks.py").write_text("def start(study, config):\n    pass\n")
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "app.py")])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # Where Hydra's examples keep their hooks: a file next to the app script.
+    hook = resolve_hook("on_sweep_start", "fs_beside_hooks.start")
+    assert hook is not None and hook.__name__ == "start"

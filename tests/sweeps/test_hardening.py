@@ -51,6 +51,12 @@ def _files(extra: Path) -> None:
         "defaults:\n  - override /data: image_folder\n"
         f"data:\n  directory: /nonexistent\n  augmentation: {EVIL_AUGMENTATION}\n"
     )
+    # A shared sweep file that reaches Hydra's own instantiation points.
+    (extra / "sweep" / "evil_callback.yaml").write_text(
+        "# @package _global_\n"
+        "hydra:\n  callbacks:\n    evil:\n      _target_: evil_module.run\n"
+        "      command: touch pwned\n"
+    )
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
 
 
@@ -96,6 +102,12 @@ def run(
 def our_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not _NOISE.match(line)]
 
+
+_DENIED = (
+    "it loads or runs code or graphs from outside the config (never allowed: "
+    "keras.layers.FlaxLayer, keras.layers.JaxLayer, keras.layers.Lambda, keras.layers.TFSMLayer, "
+    "keras.layers.TorchModuleWrapper)."
+)
 
 SWEEP_ROWS = [
     # Fixed overrides, searched ranges and enqueued sets of a sweep, checked before the study.
@@ -197,6 +209,21 @@ SWEEP_ROWS = [
         ["allowed_targets=[os]"],
         "allowed_targets.0 must be a module of your own, not the standard library's; got 'os'.",
     ),
+    # A `_target_` two levels down in a sampler's positional arguments, built by Hydra.
+    (
+        ["++hydra.sweeper.sampler._args_=[[{_target_: evil_module.run, command: touch pwned}]]"],
+        "hydra.sweeper.sampler._args_.0.0._target_ must name one of optuna.samplers.*; "
+        "got 'evil_module.run'.",
+    ),
+    # A layer that loads a SavedModel and runs its graph on every batch.
+    (
+        [
+            "data=image_folder",
+            "data.directory=/nonexistent",
+            "data.augmentation=[{_target_: keras.layers.TFSMLayer, filepath: /tmp/saved}]",
+        ],
+        f"data.augmentation.0._target_ must not name 'keras.layers.TFSMLayer': {_DENIED}",
+    ),
 ]
 
 RUN_ROWS = [
@@ -227,7 +254,58 @@ RUN_ROWS = [
         ["experiment=evil"],
         "data.augmentation.0._target_ must name one of keras.layers.*; got 'evil_module.run'.",
     ),
+    (
+        [
+            "data=image_folder",
+            "data.directory=/nonexistent",
+            "data.augmentation=[{_target_: keras.layers.Lambda, function: print}]",
+        ],
+        f"data.augmentation.0._target_ must not name 'keras.layers.Lambda': {_DENIED}",
+    ),
 ]
+
+_CALLBACKS = (
+    "must name one of freezesweep.hydra_files.RunDirClaim, "
+    "hydra.experimental.callbacks.LogJobReturnCallback"
+)
+# What Hydra builds itself, from an override or a sweep file: refused as Hydra loads the config,
+# in Hydra's one line (exit status 1, single run or sweep), before logging, callbacks or folders.
+HYDRA_ROWS = [
+    (
+        ["+hydra.callbacks.evil={_target_: evil_module.run, command: touch pwned}"],
+        f"hydra.callbacks.evil._target_ {_CALLBACKS}; got 'evil_module.run'.",
+    ),
+    (
+        ["sweep=evil_callback"],
+        f"hydra.callbacks.evil._target_ {_CALLBACKS}; got 'evil_module.run'.",
+    ),
+    (
+        ["hydra.job_logging.handlers.file.filename=evil_module.py"],
+        "hydra.job_logging.handlers.file.filename must end in .log (a handler writing a .py file "
+        "would make the next run import it); got 'evil_module.py'.",
+    ),
+    (
+        ["hydra.job_logging.handlers.console.class=evil_module.run"],
+        "hydra.job_logging.handlers.console.class must name one of logging.*, "
+        "logging.handlers.*, colorlog.*; got 'evil_module.run'.",
+    ),
+    (
+        ["+hydra.job.env_set.LD_PRELOAD=/tmp/evil.so"],
+        "hydra.job.env_set.LD_PRELOAD is refused: it decides what code a job loads (LD_*, "
+        "DYLD_*, PYTHON*, BASH_ENV, ENV); set it in the environment the sweep starts from.",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", [[], ["-m"]], ids=["run", "sweep"])
+@pytest.mark.parametrize(("arguments", "expected"), HYDRA_ROWS)
+def test_hydra_s_own_instantiation_points_refuse_in_one_line(
+    tmp_path: Path, mode: list[str], arguments: list[str], expected: str
+) -> None:
+    process, work = run(tmp_path, *mode, *arguments)
+    assert process.returncode == 1, process.stderr[-3000:]
+    _check(process, expected, tmp_path / "extra")
+    assert sorted(path.name for path in work.iterdir()) == []
 
 
 def _check(process: Completed | Finished, expected: str, extra: Path) -> None:
@@ -280,6 +358,7 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
     [
         (["-m", *SWEEP_ROWS[0][0]], SWEEP_ROWS[0][1], 1),
         (RUN_ROWS[2][0], "error: " + RUN_ROWS[2][1], 2),
+        (HYDRA_ROWS[0][0], HYDRA_ROWS[0][1], 1),
     ],
 )
 def test_the_real_process_prints_the_same_line_and_exit_code(

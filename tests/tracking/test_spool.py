@@ -18,13 +18,15 @@ from freezesweep import cli
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking import (
     SPOOL_TAG,
+    claim_study_run,
     client_for,
     is_connection_error,
     replay_spool,
     spool_study_end,
     trial_run,
 )
-from freezesweep.tracking._spool import SpoolWriter
+from freezesweep.tracking._spool import SpoolWriter, new_spool_id
+from freezesweep.tracking._spool_check import owner_digest
 from freezesweep.tracking._trial_run import TrialRun
 
 
@@ -136,13 +138,17 @@ def test_a_run_cut_off_mid_trial_continues_on_its_own_run(
     from freezesweep.tracking import experiment_id
 
     experiment = experiment_id(client, store, "toy")
-    created = client.create_run(experiment, run_name="trial-0002", tags={"freezesweep.trial": "2"})
+    spool_id = new_spool_id()
+    # Made as `trial_run` makes it: tagged with the digest of its writer's spool id.
+    tags = {"freezesweep.trial": "2", SPOOL_TAG: owner_digest(spool_id)}
+    created = client.create_run(experiment, run_name="trial-0002", tags=tags)
     spool = tmp_path / "mlflow_spool"
     header: dict[str, Any] = {
         "experiment": "toy",
         "run_name": "trial-0002",
         "tags": {},
         "study_name": None,
+        "spool_id": spool_id,
     }
     run = TrialRun(client, created.info.run_id, spool, header)
     run.log_params({"x": "0.1"})
@@ -238,7 +244,8 @@ def test_the_end_of_a_sweep_is_replayed_onto_the_studys_parent_run(
     record_offline_trial(spool, dead_uri())
     report = tmp_path / "trials.csv"
     report.write_text("number,value\n1,0.5\n")
-    spool_study_end(spool, "toy", [report])
+    # The sweep claimed the parent run when it started (the server answered then).
+    spool_study_end(spool, "toy", [report], claim_study_run(store, "toy"))
     assert replay_spool(store, spool).sent == ["study-toy", "trial-0001"]
     client = client_for(store)
     (run,) = trial_runs(store)

@@ -220,8 +220,10 @@ def test_build_optimizer_returns_a_fresh_instance_at_the_stage_rate() -> None:
             "got 'collections.OrderedDict'.",
         ),
         (
+            # A submodule (or a function: get, deserialize) is refused by name, before import.
             "keras.optimizers.schedules",
-            "stage 's': optimizer._target_ 'keras.optimizers.schedules' is not a Keras optimizer.",
+            "stage 's': optimizer._target_ must name a class of keras.optimizers, not one of its "
+            "functions; got 'keras.optimizers.schedules'.",
         ),
     ],
 )

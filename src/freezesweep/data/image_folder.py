@@ -21,18 +21,19 @@ import numpy as np
 
 from freezesweep import targets
 from freezesweep.data.feed import Dataset, Pipelines, TrainingData
+from freezesweep.data.image_file import check_image
 from freezesweep.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
 
-def class_folders(directory: Path) -> dict[str, list[Path]]:
+def class_folders(directory: Path, channels: int = 3) -> dict[str, list[Path]]:
     """Class name -> image files, checked: at least 2 classes, each with decodable images.
 
     Args:
         directory: a folder of class subfolders.
+        channels: the channels the images are read in (the backbone's). Defaults to `3`.
 
     Raises:
         ConfigError: naming `data.directory`: a missing folder, fewer than 2 classes, an empty
@@ -57,34 +58,8 @@ def class_folders(directory: Path) -> dict[str, list[Path]]:
         if not files:
             raise ConfigError(f"data.directory: class folder {directory / name} has no images.")
         for path in files:
-            _check_image(path)
+            check_image(path, channels)
     return classes
-
-
-def _check_image(path: Path) -> None:
-    """Raises a `ConfigError` naming `path` unless it is a whole PNG, JPEG, GIF or BMP image.
-
-    Decoded with the decoder the pipeline uses, since a valid header says nothing of a body cut
-    short by an interrupted copy; the header is read first for a clearer message.
-    """
-    if path.is_symlink() and not path.exists():
-        raise ConfigError(f"data.directory: {path} is a dangling link.")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"data.directory: cannot read {path}: {error.strerror}.") from None
-    if not data.startswith(_SIGNATURES):
-        raise ConfigError(
-            f"data.directory: cannot decode {path}: not a PNG, JPEG, GIF or BMP image."
-        )
-    import tensorflow as tf
-
-    try:
-        tf.io.decode_image(data, expand_animations=False)
-    except tf.errors.OpError:
-        raise ConfigError(
-            f"data.directory: cannot decode {path}: the image is truncated or corrupt."
-        ) from None
 
 
 def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers.Layer]:
@@ -102,6 +77,9 @@ def augmentation_layers(specs: Sequence[Mapping[str, Any]]) -> list[keras.layers
         target = str(kwargs.pop("_target_", ""))
         key = f"data.augmentation.{index}._target_"
         layer_class = targets.resolve(target, key=key, allowed=targets.KERAS_LAYERS)
+        # Checked before it is called: a function of keras.layers could build anything.
+        if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+            raise ConfigError(f"data.augmentation.{index}: {target!r} is not a Keras layer.")
         try:
             layer = layer_class(**kwargs)
         except (ValueError, TypeError) as error:
@@ -147,7 +125,7 @@ def load_image_folder(
         Batched, prefetched pipelines and the class names (sorted folder names), or the
         preprocessed images as a `Dataset` (training rows reshuffled by `fit` each epoch).
     """
-    split, train_classes, val_classes = _classes(directory)
+    split, train_classes, val_classes = _classes(directory, image_shape[-1])
     height, width, channels = image_shape
     train, val = _decoded(directory, split, image_shape, validation_split, seed)
     size = sum(len(files) for files in train_classes.values())
@@ -167,14 +145,14 @@ def load_image_folder(
     return Dataset(x_train, y_train, x_val, y_val, pipelines.num_classes)
 
 
-def _classes(directory: Path) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+def _classes(directory: Path, channels: int = 3) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """Whether the folder has `train/` and `val/` folders, and the class folders of each (the
     validation ones empty without them)."""
     split = (directory / "train").is_dir() and (directory / "val").is_dir()
-    train_classes = class_folders(directory / "train" if split else directory)
+    train_classes = class_folders(directory / "train" if split else directory, channels)
     if not split:
         return split, train_classes, {}
-    val_classes = class_folders(directory / "val")
+    val_classes = class_folders(directory / "val", channels)
     if list(val_classes) != list(train_classes):
         raise ConfigError(
             f"data.directory: {directory}/train and {directory}/val must hold the same class "

@@ -10,6 +10,9 @@ from freezesweep.data.feed import Dataset
 from freezesweep.errors import ConfigError
 
 _KEYS = ("x_train", "y_train", "x_val", "y_val")
+# The largest pixel magnitude accepted: 16-bit images reach 65535; a value beyond is not a pixel
+# (a scale gone wrong, e.g. x 1e30) and would make the first step's loss overflow.
+MAX_PIXEL = 65535.0
 # Every .npz is a zip archive; anything else (a text file, a pickle, a .npy) is refused by name
 # rather than by whatever np.load makes of it ("pickled data").
 _ZIP_SIGNATURE = b"PK\x03\x04"
@@ -22,12 +25,15 @@ def load_npz(path: str) -> Dataset:
         path: the file.
 
     Returns:
-        The dataset; the class count is one more than the largest training label.
+        The dataset; the class count is the number of training labels, which must be the
+        class ids `0..C-1`, each used (labels are refused, not mapped: a mapping would have
+        to travel with the model to mean anything).
 
     Raises:
         ConfigError: naming `data.path`, the file and what is wrong with it: not a `.npz`
             archive, a missing or empty array, rows that do not match, labels that are not
-            class ids or that only the validation split has, non-finite pixels.
+            the class ids `0..C-1` or that only the validation split has, non-finite pixels
+            or pixels beyond `MAX_PIXEL` in magnitude.
     """
     parts = _read(path)
     for split in ("train", "val"):
@@ -46,9 +52,17 @@ def load_npz(path: str) -> Dataset:
             f"data.path: y_val has label(s) {shown} that y_train lacks in {path}; every "
             "validation class must be trained on."
         )
-    num_classes = int(parts["y_train"].max()) + 1
-    if len(set(parts["y_train"].tolist())) < 2:
+    labels = np.unique(parts["y_train"])
+    if len(labels) < 2:
         raise ConfigError(f"data.path: {path} has fewer than 2 classes.")
+    num_classes = len(labels)
+    if labels[-1] != num_classes - 1:  # sorted, distinct, >= 0: 0..C-1 exactly when max = C-1
+        shown = ", ".join(str(label) for label in labels[:5]) + (", ..." if num_classes > 5 else "")
+        raise ConfigError(
+            f"data.path: y_train must hold the class ids 0..{num_classes - 1} (its "
+            f"{num_classes} classes), each at least once; got labels {shown} in {path}. Map "
+            f"them to 0..{num_classes - 1} first."
+        )
     if parts["x_train"].ndim == 3:  # grayscale without a channel axis
         parts["x_train"], parts["x_val"] = parts["x_train"][..., None], parts["x_val"][..., None]
     return Dataset(
@@ -81,6 +95,12 @@ def _check_split(parts: dict[str, np.ndarray], split: str, path: str) -> None:
     if bad:
         raise ConfigError(
             f"data.path: x_{split} has {bad} non-finite value(s) (NaN or Inf) in {path}."
+        )
+    peak = max(abs(float(x.max())), abs(float(x.min())))
+    if peak > MAX_PIXEL:
+        raise ConfigError(
+            f"data.path: x_{split} has values of magnitude up to {peak:.4g}, beyond "
+            f"{MAX_PIXEL:.0f} (16-bit pixels), in {path}; scale the images to pixels first."
         )
 
 

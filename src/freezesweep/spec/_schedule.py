@@ -58,6 +58,7 @@ def _stage(
     else:
         learning_rate = positive_number(raw["lr_multiplier"], f"{key}.lr_multiplier") * finetune_lr
     optimizer = dict(raw.get("optimizer") or {})
+    targets.check_tree(optimizer, key=f"{key}.optimizer", allowed=targets.KERAS_OPTIMIZERS)
     target = targets.check_target(
         optimizer.pop("_target_", DEFAULT_OPTIMIZER),
         key=f"{key}.optimizer._target_",

@@ -94,8 +94,8 @@ def _augmentation(value: Any) -> tuple[Mapping[str, Any], ...]:
     )
     assert isinstance(items, list)
     for index, item in enumerate(items):
-        key = f"data.augmentation.{index}._target_"
-        targets.check_target(item["_target_"], key=key, allowed=targets.KERAS_LAYERS)
+        # Nested `_target_`s too, at any depth: none may name what the list itself may not.
+        targets.check_tree(item, key=f"data.augmentation.{index}", allowed=targets.KERAS_LAYERS)
     return tuple(str_keys(item) for item in items)
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from freezesweep import targets
+from freezesweep.errors import ConfigError
 from freezesweep.objectives import OBJECTIVES, default_objectives
 from freezesweep.spec._checks import (
     choice,
@@ -60,6 +62,65 @@ def log_model_mode(cfg: Any) -> str:
     trainer = cfg.get("trainer") or {}
     value = trainer.get("log_model", "none")
     return str(choice(value, "trainer.log_model", LOG_MODEL))
+
+
+def saved_tracking_spec(
+    saved: Path, uri: str | None = None, environment: Mapping[str, str] | None = None
+) -> TrackingSpec:
+    """Where `freezesweep sync` sends a sweep's spool: `uri` when given, else the sweep's own
+    settings (its saved `multirun.yaml`), else `$MLFLOW_TRACKING_URI`.
+
+    The saved file lies in the sweep's folder, which may be shared: it is read only when the
+    user running `sync` owns it (someone else's file would choose where the records go, with
+    the MLflow credentials of this environment), and a value it cannot resolve here (a password
+    the sweep kept in `FREEZESWEEP_SECRET_...`, a variable of the sweep's own environment)
+    falls back to `$MLFLOW_TRACKING_URI`.
+
+    Args:
+        saved: the sweep's `multirun.yaml`.
+        uri: the tracking URI given on the command line. Defaults to `None`.
+        environment: environment variables. Defaults to `None` (use `os.environ`).
+
+    Raises:
+        ConfigError: no URI given, none in the environment, and the saved one cannot be used.
+    """
+    environment = os.environ if environment is None else environment
+    why, root = f"no {saved} (the sweep's saved settings)", ""
+    if saved.is_file() and saved.stat().st_uid != os.getuid():
+        why = f"{saved} belongs to another user; sync takes no destination from it"
+    elif saved.is_file():
+        try:
+            config = OmegaConf.load(saved)
+            if uri is None:
+                return _tracking(config, environment)
+            root = str(config.tracking.get("artifact_root") or "")
+        except Exception as error:  # any YAML, key or interpolation error: one line
+            cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+            why = f"{saved}: its tracking settings cannot be read here ({cause})"
+    uri = uri or environment.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise ConfigError(f"{why}; pass --tracking-uri or set MLFLOW_TRACKING_URI.")
+    return TrackingSpec(True, uri, root, "")
+
+
+def check_hydra_settings(cfg: DictConfig) -> None:
+    """`freezesweep.hydra_guard.check_hydra` on a config Hydra has just loaded: its `hydra` node
+    as written (unresolved: run-time values such as the output folder are not set yet).
+
+    Args:
+        cfg: the loaded config, `hydra` node included.
+
+    Raises:
+        ConfigError: a callback, logging class, launcher target, sweeper or job variable that
+            would make Hydra build or load code outside the allow-lists.
+    """
+    from freezesweep.hydra_guard import check_hydra
+
+    if "hydra" not in cfg:
+        return
+    hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
+    assert isinstance(hydra, dict)
+    check_hydra(hydra, _plain(cfg.get("allowed_targets")))
 
 
 def _tracking(cfg: Any, environment: Mapping[str, str]) -> TrackingSpec:

@@ -24,6 +24,9 @@ from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec
 from freezesweep.study.report import publish, trials_frame
 
 log = logging.getLogger(__name__)
+# This process's claim on each study's parent run (`tracking.claim_study_run`): its id and the
+# spool id that lets this invocation's spooled end of the sweep touch it.
+_CLAIMS: dict[str, tuple[str, str]] = {}
 
 
 def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
@@ -82,7 +85,7 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
 
     spec = tracking_spec(config)
     if spec.enabled:
-        tracking.open_study_run(spec, study.study_name)
+        _CLAIMS[study.study_name] = tracking.claim_study_run(spec, study.study_name)
         # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
@@ -158,7 +161,14 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
         # and the parent run's end wait in the spool with the trial runs.
         publish(study, directory, None)
         files = sorted(path for path in directory.iterdir() if path.is_file())
-        tracking.spool_study_end(_spool(config), study.study_name, files)
+        claim = _CLAIMS.get(study.study_name)
+        if claim is None:  # the study's parent run was not opened by this process
+            log.warning(
+                f"MLflow tracking server unreachable at the end of the sweep; the report is in "
+                f"{directory}: publish it with `freezesweep report --study {study.study_name}`"
+            )
+            return
+        tracking.spool_study_end(_spool(config), study.study_name, files, claim)
         log.warning(
             f"MLflow tracking server unreachable at the end of the sweep; the report is in "
             f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
@@ -211,6 +221,8 @@ def _replay(spec: Any, config: Any) -> set[int]:
         log.info(f"replayed {len(done.sent)} spooled MLflow run(s): {', '.join(done.sent)}")
     if done.left:
         log.warning(f"spooled MLflow run(s) not replayed yet: {', '.join(done.left)}")
+    for line in done.kept:  # refused (not what freezesweep writes, or not its own run)
+        log.warning(line)
     # Entries are named after their runs: trial-NNNN (with a suffix when the name was taken).
     names = [name.split(".")[0].removeprefix("trial-") for name in done.busy + done.left]
     return {int(name) for name in names if name.isdigit()}

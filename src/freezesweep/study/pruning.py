@@ -65,6 +65,8 @@ def pruner_from_spec(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePrune
     """
     if spec is None:
         return optuna.pruners.NopPruner()
+    # Every nested `_target_` (in lists too) is checked before any pruner is built.
+    targets.check_tree(spec, key="", allowed=targets.OPTUNA_PRUNERS)
     pruner = _build(spec)
     if not isinstance(pruner, optuna.pruners.BasePruner):
         raise ValueError(f"{spec['_target_']} is not an optuna.pruners.BasePruner.")
@@ -272,6 +274,8 @@ def _build(spec: Mapping[str, Any]) -> Any:
     }
     # The spec travels through the study storage into every job; only Optuna's pruners may run.
     target = targets.resolve(spec["_target_"], key="_target_", allowed=targets.OPTUNA_PRUNERS)
+    if not (isinstance(target, type) and issubclass(target, optuna.pruners.BasePruner)):
+        raise ValueError(f"{spec['_target_']} is not an optuna.pruners.BasePruner.")
     try:
         return target(**kwargs)
     except TypeError as error:  # Unknown or missing keyword: name the target it belongs to.

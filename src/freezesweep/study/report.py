@@ -24,6 +24,7 @@ from freezesweep.study.attributes import (
     RUN_ID_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.csv_cells import spreadsheet_safe
 from freezesweep.study.pareto_plot import plot_front
 
 ACCURACY = objectives.ACCURACY
@@ -123,8 +124,9 @@ def _write(
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     files = {"trials.csv": directory / "trials.csv", "pareto.csv": directory / "pareto.csv"}
-    table.to_csv(files["trials.csv"], index=False)
-    pareto.to_csv(files["pareto.csv"], index=False)
+    # Opened in spreadsheets: text that would be a formula is written as text.
+    spreadsheet_safe(table).to_csv(files["trials.csv"], index=False)
+    spreadsheet_safe(pareto).to_csv(files["pareto.csv"], index=False)
     if len(table):
         files["pareto.png"] = directory / "pareto.png"
         plot_front(table, pareto, files["pareto.png"], f"study {study_name}")

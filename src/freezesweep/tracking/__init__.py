@@ -5,6 +5,7 @@
 - `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
 - `_study_progress`: the parent run's study-level metrics per finished trial, its description;
 - `_spool`, `_replay`: a run's records kept on disk while the server is down, and sent later;
+- `_spool_check`: a spool entry read as untrusted input (its records, paths and owner tag);
 - `_params`: the resolved config flattened into params, secrets masked;
 - `_models`, `_datasets`: trial models as MLflow models and the study's registered model with its
   aliases; a trial's data as a dataset input.
@@ -19,19 +20,19 @@ from freezesweep.tracking._models import (
 )
 from freezesweep.tracking._params import flatten, stage_params
 from freezesweep.tracking._replay import Replayed, replay_spool
-from freezesweep.tracking._spool import (
-    SPOOL_FOLDER,
-    SPOOL_TAG,
-    is_connection_error,
-    spool_study_end,
-)
+from freezesweep.tracking._spool import SPOOL_FOLDER, is_connection_error, spool_study_end
+from freezesweep.tracking._spool_check import SPOOL_TAG
 from freezesweep.tracking._store import (
     check_reachable,
     check_store,
     client_for,
     experiment_id,
 )
-from freezesweep.tracking._study_progress import log_study_progress, open_study_run
+from freezesweep.tracking._study_progress import (
+    claim_study_run,
+    log_study_progress,
+    open_study_run,
+)
 from freezesweep.tracking._study_runs import (
     end_orphan_runs,
     publish_study_report,
@@ -65,6 +66,7 @@ __all__ = [
     "TrialRun",
     "check_reachable",
     "check_store",
+    "claim_study_run",
     "client_for",
     "end_orphan_runs",
     "experiment_id",

@@ -5,26 +5,34 @@ Every step may be repeated without duplicating anything: the run is found by its
 metric points already in the run's history are skipped, artifacts overwrite themselves, and the
 run is ended with its recorded status and end time. An entry is deleted only after all of it
 was sent, so a replay cut short by another outage resumes where it stopped, next time.
+
+An entry is untrusted input: all of its records are checked first (`_spool_check`), and it may
+touch only a run it created, proven by the run's owner tag; otherwise it is kept as it is and
+reported in one line (`Replayed.kept`), and the replay goes on with the next entry.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from freezesweep.errors import SpoolEntryError
+from freezesweep.redaction import redact
 from freezesweep.tracking._datasets import dataset_input
-from freezesweep.tracking._spool import (
-    SPOOL_TAG,
-    entries,
-    is_connection_error,
-    read_records,
-    remove,
-    try_lock,
+from freezesweep.tracking._spool import LOCK, entries, is_connection_error, remove, try_lock
+from freezesweep.tracking._spool_check import (
+    RECORDS,
+    check_entry_files,
+    checked_records,
+    entry_error,
+    owner_tag,
+    owns,
 )
 from freezesweep.tracking._store import client_for, experiment_id
 from freezesweep.tracking._study_runs import study_run_id
@@ -40,6 +48,8 @@ class Replayed:
     sent: list[str]
     busy: list[str]  # still being written (or replayed by another process)
     left: list[str]  # not sent: the server stopped answering
+    # Not sent, kept for a human: one line each, naming the file and line and the problem.
+    kept: list[str] = field(default_factory=list)
 
 
 def replay(client: MlflowClient, spec: Any, root: Path) -> Replayed:
@@ -52,24 +62,35 @@ def replay(client: MlflowClient, spec: Any, root: Path) -> Replayed:
     """
     sent: list[str] = []
     busy: list[str] = []
+    kept: list[str] = []
     pending = list(entries(root))
     for index, folder in enumerate(pending):
+        try:
+            check_entry_files(folder, LOCK)  # before the lock is opened: never through a link
+        except SpoolEntryError as error:
+            kept.append(str(error))
+            continue
         lock = try_lock(folder)
         if lock is None:
             busy.append(folder.name)
             continue
         try:
-            _replay_entry(client, spec, folder)
+            files = _replay_entry(client, spec, folder)
         except Exception as error:
             lock.close()
-            if not is_connection_error(error):
-                raise
-            left = [entry.name for entry in pending[index:] if entry.name not in busy]
-            return Replayed(sent, busy, left)
-        remove(folder, lock)
+            if is_connection_error(error):
+                left = [entry.name for entry in pending[index:] if entry.name not in busy]
+                return Replayed(sent, busy, left, kept)
+            if isinstance(error, SpoolEntryError | MlflowException):  # kept; on to the next
+                kept.append(
+                    str(error) if isinstance(error, SpoolEntryError) else _refused(folder, error)
+                )
+                continue
+            raise
+        remove(folder, lock, files)
         sent.append(folder.name)
         log.info(f"replayed spooled MLflow run {folder.name}")
-    return Replayed(sent, busy, [])
+    return Replayed(sent, busy, [], kept)
 
 
 def replay_spool(spec: Any, root: Path) -> Replayed:
@@ -82,13 +103,17 @@ def replay_spool(spec: Any, root: Path) -> Replayed:
     return replay(client_for(spec), spec, root)
 
 
-def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> None:
-    records = read_records(folder)
-    if not records or records[0].get("op") != "create":
-        return  # cut off before its header: nothing was recorded
+def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> list[str]:
+    """Send the entry's records (all checked first); the artifact files it sent."""
+    if not (folder / RECORDS).is_file():
+        return []  # removed by another replay between the listing and the lock
+    records = checked_records(folder)
+    if not records:
+        return []  # cut off before its header: nothing was recorded
     header, body = records[0], records[1:]
-    run_id = _run_for(client, spec, header)
+    run_id = _run_for(client, spec, header, folder)
     history: dict[str, set[tuple[int, int, float]]] = {}
+    files: list[str] = []
     ended = False
     for record in body:
         op = record["op"]
@@ -113,6 +138,7 @@ def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> None:
             client.log_inputs(run_id, [dataset_input(record["dataset"])])
         elif op == "artifact":
             client.log_artifact(run_id, str(folder / record["file"]), record["artifact_path"])
+            files.append(record["file"])
         elif op == "end":
             client.set_terminated(run_id, record["status"], end_time=record["end_time"])
             ended = True
@@ -121,6 +147,17 @@ def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> None:
         client.set_tag(run_id, STATE_TAG, "FAIL")
         client.set_tag(run_id, "freezesweep.error", "its worker died while the run was spooled")
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    return files
+
+
+def _refused(folder: Path, error: MlflowException) -> str:
+    """The one line for an entry the tracking server refused a record of (a key MLflow does not
+    accept, a value over its limits); a replay later repeats nothing it already holds."""
+    cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return (
+        f"{folder / RECORDS}: the tracking server refused a record ({redact(cause)}); the entry "
+        "is kept for a human (what was sent before it stays on the run)."
+    )
 
 
 def _history(
@@ -132,27 +169,50 @@ def _history(
     return cache[key]
 
 
-def _run_for(client: MlflowClient, spec: Any, header: dict[str, Any]) -> str:
-    """The run the entry belongs to: its recorded id, the study's parent run for the end of a
-    sweep, else the run tagged with its spool id, else a new run created with that tag
-    (atomically, so a crash cannot make two)."""
+def _run_for(client: MlflowClient, spec: Any, header: dict[str, Any], folder: Path) -> str:
+    """The run the entry belongs to: its recorded id (a run it owns), else the run tagged with
+    its owner tag, else a new run created with that tag (atomically, so a crash cannot make two).
+
+    Raises:
+        SpoolEntryError: the recorded run is not one this entry created.
+    """
     if header.get("run_id"):
-        return str(header["run_id"])
+        return _owned_run(client, header, folder)
     experiment = experiment_id(client, spec, header["experiment"])
-    if header.get("role") == "study":  # the end of a sweep: the study's own parent run
-        return study_run_id(client, experiment, header["study_name"])
-    spool_id = header["spool_id"]
+    key, digest = owner_tag(header["spool_id"])
     found = client.search_runs(
-        [experiment], filter_string=f"tags.`{SPOOL_TAG}` = '{spool_id}'", max_results=1
+        [experiment], filter_string=f"tags.`{key}` = '{digest}'", max_results=1
     )
     if found:
         return str(found[0].info.run_id)
-    tags = {**header["tags"], SPOOL_TAG: spool_id}
+    tags = {**header.get("tags", {}), key: digest}
     study = header.get("study_name")
     if study is not None:
         tags["mlflow.parentRunId"] = study_run_id(client, experiment, study)
         tags[STUDY_TAG] = study
     run = client.create_run(
-        experiment, start_time=header["start_time"], run_name=header["run_name"], tags=tags
+        experiment, start_time=header.get("start_time"), run_name=header["run_name"], tags=tags
     )
     return str(run.info.run_id)
+
+
+def _owned_run(client: MlflowClient, header: dict[str, Any], folder: Path) -> str:
+    """The header's `run_id`, when that run is in the header's experiment and carries the owner
+    tag of the header's spool id; else the entry names a run it did not create."""
+    run_id = str(header["run_id"])
+    try:
+        run = client.get_run(run_id)
+        ours = owns(run.data.tags, header["spool_id"])
+        ours = ours and client.get_experiment(run.info.experiment_id).name == header["experiment"]
+    except MlflowException as error:
+        if is_connection_error(error):
+            raise
+        ours = False  # no such run
+    if not ours:
+        raise entry_error(
+            folder,
+            1,
+            f"run {run_id} is not this entry's run (not tagged with its spool_id's digest in "
+            "the experiment it names); a spool entry only touches the runs it created",
+        )
+    return run_id

@@ -5,7 +5,8 @@ record a line (`create`, `params`, `metrics`, `tags`, `dataset`, `artifact`, `en
 `artifacts/` with copies of the files to upload. The writer holds an exclusive `flock` on
 `.lock` until its run ends, so a replay never reads a run that is still being written. Nothing in
 it comes from the tracking URI: params, tags and texts are redacted before they reach a record,
-as they are before they reach MLflow.
+as they are before they reach MLflow. A replay reads an entry as untrusted input all the same
+(`_spool_check`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from freezesweep.tracking._spool_check import RECORDS
+
 SPOOL_FOLDER = "mlflow_spool"
-# On a replayed run: the spool entry it came from, so a second replay finds it instead of
-# creating it again.
-SPOOL_TAG = "freezesweep.spool_id"
-RECORDS = "records.jsonl"
 LOCK = ".lock"
+
+
+def new_spool_id() -> str:
+    """A writer's spool id: the secret whose digest (`owner_tag`) marks the runs it may touch."""
+    return uuid.uuid4().hex
 
 
 def is_connection_error(error: BaseException) -> bool:
@@ -58,11 +62,12 @@ class SpoolWriter:
         root: the spool folder (`<sweep dir>/mlflow_spool`).
         name: the run's name, the folder's name (`trial-0007`).
         header: the `create` record: `experiment`, `run_name`, `tags`, `study_name`, and the
-            `run_id` when the run exists on the server.
+            `run_id` when the run exists on the server, with the `spool_id` its owner tag was
+            made from (`_spool_check.owner_tag`); a new id when there is none.
     """
 
     def __init__(self, root: Path, name: str, header: dict[str, Any]) -> None:
-        self.spool_id = uuid.uuid4().hex
+        self.spool_id = str(header.get("spool_id") or new_spool_id())
         root.mkdir(parents=True, exist_ok=True)
         staging = root / f".{name}.{self.spool_id[:8]}"
         staging.mkdir()
@@ -70,7 +75,7 @@ class SpoolWriter:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._records = staging / RECORDS
         self._artifacts = 0
-        self.append({"op": "create", "spool_id": self.spool_id, **header})
+        self.append({"op": "create", **header, "spool_id": self.spool_id})
         final = root / name
         if final.exists():  # a leftover of the same name (e.g. a single run): keep both
             final = root / f"{name}.{self.spool_id[:8]}"
@@ -104,7 +109,7 @@ class SpoolWriter:
         self._lock.close()
 
 
-def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
+def spool_study_end(root: Path, study_name: str, files: list[Path], claim: tuple[str, str]) -> Path:
     """Spool the end of a sweep invocation: the report files for the study's parent run, and
     the parent run's end (FINISHED), for a server that is down when the sweep ends.
 
@@ -112,13 +117,17 @@ def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
         root: the spool folder (`<sweep dir>/mlflow_spool`).
         study_name: the study (= experiment, = the parent run's name).
         files: the report files to attach.
+        claim: the parent run's id and this invocation's spool id for it
+            (`claim_study_run`, when the sweep started).
 
     Returns:
         The entry's folder.
     """
     now = int(time.time() * 1000)
+    run_id, spool_id = claim
     header: dict[str, Any] = {"experiment": study_name, "run_name": study_name, "tags": {}}
-    header |= {"study_name": study_name, "role": "study", "start_time": now, "run_id": None}
+    header |= {"study_name": study_name, "role": "study", "start_time": now}
+    header |= {"run_id": run_id, "spool_id": spool_id}
     writer = SpoolWriter(root, f"study-{study_name}", header)
     for path in files:
         writer.artifact(path, None, path.name)
@@ -128,11 +137,14 @@ def spool_study_end(root: Path, study_name: str, files: list[Path]) -> Path:
 
 
 def entries(root: Path) -> Iterator[Path]:
-    """The spooled runs under `root`, oldest trial first (hidden folders are being made)."""
+    """The spooled runs under `root`, oldest trial first: folders (or links) holding records
+    (hidden folders are being made; a folder without records is not an entry)."""
     if not root.is_dir():
         return
     for folder in sorted(root.iterdir()):
-        if folder.is_dir() and not folder.name.startswith("."):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        if folder.is_symlink() or (folder / RECORDS).exists() or (folder / RECORDS).is_symlink():
             yield folder
 
 
@@ -147,18 +159,16 @@ def try_lock(folder: Path) -> IO[str] | None:
     return handle
 
 
-def read_records(folder: Path) -> list[dict[str, Any]]:
-    """The entry's records; a last line cut short by a killed writer is dropped."""
-    records = []
-    for line in (folder / RECORDS).read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return records
-
-
-def remove(folder: Path, lock: IO[str]) -> None:
-    """Delete a replayed entry, then let go of its lock."""
-    shutil.rmtree(folder)
+def remove(folder: Path, lock: IO[str], files: list[str]) -> None:
+    """Delete a replayed entry's files (its records, its lock, the artifacts its records name),
+    then the folders they leave empty, then let go of its lock. A file the writer did not make
+    keeps the folder (a folder without records is no longer an entry)."""
+    for name in [*files, RECORDS]:
+        (folder / name).unlink(missing_ok=True)
+        for parent in Path(name).parents:
+            if parent != Path(".") and not any((folder / parent).iterdir()):
+                (folder / parent).rmdir()
+    (folder / LOCK).unlink(missing_ok=True)
     lock.close()
+    if not any(folder.iterdir()):
+        folder.rmdir()

@@ -11,6 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from freezesweep.spec import TrackingSpec
+from freezesweep.tracking._spool import new_spool_id
+from freezesweep.tracking._spool_check import owner_tag
 from freezesweep.tracking._store import client_for, experiment_id
 from freezesweep.tracking._study_runs import study_run_id
 from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
@@ -45,6 +47,21 @@ def open_study_run(spec: TrackingSpec, study_name: str) -> str:
     parent = study_run_id(client, experiment, study_name)
     _describe(client, experiment, parent, study_name)
     return parent
+
+
+def claim_study_run(spec: TrackingSpec, study_name: str) -> tuple[str, str]:
+    """Open the study's parent run (`open_study_run`) and claim it for this sweep invocation:
+    a tag of its own lets this invocation's spool entry (the end of the sweep, spooled while
+    the server is down) touch the parent run, and no other entry.
+
+    Returns:
+        The parent run's id and the spool id to write its spool entry with.
+    """
+    parent = open_study_run(spec, study_name)
+    spool_id = new_spool_id()
+    key, digest = owner_tag(spool_id, shared=True)
+    client_for(spec).set_tag(parent, key, digest)
+    return parent, spool_id
 
 
 def log_study_progress(

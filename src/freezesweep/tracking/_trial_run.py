@@ -28,7 +28,8 @@ from freezesweep.redaction import redact
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._datasets import dataset_input
 from freezesweep.tracking._replay import replay
-from freezesweep.tracking._spool import SpoolWriter, is_connection_error
+from freezesweep.tracking._spool import SpoolWriter, is_connection_error, new_spool_id
+from freezesweep.tracking._spool_check import owner_tag
 from freezesweep.tracking._store import check_reachable, client_for, experiment_id
 from freezesweep.tracking._study_runs import study_run_id
 from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
@@ -231,6 +232,8 @@ def trial_run(
         "tags": dict(tags or {}),
         "study_name": study_name,
         "start_time": int(time.time() * 1000),
+        # The run is tagged with its digest: only this run's spool entry may touch it.
+        "spool_id": new_spool_id(),
     }
     handle = (
         _start(client, spec, header)
@@ -259,7 +262,8 @@ def _start(
     spool: Path | None = None,
 ) -> TrialRun:
     experiment_key = experiment_id(client, spec, header["experiment"])
-    run_tags = dict(header["tags"])
+    key, digest = owner_tag(header["spool_id"])
+    run_tags = {**header["tags"], key: digest}
     study_name = header["study_name"]
     if study_name is not None:
         run_tags["mlflow.parentRunId"] = study_run_id(client, experiment_key, study_name)

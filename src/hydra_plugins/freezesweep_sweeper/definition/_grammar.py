@@ -90,6 +90,12 @@ def parse_search_space(
         key = override.get_key_element()
         distributions.pop(key, None)
         fixed.pop(key, None)
+        if override.is_sweep_override() and override.is_hydra_override():
+            # As Hydra refuses on the command line: a job's `hydra.*` values are checked once,
+            # as Hydra loads the job's config, and a sampled value would change them unchecked.
+            raise ValueError(
+                f"{where}: a sweep searches the task's settings, not Hydra's own; got '{line}'."
+            )
         if override.is_sweep_override():
             current = _integer_only_value(job_config, override.key_or_group)
             distributions[key] = to_distribution(override, where=where, current=current)

@@ -72,11 +72,13 @@ def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
 
 
 def _check_targets(spec: Mapping[str, Any]) -> None:
-    key = "hydra.sweeper.sampler._target_"
-    targets.check_target(spec.get("_target_"), key=key, allowed=targets.OPTUNA_SAMPLERS)
-    for value in spec.values():
-        if isinstance(value, Mapping) and "_target_" in value:
-            _check_targets(value)
+    """Every `_target_` Hydra's `instantiate` would build, at any depth (a sampler's
+    `_args_`, a list of them), before it builds any."""
+    key = "hydra.sweeper.sampler"
+    targets.check_target(
+        spec.get("_target_"), key=f"{key}._target_", allowed=targets.OPTUNA_SAMPLERS
+    )
+    targets.check_tree(spec, key=key, allowed=targets.OPTUNA_SAMPLERS)
 
 
 def check_sampler(spec: dict[str, Any]) -> None:

@@ -3,9 +3,10 @@
 A hook is code the user chose, but its path is a config value that a command-line override can
 change, and an unchecked import reaches whatever it is given: `hydra.sweeper.on_sweep_start=
 os.system` would reach the shell. So a path is accepted only when its module is freezesweep's,
-one of the user's `allowed_targets` (or inside one), or a module beside the app script (where
-Hydra's own examples keep theirs), and that is checked before anything is imported; what the path
-names must then be a Python function, not a builtin or a class.
+one of the user's `allowed_targets` (or inside one), or a module file beside the app script
+(where Hydra's own examples keep theirs; not a package there, such as a checkout's `tests/`),
+and that is checked before anything is imported; what the path names must then be a Python
+function, not a builtin or a class.
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ def _fenced_in(path: str) -> bool:
 
 
 def _beside_app(top: str) -> bool:
-    """Whether the top-level module `top` is a file or package in the app script's folder."""
+    """Whether the top-level module `top` is a module file in the app script's folder.
+
+    A package there is not one: in a checkout, `tests/` sits beside `sweep.py`, and its helpers
+    (which start processes) must not become hooks by a path; list a package of your own in
+    `allowed_targets` instead.
+    """
     if not sys.argv or not sys.argv[0]:
         return False
     app_dir = Path(sys.argv[0]).resolve().parent
@@ -79,5 +85,4 @@ def _beside_app(top: str) -> bool:
     if spec is None or spec.origin is None:
         return False
     origin = Path(spec.origin).resolve()
-    home = origin.parent.parent if origin.name == "__init__.py" else origin.parent
-    return home == app_dir
+    return origin.suffix == ".py" and origin.name != "__init__.py" and origin.parent == app_dir
