@@ -157,14 +157,14 @@ ROWS: list[tuple[str, Callable[[Path, Path], None], int, str]] = [
     ),
     (
         "metric name",
-        edit(lambda r: r[2]["metrics"].append(["loss\ttab", 1.0, 0, 0])),
+        edit(lambda r: r.insert(2, {"op": "metrics", "metrics": [["loss\ttab", 1.0, 0, 0]]})),
         3,
         "op 'metrics': metrics must be a list of [name, value, timestamp, step]; "
         "got ['loss\\ttab', 1.0, 0, 0]",
     ),
     (
         "metric value",
-        edit(lambda r: r[2]["metrics"].append(["loss", "1e999", 0, 0])),
+        edit(lambda r: r.insert(2, {"op": "metrics", "metrics": [["loss", "1e999", 0, 0]]})),
         3,
         "op 'metrics': metrics must be a list of [name, value, timestamp, step]; "
         "got ['loss', '1e999', 0, 0]",

@@ -3,10 +3,8 @@
 Everything goes through an explicit `MlflowClient` and run ids, never MLflow's global "active
 run", so several trials in one process (Hydra's basic launcher) cannot tangle their runs.
 
-In a sweep, a tracking server that stops answering does not stop the trial: from the failed call
-on, the run's records go to the sweep's spool (`_spool`) and are replayed (`_replay`) when the
-server answers again: at the start of the next trial, at the end of the sweep, or by
-`freezesweep sync`.
+In a sweep, a server that stops answering does not stop the trial: from the failed call on, the
+run's records go to the sweep's spool (`_spool`), replayed (`_replay`) when it answers again.
 """
 
 from __future__ import annotations
@@ -280,11 +278,8 @@ def _start(
 def _start_or_spool(
     client: MlflowClient, spec: TrackingSpec, header: dict[str, Any], spool: Path
 ) -> TrialRun:
-    """Replay what earlier trials spooled, then start the run; spool it if the server is down.
-
-    A server that does not answer its health check is not called at all: each MLflow call
-    would retry for seconds first.
-    """
+    """Replay what earlier trials spooled, then start the run; spool it if the server is down
+    (one that fails its health check is not called at all: each call would retry for seconds)."""
     try:
         check_reachable(spec)
     except ConfigError:
