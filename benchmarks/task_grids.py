@@ -61,8 +61,23 @@ def summary(name: str, table: GridTable) -> list[str]:
         f"- full fine-tune (best LR): {_describe(full)}; best - full = "
         f"{100 * (best.value - full.value):+.1f} pp",
         f"- fewest trainable parameters within 0.5 pp of the best: {_describe(knee)}",
+        *_per_method(done, best),
         "",
     ]
+
+
+def _per_method(done: list[GridPoint], best: GridPoint) -> list[str]:
+    """On a grid over `finetune.method`: each method's best point below the head."""
+    if METHOD not in best.params:
+        return []
+    lines = []
+    for method in sorted({_method(p) for p in done}):
+        ours = [p for p in done if _method(p) == method and p.params[DEPTH] > 0]
+        top = max(ours, key=lambda p: p.value)
+        lines.append(
+            f"- best with {method}: {_describe(top)}; {100 * (top.value - best.value):+.1f} pp"
+        )
+    return lines
 
 
 def plot(name: str, table: GridTable, path: Path) -> Path:
