@@ -66,6 +66,13 @@ _BAD_VALUES = [
     "interval(a, b)", "7", "",
 ]  # fmt: skip
 _KEYS = ["finetune.top_k", "finetune.lr", "finetune.offset", "finetune.method", "schedule.bn"]
+_GOOD_BY_KEY = {
+    "finetune.top_k": ["range(0, 5)", "range(0, 3)", "choice(0, 1)", "choice(0, 2, 4)"],
+    "finetune.lr": ["interval(1e-4, 1e-2)", "tag(log, interval(1e-5, 1e-2))"],
+    "finetune.offset": ["choice(0, 1)", "int(interval(0, 1))"],
+    "finetune.method": ["choice(unfreeze, bitfit, norm)"],
+    "schedule.bn": ["choice(frozen, train)"],
+}
 
 
 def _either(draw: st.DrawFn, clean: bool, good: st.SearchStrategy[Any], bad: Any) -> Any:
@@ -76,7 +83,8 @@ def _either(draw: st.DrawFn, clean: bool, good: st.SearchStrategy[Any], bad: Any
 @st.composite
 def _stage(draw: st.DrawFn, index: int, clean: bool) -> dict[str, Any]:
     stage: dict[str, Any] = {
-        "name": draw(st.sampled_from([f"stage{index}", "head", "finetune"])),
+        # Clean stages have unique names; a repeated name (refused) is one of the bad values.
+        "name": f"stage{index}" if clean else draw(st.sampled_from([f"stage{index}", "head"])),
         "unfreeze": _either(draw, clean, _GOOD_UNFREEZE, _BAD_UNFREEZE),
         "epochs": _either(draw, clean, st.sampled_from([1, 2]), st.sampled_from([0, -3, "two"])),
     }
@@ -117,7 +125,10 @@ def _definition(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, str]]:
         "bn": _either(draw, clean, st.sampled_from(["frozen", "train"]), st.just("froze")),
         "stages": [draw(_stage(index, clean)) for index in range(count)],
     }
-    values = st.sampled_from(_GOOD_VALUES if clean else _GOOD_VALUES + _BAD_VALUES)
+    if clean:  # each key searched over values of its own kind
+        keys = draw(st.sets(st.sampled_from(_KEYS), max_size=3))
+        return schedule, {key: draw(st.sampled_from(_GOOD_BY_KEY[key])) for key in sorted(keys)}
+    values = st.sampled_from(_GOOD_VALUES + _BAD_VALUES)
     params = draw(st.dictionaries(st.sampled_from(_KEYS), values, max_size=3))
     return schedule, params
 
