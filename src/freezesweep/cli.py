@@ -143,7 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name. Defaults to `None` (`sys.argv[1:]`).
     """
     arguments = build_parser().parse_args(argv)
+    if arguments.command in _KERAS_COMMANDS:
+        from freezesweep.console import quiet_tensorflow
+
+        quiet_tensorflow()
     return int(arguments.handler(arguments))
+
+
+# The commands that load Keras: TensorFlow's C++ log lines are silenced before it is imported
+# (the others never import it, and start faster without it).
+_KERAS_COMMANDS = ("pretrain", "bench", "zoo", "promote")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import keras
 
 from freezesweep.data import TrainingData
+from freezesweep.data.fit import ArrayCache
 from freezesweep.data.load import load_data
 from freezesweep.freeze import StagePlan, check_depths, count_params, plan_schedule
 from freezesweep.model.assemble import build_backbone, build_model
@@ -97,7 +98,7 @@ def check_trial(
     check_depths(built[config], spec.schedule)
 
 
-def prepare_trial(spec: TrialSpec) -> PreparedTrial:
+def prepare_trial(spec: TrialSpec, cache: ArrayCache | None = None) -> PreparedTrial:
     """Build a trial's backbone, data and model, and plan every stage, from its spec.
 
     Call it after `freezesweep.runtime.seed_everything(spec.seed)` (which clears the Keras
@@ -106,6 +107,8 @@ def prepare_trial(spec: TrialSpec) -> PreparedTrial:
 
     Args:
         spec: the validated trial spec (`freezesweep.spec.read.trial_spec`).
+        cache: where images fitted to the backbone's input are kept between trials (the
+            trial's feature-cache store). Defaults to `None` (fitted each time).
 
     Returns:
         The built, planned trial; nothing has trained.
@@ -115,7 +118,7 @@ def prepare_trial(spec: TrialSpec) -> PreparedTrial:
             that does not fit.
     """
     backbone, preprocess = build_backbone(spec)
-    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess)
+    data = load_data(spec, tuple(backbone.input_shape[1:]), preprocess, cache)
     model = build_model(spec, backbone, data.num_classes)
     plans = plan_schedule(model, backbone, spec.schedule)
     _build_optimizers(spec)  # a bad optimizer fails now, not after the first stage trained

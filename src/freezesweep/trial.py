@@ -103,7 +103,8 @@ def _run(
     spec: TrialSpec, output_dir: Path | None, sweep_folder: Path | None
 ) -> float | tuple[float, ...]:
     # Build and plan every stage before anything trains; the counts are known untrained.
-    trial = prepare_trial(spec)
+    store = _cache_store(spec, sweep_folder)
+    trial = prepare_trial(spec, store)
     trainable_params, total_params = trial.trainable_params, trial.total_params
     pruning = _pruning_callback(spec, trainable_params)
     audit_path = _audit_file(output_dir)  # links refused before anything trains
@@ -112,7 +113,7 @@ def _run(
             from freezesweep.study.pruning import record_run_id
 
             record_run_id(pruning.trial, run.run_id)
-        result = _train(trial, run, pruning, _cache_store(spec, sweep_folder))
+        result = _train(trial, run, pruning, store)
         if pruning is not None:
             _record_costs(pruning.trial, result)
         summary = trial_summary(spec, result, trainable_params, total_params)

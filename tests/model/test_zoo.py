@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from freezesweep.model.zoo import ZOO, build, source_path
 from freezesweep.spec import MethodSpec, ScheduleSpec, StageSpec
 from freezesweep.train.schedule import run_schedule
 from freezesweep.trial import run_trial
+from tests.helpers import processes
 from tests.helpers.shrink import compose_config
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
@@ -224,6 +226,16 @@ def test_zoo_list_shows_sizes_and_units(capsys: pytest.CaptureFixture[str]) -> N
         "efficientnet_lite0: 4,694,024 parameters, 224 px, 16 blocks, 18 units: stem_conv, block_0"
     )
     assert any(line.startswith("efficientnet_lite2: 6,150,168 parameters") for line in lines)
+
+
+def test_zoo_list_prints_no_tensorflow_log_lines() -> None:
+    # A user's shell: no TF_CPP_MIN_LOG_LEVEL set, TensorFlow's notices would reach the terminal.
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = processes.run(
+        [sys.executable, "-m", "freezesweep.cli", "zoo", "list"], env=environment, check=True
+    )
+    assert done.stderr == ""
+    assert done.stdout.startswith("efficientnet_lite0: 4,694,024 parameters")
 
 
 def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

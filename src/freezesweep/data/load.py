@@ -8,7 +8,7 @@ import numpy as np
 
 from freezesweep.data.digits import target_task
 from freezesweep.data.feed import Dataset, TrainingData
-from freezesweep.data.fit import fit_to_input
+from freezesweep.data.fit import ArrayCache, fit_to_input
 from freezesweep.data.npz import load_npz
 from freezesweep.errors import ConfigError
 from freezesweep.spec import TrialSpec
@@ -18,6 +18,7 @@ def load_data(
     spec: TrialSpec,
     image_shape: tuple[int, ...],
     preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+    cache: ArrayCache | None = None,
 ) -> TrainingData:
     """The configured data (`data.kind`), fitted to the backbone's input.
 
@@ -30,6 +31,7 @@ def load_data(
             the data).
         image_shape: the backbone's input shape, height x width x channels.
         preprocess: the architecture's `preprocess_input`. Defaults to `None`.
+        cache: where arrays fitted to the input are kept between trials. Defaults to `None`.
 
     Raises:
         ConfigError: naming `data` when the arrays do not fit a `.keras` backbone's input.
@@ -38,7 +40,7 @@ def load_data(
         return _image_folder(spec, image_shape, preprocess)
     arrays = _arrays(spec)
     if spec.backbone.source in ("keras_app", "zoo"):
-        return fit_to_input(arrays, image_shape, preprocess)
+        return fit_to_input(arrays, image_shape, preprocess, cache)
     if tuple(arrays.x_train.shape[1:]) != tuple(image_shape):
         raise ConfigError(
             f"data: images are {tuple(arrays.x_train.shape[1:])} but the backbone expects "

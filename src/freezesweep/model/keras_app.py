@@ -12,6 +12,7 @@ loaded in safe mode may not contain.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Callable
@@ -138,6 +139,8 @@ def preprocessing(name: str) -> Preprocess:
     module_name = getattr(keras.applications, name).__module__.rsplit(".", 1)[-1]
     function = getattr(keras.applications, module_name).preprocess_input
 
+    # Named after the architecture's function: the fitted-image cache keys on the name.
+    @functools.wraps(function)
     def apply(images: np.ndarray) -> np.ndarray:
         # Keras's numpy path may work in place; never touch the caller's array.
         return np.asarray(function(np.array(images, dtype="float32")), dtype="float32")
