@@ -22,6 +22,7 @@ from hydra import compose, initialize_config_dir
 from scipy.stats import kendalltau
 
 from freezesweep import runtime
+from freezesweep.data import Dataset
 from freezesweep.prepare import prepare_trial
 from freezesweep.replay.table import read_table
 from freezesweep.spec.read import trial_spec
@@ -50,6 +51,7 @@ def score_task(task: str) -> tuple[dict[int, float], float]:
     runtime.seed_everything(spec.seed)
     trial = prepare_trial(spec)
     depths = sorted(best_per_depth(task))
+    assert isinstance(trial.data, Dataset), "the tasks' data are arrays"
     started = time.perf_counter()
     scores = depth_scores(trial.model, trial.backbone, trial.data, depths, spec.schedule.unit)
     return scores, time.perf_counter() - started
