@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
+from hydra_plugins.freezesweep_sweeper.config import FIRST_STAGE_EPOCHS
 from hydra_plugins.freezesweep_sweeper.definition._settings import Settings, read_settings
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -31,6 +33,34 @@ def test_the_default_sweep_uses_its_presets_and_base_seed() -> None:
         "n_warmup_steps": 13,
     }
     assert settings.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warmup"),
+    [
+        (("schedule.stages.0.epochs=7",), 10),
+        # T1's 5 + 5 schedule: the pruner waits out 5 head epochs, not 10; T4 keeps 10 + 10.
+        (("experiment=t1_lite0_animals", "sweep=top_k_lr"), 8),
+        (("experiment=t4_digits_corrupted", "sweep=top_k_lr"), 13),
+    ],
+)
+def test_the_default_pruner_waits_out_the_first_stage_whatever_its_length(
+    overrides: tuple[str, ...], warmup: int
+) -> None:
+    settings = sweeper_settings(*overrides)
+    assert settings.pruner is not None and settings.pruner["n_warmup_steps"] == warmup
+
+
+def test_the_warmup_resolver_names_the_key_it_needs() -> None:
+    # A config without a first stage (a schedule of the user's own shape).
+    config = OmegaConf.create({"n_warmup_steps": f"${{{FIRST_STAGE_EPOCHS}:3}}"})
+    with pytest.raises(InterpolationResolutionError) as caught:
+        _ = config.n_warmup_steps
+    assert str(caught.value).splitlines()[0] == (
+        "ValueError raised while resolving interpolation: "
+        "${freezesweep.first_stage_epochs_plus:3} needs schedule.stages.0.epochs (an integer); "
+        "got None."
+    )
 
 
 @pytest.mark.parametrize("sweep", ["top_k_lr", "pareto", "depth_curve"])

@@ -19,7 +19,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep.study.attributes import FAIL_REASON_ATTR
+from freezesweep.study.attributes import FAIL_REASON_ATTR, PRUNER_ATTR
 from freezesweep.study.storage import open_storage
 from tests.helpers.processes import SWEEP, Completed, run_script
 
@@ -242,6 +242,13 @@ def test_default_sweep_runs_n_trials_and_mlflow_agrees_with_optuna(top_k_lr: Top
     assert first.directions == 1
     # The enqueued head-only and full-fine-tune baselines run first.
     assert [trial.params for trial in first.trials[:2]] == BASELINES
+    # The default pruner waits out the first stage (1 epoch here) plus 3 fine-tuning epochs.
+    pruner = first.trials[0].system_attrs[PRUNER_ATTR]
+    assert pruner == {
+        "_target_": "optuna.pruners.MedianPruner",
+        "n_startup_trials": 5,
+        "n_warmup_steps": 1 + 3,
+    }
     # Optuna and MLflow agree trial by trial (one parent; one child per trial; params, values).
     assert_optuna_and_mlflow_agree(first.trials, first.mlflow, "top_k_lr")
     # The parent run carries the study report.

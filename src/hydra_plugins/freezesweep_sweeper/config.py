@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 
 @dataclass
@@ -237,13 +238,38 @@ PRUNERS: dict[str, tuple[str, tuple[str, ...]]] = {
 """Option name -> (pruner class, its keyword arguments); no option selected: no pruner."""
 
 
+FIRST_STAGE_EPOCHS = "freezesweep.first_stage_epochs_plus"
+"""The resolver `${freezesweep.first_stage_epochs_plus:N}`: the first stage's epochs plus N."""
+
+
+def first_stage_epochs_plus(extra: int = 0, *, _root_: Any) -> int:
+    """The epochs of `schedule.stages[0]` plus `extra`, read from the composed config.
+
+    A pruner's warm-up is counted in reported steps (cumulative epochs); the head stage of a
+    two-stage schedule is identical in every trial, so a pruner should wait it out whatever its
+    length (10 epochs in the default schedule, 5 in the real tasks' experiments).
+
+    Raises:
+        ValueError: naming the key, when the config has no first stage with `epochs`.
+    """
+    epochs = OmegaConf.select(_root_, "schedule.stages.0.epochs", default=None)
+    if not isinstance(epochs, int):
+        raise ValueError(
+            f"${{{FIRST_STAGE_EPOCHS}:{extra}}} needs schedule.stages.0.epochs (an integer); "
+            f"got {epochs!r}."
+        )
+    return epochs + int(extra)
+
+
 def register() -> None:
     """Stores `FreezesweepSweeperConf` as `hydra/sweeper: freezesweep`, and every sampler and
-    pruner option as `hydra/sweeper/sampler` and `hydra/sweeper/pruner`.
+    pruner option as `hydra/sweeper/sampler` and `hydra/sweeper/pruner`; registers the
+    `freezesweep.first_stage_epochs_plus` resolver.
 
     Each option declares its class's keyword arguments as null ("Optuna's default"; the
     sweeper drops null keys), so `hydra.sweeper.pruner.n_warmup_steps=3` needs no `+`.
     """
+    OmegaConf.register_new_resolver(FIRST_STAGE_EPOCHS, first_stage_epochs_plus, replace=True)
     store = ConfigStore.instance()
     store.store(
         group="hydra/sweeper",
