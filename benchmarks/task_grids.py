@@ -13,10 +13,10 @@ depth's trainable parameters (log axis), one line per fine-tuning method.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from freezesweep.plotting import new_figure, save_figure
 from freezesweep.replay.table import GridPoint, GridTable, read_table
 
 DEPTH, LR, METHOD = "finetune.top_k", "finetune.lr", "finetune.method"
@@ -82,10 +82,7 @@ def _per_method(done: list[GridPoint], best: GridPoint) -> list[str]:
 
 def plot(name: str, table: GridTable, path: Path) -> Path:
     """Best val_accuracy over LRs per depth against trainable parameters, a line per method."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure, axes = new_figure((8, 4.5))
     for method in sorted({_method(p) for p in _done(table)}):
         best: dict[int, GridPoint] = {}
         for point in (p for p in _done(table) if _method(p) == method):
@@ -103,11 +100,7 @@ def plot(name: str, table: GridTable, path: Path) -> Path:
     axes.set_ylabel("val_accuracy (best LR per depth)")
     axes.set_title(f"{name}: the recorded grid")
     axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from freezesweep.project import load_study, project_config, storage_url, tracking_store
+from freezesweep.project import (
+    add_study_arguments,
+    load_study,
+    project_config,
+    storage_url,
+    tracking_store,
+)
 
 
 def _pretrain(arguments: argparse.Namespace) -> int:
@@ -200,16 +206,7 @@ def _add_study_commands(commands: Any) -> None:
     report = commands.add_parser(
         "report", help="rebuild a study's trial table, Pareto set and plot from its storage"
     )
-    report.add_argument("--study", required=True, help="study name (= MLflow experiment)")
-    report.add_argument(
-        "--storage", default=None, help="study storage (default: conf/'s hydra.sweeper.storage)"
-    )
-    report.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow store to update (default: $MLFLOW_TRACKING_URI, else conf/'s, if present)",
-    )
-    report.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
+    add_study_arguments(report)
     report.add_argument("--output", default=None, help="default: sweeps/<study>/report")
     report.set_defaults(handler=_report)
     sync = commands.add_parser(

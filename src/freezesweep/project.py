@@ -3,9 +3,25 @@ and the MLflow store a command reads when none is given."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--study`, `--storage`, `--tracking-uri` and `--config-dir`: how a command that reads a
+    finished study finds it and the MLflow store it updates (`report`, `promote`)."""
+    parser.add_argument("--study", required=True, help="study name (= MLflow experiment)")
+    parser.add_argument(
+        "--storage", default=None, help="study storage (default: conf/'s hydra.sweeper.storage)"
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store to update (default: $MLFLOW_TRACKING_URI, else conf/'s, if present)",
+    )
+    parser.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
 
 
 def project_config(config_dir: Path) -> Any:

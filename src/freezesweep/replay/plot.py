@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from freezesweep.plotting import new_figure, save_figure
 
 
 def median_curve(
@@ -43,10 +44,7 @@ def plot_anytime(
     title: str,
 ) -> Path:
     """Draw each strategy's median anytime curve and the 0.5 pp band under the grid's best."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure, axes = new_figure((8, 4.5))
     for name, runs in curves.items():
         seconds, best = median_curve(runs)
         axes.plot(seconds, best, label=f"{name} (median of {len(runs)} seeds)")
@@ -58,8 +56,4 @@ def plot_anytime(
     axes.set_ylim(max(0.0, grid_best - 0.25), min(1.0, grid_best + 0.03))
     axes.set_title(title)
     axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -10,13 +10,13 @@ only draws it.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from freezesweep import objectives
+from freezesweep.plotting import new_figure, save_figure
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
@@ -168,11 +168,8 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
         path: PNG file to write.
         title: plot title.
     """
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
     plan = layout(table, pareto)
-    figure, axes = plt.subplots(figsize=(9.5, 5))
+    figure, axes = new_figure((9.5, 5))
     for index, series in enumerate(plan.series):
         color = f"C{index}" if series.filled else "grey"
         face = color if series.filled else "none"
@@ -204,6 +201,4 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
         loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
         title="trials (k = unfrozen depth)", title_fontsize=8,
     )  # fmt: skip
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)

@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from freezesweep.project import load_study, project_config, storage_url, tracking_store
+from freezesweep.project import (
+    add_study_arguments,
+    load_study,
+    project_config,
+    storage_url,
+    tracking_store,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,19 +27,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="register a study's best trial's model as <study>@champion and the smallest "
         "within 1 pp as <study>@knee in MLflow (logging their models first if need be)",
     )
-    promote.add_argument("--study", required=True, help="study name (= MLflow experiment)")
-    promote.add_argument(
-        "--storage", default=None, help="study storage (default: conf/'s hydra.sweeper.storage)"
-    )
-    promote.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow store (default: $MLFLOW_TRACKING_URI, else conf/'s, if present)",
-    )
+    add_study_arguments(promote)
     promote.add_argument(
         "--sweep-dir", default=None, help="where the trials' folders are (default: sweeps/<study>)"
     )
-    promote.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
     promote.set_defaults(handler=run)
 
 
