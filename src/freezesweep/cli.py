@@ -67,7 +67,11 @@ def _report(arguments: argparse.Namespace) -> int:
     # A report taken while a sweep runs must not end the study's parent run.
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(trials_frame(study).to_string(index=False))
-    publish(study, directory, tracking, end_parent=False)
+    address = publish(study, directory, tracking, end_parent=False)
+    if tracking is not None:
+        from freezesweep.study.hooks import comparison_lines
+
+        print(comparison_lines(address, tracking.uri))
     return 0
 
 
