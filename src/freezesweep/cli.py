@@ -25,7 +25,7 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 def _dashboard(arguments: argparse.Namespace) -> int:
     from freezesweep.redaction import redact
-    from freezesweep.study.storage import open_storage
+    from freezesweep.study.storage import hide_internal_studies, open_storage
 
     url = storage_url(
         arguments.storage, arguments.config_dir, project_config(Path(arguments.config_dir))
@@ -41,7 +41,8 @@ def _dashboard(arguments: argparse.Namespace) -> int:
         )
         return 2
     # The project's own storage opener: `journal:PATH` files and database URLs alike.
-    storage = open_storage(url)
+    # The sweepers' `<study>:workers` side studies are left out of its study list.
+    storage = hide_internal_studies(open_storage(url))
     print(
         f"optuna-dashboard on http://{arguments.host}:{arguments.port} for {redact(url)}",
         flush=True,

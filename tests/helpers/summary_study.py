@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -21,11 +23,14 @@ TRIALS = [
 ]
 
 
-def summary_study(name: str = "toy") -> optuna.Study:
-    """The six trials above, each with its run id `run-<number>`."""
+def summary_study(name: str = "toy", runs: Mapping[int, str] | None = None) -> optuna.Study:
+    """The six trials above, each with its run id (`runs`, else `run-<number>`)."""
     study = optuna.create_study(study_name=name, direction="maximize")
     for number, (top_k, lr, state, accuracy, params) in enumerate(TRIALS):
-        attrs = {"trainable_params": params, "mlflow_run_id": f"run-{number}"}
+        attrs = {
+            "trainable_params": params,
+            "mlflow_run_id": (runs or {}).get(number, f"run-{number}"),
+        }
         study.add_trial(
             create_trial(
                 state=state,

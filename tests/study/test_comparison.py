@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from freezesweep.study.comparison import comparison_html
@@ -34,7 +35,7 @@ def test_the_x_axis_is_logarithmic_in_decades() -> None:
     # 100 to 1,000,000 (325 to 145,621 trainable parameters), equally spaced.
     assert [label for _, label in ticks] == ["100", "1,000", "10,000", "100,000", "1,000,000"]
     positions = [float(x) for x, _ in ticks]
-    gaps = {round(b - a, 1) for a, b in zip(positions, positions[1:], strict=False)}
+    gaps = {round(b - a, 1) for a, b in itertools.pairwise(positions)}
     assert len(gaps) == 1
 
 

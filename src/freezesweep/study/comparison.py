@@ -152,7 +152,9 @@ def _svg(table: pd.DataFrame, pareto: pd.DataFrame, rows: list[Point]) -> str:
         across, up = x(label.x) + 5, y(label.y) - 6 - 12 * label.row
         parts.append(f"<text x='{across:.1f}' y='{up:.1f}'>{html.escape(label.text)}</text>")
     body = "".join(parts)
-    return f"<svg id='plot' width='{WIDTH}' height='{HEIGHT}' role='img'>{body}</svg>"
+    # Scales down to the viewer's width (MLflow's artifact pane is narrower than the page).
+    size = f"viewBox='0 0 {WIDTH} {HEIGHT}' style='width:100%;max-width:{WIDTH}px;height:auto'"
+    return f"<svg id='plot' {size} role='img'>{body}</svg>"
 
 
 def _steps(pareto: pd.DataFrame) -> list[tuple[float, float]]:

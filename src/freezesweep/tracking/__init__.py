@@ -45,6 +45,7 @@ from freezesweep.tracking._study_runs import (
 from freezesweep.tracking._study_summary import (
     COMPARISON_FILE,
     StudyPages,
+    run_address,
     study_pages,
     summarize_study_run,
     ui_base,
@@ -97,6 +98,7 @@ __all__ = [
     "redact",
     "register_aliases",
     "replay_spool",
+    "run_address",
     "spool_study_end",
     "stage_params",
     "study_pages",

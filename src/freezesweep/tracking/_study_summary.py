@@ -12,6 +12,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlflow.tracking import MlflowClient
+
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._store import client_for, experiment_id
 from freezesweep.tracking._study_progress import set_description
@@ -70,6 +72,18 @@ def ui_base(spec: TrackingSpec) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def run_address(spec: TrackingSpec, client: MlflowClient, run_id: str) -> str:
+    """A run's page in the MLflow UI, e.g. `http://127.0.0.1:5000/#/experiments/1/runs/<id>`.
+
+    Args:
+        spec: tracking settings.
+        client: a client on the store.
+        run_id: the run.
+    """
+    experiment = client.get_run(run_id).info.experiment_id
+    return StudyPages(ui_base(spec), experiment, run_id).url(run_id)
 
 
 def study_pages(spec: TrackingSpec, study_name: str) -> StudyPages:
