@@ -24,7 +24,7 @@ from freezesweep.study.pareto_plot import ACCURACY, DEPTH, METHOD, PARAMS, layou
 
 LR = "finetune.lr"
 WIDTH, HEIGHT = 900, 480
-LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 50
+LEFT, RIGHT, TOP, BOTTOM = 70, 40, 20, 50
 # How each kind of trial is drawn: (legend, SVG shape class). Completed trials off the front
 # are filled circles; the front's are ringed in red.
 KINDS = {
