@@ -31,7 +31,7 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 def _dashboard(arguments: argparse.Namespace) -> int:
     from freezesweep.redaction import redact
-    from freezesweep.study.storage import open_storage
+    from freezesweep.study.storage import hide_internal_studies, open_storage
 
     url = storage_url(
         arguments.storage, arguments.config_dir, project_config(Path(arguments.config_dir))
@@ -47,7 +47,8 @@ def _dashboard(arguments: argparse.Namespace) -> int:
         )
         return 2
     # The project's own storage opener: `journal:PATH` files and database URLs alike.
-    storage = open_storage(url)
+    # The sweepers' `<study>:workers` side studies are left out of its study list.
+    storage = hide_internal_studies(open_storage(url))
     print(
         f"optuna-dashboard on http://{arguments.host}:{arguments.port} for {redact(url)}",
         flush=True,
@@ -73,7 +74,11 @@ def _report(arguments: argparse.Namespace) -> int:
     # A report taken while a sweep runs must not end the study's parent run.
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(trials_frame(study).to_string(index=False))
-    publish(study, directory, tracking, end_parent=False)
+    address = publish(study, directory, tracking, end_parent=False)
+    if tracking is not None:
+        from freezesweep.study.hooks import comparison_lines
+
+        print(comparison_lines(address, tracking.uri))
     return 0
 
 

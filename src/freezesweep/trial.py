@@ -109,10 +109,13 @@ def _run(
     pruning = _pruning_callback(spec, trainable_params)
     audit_path = _audit_file(output_dir)  # links refused before anything trains
     with _tracked_run(spec, sweep_folder) as run:
-        if run is not None and pruning is not None:
+        if run is not None and pruning is not None and run.run_id is not None:
+            from freezesweep import tracking
             from freezesweep.study.pruning import record_run_id
 
-            record_run_id(pruning.trial, run.run_id)
+            # The address too: optuna-dashboard shows user attrs, not MLflow's run ids.
+            address = tracking.run_address(spec.tracking, run.client, run.run_id)
+            record_run_id(pruning.trial, run.run_id, address)
         result = _train(trial, run, pruning, store)
         if pruning is not None:
             _record_costs(pruning.trial, result)

@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 import pytest
 
+from freezesweep.study.pruning import record_run_id, record_trainable_params
 from freezesweep.study.storage import normalize_storage_url, open_storage
 from tests.cluster.test_mlflow_server import free_port
 from tests.helpers.processes import start
@@ -29,7 +30,9 @@ def get(url: str) -> dict[str, Any]:
 def test_dashboard_reads_a_journal_study_over_http(tmp_path: Path) -> None:
     url = normalize_storage_url(f"journal:{tmp_path}/optuna.log")
     study = optuna.create_study(study_name="watched", storage=open_storage(url))
-    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    study.optimize(_objective, n_trials=3)
+    # The sweeper's side study, which numbers the invocations of `watched`.
+    optuna.create_study(study_name="watched:workers", storage=open_storage(url))
     port = free_port()
     command = [sys.executable, "-m", "freezesweep.cli", "dashboard", "--storage", url]
     command += ["--port", str(port), "--config-dir", str(tmp_path / "no-conf")]
@@ -44,14 +47,30 @@ def test_dashboard_reads_a_journal_study_over_http(tmp_path: Path) -> None:
                 assert server.poll() is None, server.communicate()[0][-3000:]
                 assert time.monotonic() < deadline, "optuna-dashboard did not start"
                 time.sleep(0.3)
-        # The study and its three trials, read from the journal file over HTTP.
+        # The study and its three trials, read from the journal file over HTTP; the side
+        # study `watched:workers` is not listed.
         (summary,) = studies
         assert summary["study_name"] == "watched"
         detail = get(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}")
         assert [trial["number"] for trial in detail["trials"]] == [0, 1, 2]
+        # Each trial shows its run's address and its trainable parameters (user attrs).
+        attrs = {item["key"]: item["value"] for item in detail["trials"][1]["user_attrs"]}
+        assert attrs["mlflow_run_url"] == "http://127.0.0.1:5000/#/experiments/1/runs/run-1"
+        assert attrs["trainable_params"] == "1001"
     finally:
         server.terminate()
         server.wait(30)
+
+
+def _objective(trial: optuna.Trial) -> float:
+    """A trial as a sweep's job records it: its run and its size as user attrs."""
+    record_run_id(
+        trial,
+        f"run-{trial.number}",
+        f"http://127.0.0.1:5000/#/experiments/1/runs/run-{trial.number}",
+    )
+    record_trainable_params(trial, 1000 + trial.number)
+    return trial.suggest_float("x", 0, 1)
 
 
 def test_dashboard_needs_a_storage_outside_a_project(

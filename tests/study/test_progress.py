@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from freezesweep import tracking
 from freezesweep.spec import TrackingSpec
 from freezesweep.study.hooks import on_trial_end, study_metrics
-from freezesweep.tracking._study_progress import DESCRIPTION_TAG, _describe
+from freezesweep.tracking._study_progress import DESCRIPTION_TAG, set_description
 
 
 def _spec(tmp_path: Path) -> TrackingSpec:
@@ -112,7 +112,7 @@ def test_a_worker_that_loses_the_description_race_updates_the_row_the_other_wrot
     client = LosesTheRace(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.create_experiment("toy")
     run_id = client.create_run(experiment).info.run_id
-    _describe(client, experiment, run_id, "toy")
+    set_description(client, experiment, run_id, "toy")
     assert client.raced
     assert client.get_run(run_id).data.tags[DESCRIPTION_TAG].startswith("Optuna study `toy`")
 
@@ -123,4 +123,4 @@ def test_a_worker_that_loses_the_description_race_updates_the_row_the_other_wrot
     down = StoreDown(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     other = down.create_run(experiment).info.run_id
     with pytest.raises(MlflowException, match="connection refused"):
-        _describe(down, experiment, other, "toy")
+        set_description(down, experiment, other, "toy")

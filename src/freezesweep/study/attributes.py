@@ -26,10 +26,12 @@ __all__ = [
     "REQUEUED_ATTR",
     "RETRY_OF_ATTR",
     "RUN_ID_ATTR",
+    "RUN_URL_ATTR",
     "STAGE_EPOCHS_ATTR",
     "STAGE_SECONDS_ATTR",
     "SURPLUS_ATTR",
     "TRAINABLE_PARAMS_ATTR",
+    "WORKERS_SUFFIX",
     "WORKER_ATTR",
 ]
 
@@ -65,6 +67,9 @@ RETRY_OF_ATTR = "retry_of"
 TRAINABLE_PARAMS_ATTR = TRAINABLE_PARAMS
 # The trial's MLflow run id (when the run was made live, not spooled); set by the job.
 RUN_ID_ATTR = "mlflow_run_id"
+# The address of that run's page in the MLflow UI (optuna-dashboard shows user attrs); set by the
+# job with the run id.
+RUN_URL_ATTR = "mlflow_run_url"
 # The trial's fine-tuned model (`model.keras`, LoRA merged, absolute path) kept for MLflow:
 # set by the job when `trainer.log_model` is not `none`, read by `study.promote` after the sweep.
 MODEL_FILE_ATTR = "model_file"
@@ -79,6 +84,12 @@ METHOD_ATTR = METHOD
 # (for diagnosis only; never part of a seed).
 REGISTERED_HOST_ATTR = "host"
 REGISTERED_PID_ATTR = "pid"
+
+# --- Study names -------------------------------------------------------------------------------
+
+# `<study_name>:workers` numbers the invocations of `<study_name>` (the sweeper's side study);
+# `freezesweep dashboard` leaves such studies out of its list.
+WORKERS_SUFFIX = ":workers"
 
 # --- Study user attrs ---------------------------------------------------------------------------
 

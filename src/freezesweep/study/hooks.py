@@ -152,8 +152,10 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
         tracking.check_reachable(spec)
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
-        publish(study, directory, spec)
+        address = publish(study, directory, spec)
         _promote(study, config, spec)
+        # The console's last lines: the one address that shows the study's comparison.
+        print(comparison_lines(address, spec.uri), flush=True)
     except Exception as error:
         if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
             raise
@@ -175,6 +177,22 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
             f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
             + _then_promote(study, config)
         )
+
+
+def comparison_lines(address: str | None, uri: str) -> str:
+    """What the end of a sweep prints last: how to open the UI over a local store, then the
+    address of the comparison page (every trial, accuracy against trainable parameters).
+
+    Args:
+        address: the comparison page's address (`report.publish`), or `None`.
+        uri: the tracking URI.
+    """
+    if address is None:
+        return ""
+    start = ""
+    if not uri.startswith(("http://", "https://")):
+        start = f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)}  (then open:)\n"
+    return f"{start}comparison of all trials: {address}"
 
 
 def _then_promote(study: optuna.Study, config: Any) -> str:

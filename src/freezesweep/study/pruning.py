@@ -36,6 +36,7 @@ from freezesweep.study.attributes import (
     MODEL_FILE_ATTR,
     PRUNER_ATTR,
     RUN_ID_ATTR,
+    RUN_URL_ATTR,
     STAGE_EPOCHS_ATTR,
     STAGE_SECONDS_ATTR,
     TRAINABLE_PARAMS_ATTR,
@@ -141,11 +142,13 @@ def record_costs(trial: optuna.Trial, epochs: Sequence[int], seconds: Sequence[f
     trial.set_user_attr(STAGE_SECONDS_ATTR, [round(float(s), 4) for s in seconds])
 
 
-def record_run_id(trial: optuna.Trial, run_id: str | None) -> None:
-    """Set user attr `mlflow_run_id`, so reports link a trial to its run (not for a spooled
-    run: its id is made when it is replayed)."""
+def record_run_id(trial: optuna.Trial, run_id: str | None, address: str | None = None) -> None:
+    """Set user attrs `mlflow_run_id` and `mlflow_run_url`, so reports and optuna-dashboard
+    link a trial to its run (not for a spooled run: its id is made when it is replayed)."""
     if run_id:
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+    if run_id and address:
+        trial.set_user_attr(RUN_URL_ATTR, address)
 
 
 def record_model_file(trial: optuna.Trial, path: Path) -> None:

@@ -24,8 +24,10 @@ from freezesweep.study.attributes import (
     RUN_ID_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.comparison import comparison_html
 from freezesweep.study.csv_cells import spreadsheet_safe
 from freezesweep.study.pareto_plot import plot_front
+from freezesweep.study.summary import best_trial, depth_table, search_space
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
@@ -102,14 +104,14 @@ def pareto_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
-    """Write `trials.csv`, `pareto.csv` and `pareto.png` for a study.
+    """Write `trials.csv`, `pareto.csv`, `depths.csv`, `pareto.png` and `comparison.html`.
 
     Args:
         study: the study.
         directory: where the files go (created).
 
     Returns:
-        The written files by name (`pareto.png` only when the study has trials).
+        The written files by name (the two pictures only when the study has trials).
     """
     table = trials_frame(study)
     return _write(table, _pareto_or_empty(table), directory, study.study_name)
@@ -120,23 +122,36 @@ def _pareto_or_empty(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(
-    table: pd.DataFrame, pareto: pd.DataFrame, directory: Path, study_name: str
+    table: pd.DataFrame,
+    pareto: pd.DataFrame,
+    directory: Path,
+    study_name: str,
+    pages: Any | None = None,
 ) -> dict[str, Path]:
+    """The report files; `pages` (a `tracking.StudyPages`) gives the comparison its run links."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = {"trials.csv": directory / "trials.csv", "pareto.csv": directory / "pareto.csv"}
+    names = ("trials.csv", "pareto.csv", "depths.csv")
+    files = {name: directory / name for name in names}
     # Opened in spreadsheets: text that would be a formula is written as text.
     spreadsheet_safe(table).to_csv(files["trials.csv"], index=False)
     spreadsheet_safe(pareto).to_csv(files["pareto.csv"], index=False)
+    depth_table(table).to_csv(files["depths.csv"], index=False)
     if len(table):
         files["pareto.png"] = directory / "pareto.png"
         plot_front(table, pareto, files["pareto.png"], f"study {study_name}")
+        routes = _routes(table, pages)
+        title = f"study {study_name}: val_accuracy against trainable parameters, every trial"
+        page = comparison_html(table, pareto, title, routes, pages.base if pages else "")
+        files["comparison.html"] = directory / "comparison.html"
+        files["comparison.html"].write_text(page, encoding="utf-8")
     return files
 
 
 def publish(
     study: optuna.Study, directory: Path, tracking_spec: Any | None, *, end_parent: bool = True
-) -> pd.DataFrame:
-    """Write the report files and, with tracking, put them on the study's MLflow parent run.
+) -> str | None:
+    """Write the report files and, with tracking, make the study's MLflow parent run its
+    summary: the files as artifacts, the search space as params, the best trial's run.
 
     Args:
         study: the study.
@@ -145,13 +160,17 @@ def publish(
         end_parent: mark the parent run FINISHED afterwards. Defaults to `True`.
 
     Returns:
-        The Pareto table.
+        The address of the comparison page in the MLflow UI (`None` without tracking).
     """
     table = trials_frame(study)
+    pages = None
     if tracking_spec is not None:
+        from freezesweep import tracking
+
         table = _with_run_ids(table, tracking_spec, study.study_name)
+        pages = tracking.study_pages(tracking_spec, study.study_name)
     pareto = _pareto_or_empty(table)
-    files = _write(table, pareto, directory, study.study_name)
+    files = _write(table, pareto, directory, study.study_name, pages)
     shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
     columns = [c for c in (*shown, ACCURACY, PARAMS) if c in pareto]
     print(f"Pareto set, val_accuracy vs trainable_params ({len(pareto)} trials):", flush=True)
@@ -161,10 +180,25 @@ def publish(
         from freezesweep import tracking
 
         numbers = [int(number) for number in pareto.get("number", [])]
+        best = best_trial(table)
+        found = None if best is None else (int(best["number"]), _text(best["run_id"]))
+        tracking.summarize_study_run(tracking_spec, study.study_name, search_space(study), found)
         tracking.publish_study_report(
             tracking_spec, study.study_name, list(files.values()), numbers, end_parent=end_parent
         )
-    return pareto
+    return pages.comparison if pages is not None else None
+
+
+def _routes(table: pd.DataFrame, pages: Any | None) -> dict[int, str]:
+    """Each recorded run's page as a UI route, by trial number (none without tracking)."""
+    if pages is None:
+        return {}
+    runs = table.dropna(subset=["run_id"])
+    return {int(n): pages.route(r) for n, r in zip(runs["number"], runs["run_id"], strict=True)}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _with_run_ids(table: pd.DataFrame, tracking_spec: Any, study_name: str) -> pd.DataFrame:

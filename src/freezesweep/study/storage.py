@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
+from freezesweep.study.attributes import WORKERS_SUFFIX
 from freezesweep.writable import check_writable
 
 __all__ = [
@@ -163,3 +164,21 @@ def is_sqlite(url: str) -> bool:
 def _shown(value: Any) -> Any:
     """A value as an error message may show it: strings redacted."""
     return redact(value) if isinstance(value, str) else value
+
+
+def hide_internal_studies(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """`storage`, listing no `<study>:workers` side study (what optuna-dashboard lists).
+
+    The side studies stay in the storage (the sweeper numbers its invocations there); only
+    `get_all_studies` leaves them out, so the dashboard's study list shows users' studies.
+
+    Args:
+        storage: an opened storage (`open_storage`).
+    """
+    listed = storage.get_all_studies
+
+    def users_studies() -> list[Any]:  # FrozenStudy, which optuna does not export
+        return [study for study in listed() if not study.study_name.endswith(WORKERS_SUFFIX)]
+
+    storage.get_all_studies = users_studies  # type: ignore[method-assign]
+    return storage

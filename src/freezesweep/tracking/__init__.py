@@ -4,6 +4,8 @@
 - `_trial_run`: one trial's run, ended exactly once (FINISHED, FAILED or KILLED);
 - `_study_runs`: the study's parent run, its report, and the runs of dead workers' trials;
 - `_study_progress`: the parent run's study-level metrics per finished trial, its description;
+- `_study_summary`: the parent run as the study's summary (best trial, search space) and the
+  addresses of the study's pages in the MLflow UI (`StudyPages.comparison`: the one to print);
 - `_spool`, `_replay`: a run's records kept on disk while the server is down, and sent later;
 - `_spool_check`: a spool entry read as untrusted input (its records, paths and owner tag);
 - `_params`: the resolved config flattened into params, secrets masked;
@@ -40,8 +42,19 @@ from freezesweep.tracking._study_runs import (
     study_run_id,
     trial_run_ids,
 )
+from freezesweep.tracking._study_summary import (
+    COMPARISON_FILE,
+    StudyPages,
+    run_address,
+    study_pages,
+    summarize_study_run,
+    ui_base,
+)
 from freezesweep.tracking._tags import (
     BACKBONE_TAG,
+    BEST_RUN_TAG,
+    BEST_TRIAL_TAG,
+    BEST_URL_TAG,
     MODEL_TAG,
     PARETO_TAG,
     ROLE_TAG,
@@ -53,6 +66,10 @@ from freezesweep.tracking._trial_run import TrialRun, trial_run
 
 __all__ = [
     "BACKBONE_TAG",
+    "BEST_RUN_TAG",
+    "BEST_TRIAL_TAG",
+    "BEST_URL_TAG",
+    "COMPARISON_FILE",
     "MODEL_NAME",
     "MODEL_TAG",
     "PARETO_TAG",
@@ -63,6 +80,7 @@ __all__ = [
     "STUDY_TAG",
     "TRIAL_TAG",
     "Replayed",
+    "StudyPages",
     "TrialRun",
     "check_reachable",
     "check_store",
@@ -80,10 +98,14 @@ __all__ = [
     "redact",
     "register_aliases",
     "replay_spool",
+    "run_address",
     "spool_study_end",
     "stage_params",
+    "study_pages",
     "study_parent_run",
     "study_run_id",
+    "summarize_study_run",
     "trial_run",
     "trial_run_ids",
+    "ui_base",
 ]

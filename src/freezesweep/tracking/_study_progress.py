@@ -19,18 +19,29 @@ from freezesweep.tracking._tags import STATE_TAG, STUDY_TAG
 
 # MLflow shows this tag as a run's description (rendered Markdown) on the run's page.
 DESCRIPTION_TAG = "mlflow.note.content"
-REPORT_FILES = ("trials.csv", "pareto.csv", "pareto.png")
+REPORT_FILES = ("comparison.html", "trials.csv", "pareto.csv", "depths.csv", "pareto.png")
 
 
-def describe_study_run(experiment: str, run_id: str, study_name: str) -> str:
-    """The parent run's description: links to the report artifacts and the trial runs' filter."""
+def describe_study_run(experiment: str, run_id: str, study_name: str, best_line: str = "") -> str:
+    """The parent run's description: the best trial's run (once known) and the comparison page
+    first (the UI folds what follows under "Show more"), then the other report artifacts and
+    the trial runs' filter.
+
+    Args:
+        experiment: the study's experiment id.
+        run_id: the parent run's id.
+        study_name: the study.
+        best_line: a line on the best trial, e.g. `Best trial: [trial-0003](#/...)`. Defaults
+            to `""` (none yet).
+    """
     base = f"#/experiments/{experiment}/runs/{run_id}/artifacts"
     # The query keeps the UI on its model-training pages (it opens on GenAI pages otherwise).
     links = ", ".join(
         f"[{name}]({base}/{name}?workflowType=machine_learning)" for name in REPORT_FILES
     )
     return (
-        f"Optuna study `{study_name}`: one child run per trial (`trial-NNNN`).\n\n"
+        (f"{best_line}\n\n" if best_line else "")
+        + f"Optuna study `{study_name}`: one child run per trial (`trial-NNNN`).\n\n"
         f"Report, refreshed after each sweep: {links}.\n\n"
         f"Metrics `best_val_accuracy`, `n_complete`, `n_pruned`, `n_failed` (step = trial "
         f"number) chart the sweep as it runs.\n\n"
@@ -45,7 +56,7 @@ def open_study_run(spec: TrackingSpec, study_name: str) -> str:
     client = client_for(spec)
     experiment = experiment_id(client, spec, study_name)
     parent = study_run_id(client, experiment, study_name)
-    _describe(client, experiment, parent, study_name)
+    set_description(client, experiment, parent, study_name)
     return parent
 
 
@@ -83,9 +94,24 @@ def log_study_progress(
     client.log_batch(parent, metrics=batch)
 
 
-def _describe(client: MlflowClient, experiment: str, run_id: str, study_name: str) -> None:
-    text = describe_study_run(experiment, run_id, study_name)
-    if client.get_run(run_id).data.tags.get(DESCRIPTION_TAG) == text:
+def set_description(
+    client: MlflowClient, experiment: str, run_id: str, study_name: str, best_line: str = ""
+) -> None:
+    """Set the parent run's description (`describe_study_run`) unless it already says that.
+
+    Args:
+        client: a client on the store.
+        experiment: the study's experiment id.
+        run_id: the parent run's id.
+        study_name: the study.
+        best_line: see `describe_study_run`. Defaults to `""`; when empty, a best-trial line
+            the description already has is kept (an invocation's start must not erase it).
+    """
+    current = client.get_run(run_id).data.tags.get(DESCRIPTION_TAG, "")
+    if not best_line and current.startswith("Best trial:"):
+        best_line = current.split("\n\n", 1)[0]
+    text = describe_study_run(experiment, run_id, study_name, best_line)
+    if current == text:
         return
     try:
         client.set_tag(run_id, DESCRIPTION_TAG, text)

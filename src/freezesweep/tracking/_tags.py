@@ -12,6 +12,10 @@ ROLE_TAG = "freezesweep.role"
 TRIAL_TAG = "freezesweep.trial"
 # "true" on trial runs on the study's accuracy/trainable-params Pareto front.
 PARETO_TAG = "freezesweep.pareto"
+# On a study's parent run: the best trial's number, its run id and its run page's address.
+BEST_TRIAL_TAG = "freezesweep.best_trial"
+BEST_RUN_TAG = "freezesweep.best_run_id"
+BEST_URL_TAG = "freezesweep.best_run_url"
 # On a trial run whose model is logged: the MLflow logged model's id (`models:/<id>`).
 MODEL_TAG = "freezesweep.model_id"
 # On a trial run: SHA-256 of the backbone's pretrained weights (paths and values), as built.

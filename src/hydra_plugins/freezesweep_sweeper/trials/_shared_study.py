@@ -28,6 +28,7 @@ from freezesweep.study.attributes import (
     REGISTERED_PID_ATTR,
     REQUEUED_ATTR,
     SURPLUS_ATTR,
+    WORKERS_SUFFIX,
 )
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import open_storage
@@ -37,7 +38,7 @@ from ..definition._settings import Settings
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
-REGISTRY_SUFFIX = ":workers"
+REGISTRY_SUFFIX = WORKERS_SUFFIX
 """A study named `<study_name>:workers` numbers the invocations of `<study_name>` (see
 `register_worker`): one trial per invocation, numbered by the storage in arrival order."""
 
