@@ -255,11 +255,15 @@ def test_default_sweep_runs_n_trials_and_mlflow_agrees_with_optuna(top_k_lr: Top
     for trial in first.trials:
         run_id = first.mlflow.children[trial.number].info.run_id
         assert trial.user_attrs["mlflow_run_url"].startswith("http://127.0.0.1:5000/#/experiments/")
-        assert trial.user_attrs["mlflow_run_url"].endswith(f"/runs/{run_id}")
+        # The query picks MLflow's model-training view (its GenAI view is the other default).
+        assert trial.user_attrs["mlflow_run_url"].endswith(
+            f"/runs/{run_id}?workflowType=machine_learning"
+        )
     # The console's last line is the address of the comparison page on the parent run.
     last = first.process.stdout.strip().splitlines()[-1]
     assert last.startswith("comparison of all trials: http://127.0.0.1:5000/#/experiments/")
-    assert first.mlflow.parent.info.run_id in last and last.endswith("comparison.html")
+    assert first.mlflow.parent.info.run_id in last
+    assert last.endswith("/artifacts/comparison.html?workflowType=machine_learning")
     # The parent run carries the study report.
     assert {"trials.csv", "pareto.csv", "pareto.png"} <= first.artifacts
     # Each child is tagged freezesweep.pareto, "true" exactly for the trials in pareto.csv.
