@@ -34,8 +34,9 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
 
     Every composed sample job (each choice and range end of the search space, each enqueued set,
     all with the fixed overrides) must read as a valid trial spec, the MLflow store must be
-    writable (a tracking server must answer), each stage's optimizer must build, and each depth
-    must fit its backbone (built here when that is cheap: an embedded or file backbone).
+    writable (a tracking server must answer), each stage's optimizer must build, each depth
+    must fit its backbone, and the user's data must train (a `.npz` file or an image folder,
+    read and checked once per data setting; `freezesweep.prepare.check_trial`).
 
     Args:
         config: the sweep's config.
@@ -66,15 +67,16 @@ def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
 
 
 def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
-    """What needs Keras but no data (`freezesweep.prepare.check_trial`), each backbone built
-    once for all the jobs."""
+    """What needs Keras but no training (`freezesweep.prepare.check_trial`), each backbone
+    built and each data setting checked once for all the jobs."""
     if not specs:
         return
     from freezesweep.prepare import check_trial
 
     built: dict[Any, Any] = {}
+    checked: set[tuple[object, ...]] = set()
     for spec in specs:
-        check_trial(spec, backbones=built)
+        check_trial(spec, backbones=built, data_checked=checked)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
