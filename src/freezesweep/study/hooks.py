@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep import stopping
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
@@ -141,9 +142,15 @@ def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, floa
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: end dead workers' runs, write the report next to the jobs and attach it to
     the parent run, then log the chosen trials' models and point the study's registered model's
-    aliases (`freezesweep.study.promote`, under `trainer.log_model`)."""
+    aliases (`freezesweep.study.promote`, under `trainer.log_model`). After a second Ctrl-C
+    (`freezesweep.stopping.hurried`), only the dead workers' runs and the parent run are ended
+    (KILLED)."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
+    if stopping.hurried():  # a second Ctrl-C: only what keeps no run RUNNING
+        if spec.enabled:
+            _end_in_a_hurry(study, spec)
+        return
     if not spec.enabled:
         publish(study, directory, None)
         return
@@ -177,6 +184,23 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
             f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
             + _then_promote(study, config)
         )
+
+
+def _end_in_a_hurry(study: optuna.Study, spec: Any) -> None:
+    """The dead workers' runs and the parent run ended (KILLED), nothing else; a server that
+    does not answer leaves them to the next invocation (its `on_sweep_start` ends orphans)."""
+    from freezesweep import tracking
+
+    try:
+        tracking.check_reachable(spec)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+        tracking.end_study_run(spec, study.study_name)
+    except Exception as error:
+        if not tracking.is_connection_error(error):
+            raise
+        log.warning("MLflow tracking server unreachable; its runs are ended by the next run")
+        return
+    log.warning(f"report skipped: `freezesweep report --study {study.study_name}` writes it")
 
 
 def _then_promote(study: optuna.Study, config: Any) -> str:
