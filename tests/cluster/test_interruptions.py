@@ -99,3 +99,47 @@ def test_the_next_run_after_a_double_sigint_finishes_the_study(tmp_path: Path) -
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == study.trials[0].params
     assert all(r.info.status != "RUNNING" for r in runs(tracking_uri))
+
+
+def test_kill_9_then_the_same_command_at_once_waits_for_the_stale_trial_and_finishes(
+    tmp_path: Path,
+) -> None:
+    # kill -9 in the study's last trial, then the same command at once: the dead trial's
+    # heartbeat is fresh (under two 10 s intervals old, so not yet "late"). The rerun waits,
+    # says why, fails the trial as stale, re-queues and runs it: exactly 3 trials finished,
+    # none run twice or lost. (Before, it exited at once: "still running in other workers".)
+    # SQLite, the default storage (a journal file's lock, left by the killed worker, would
+    # hold the rerun back past the grace period by itself).
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    tracking_uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    overrides = (
+        "hydra.sweeper.n_trials=3",
+        "sleep_s=0.5",
+        "epochs=40",
+        "hydra.sweeper.heartbeat_interval=10",
+        "hydra.sweeper.grace_period=30",
+    )
+    first = worker(tmp_path, storage, *overrides)
+    wait_for(lambda: (tmp_path / "multirun" / "trial-0002" / "result.json").exists(), 240)
+    time.sleep(1.0)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert load(storage).trials[2].state == TrialState.RUNNING  # what the dead worker left
+
+    code, output = finish(worker(tmp_path, storage, *overrides))
+    assert code == 0, output
+    assert "waiting for trial(s) [2] of other workers" in output, output
+    study = load(storage)
+    killed = study.trials[2]
+    assert killed.state == TrialState.FAIL
+    assert killed.user_attrs[FAIL_REASON_ATTR].startswith("stale: no heartbeat for ")
+    assert killed.system_attrs[REQUEUED_ATTR] is True
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_OF_ATTR) == 2]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == killed.params
+    assert count_trials(study).finished == 3
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    assert all(t.state not in (TrialState.RUNNING, TrialState.WAITING) for t in study.trials)
+    # The dead trial's run KILLED by the rerun, nothing RUNNING.
+    assert trial_runs(tracking_uri)["2"].info.status == "KILLED"
+    assert all(r.info.status != "RUNNING" for r in runs(tracking_uri))
