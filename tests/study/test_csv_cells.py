@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from freezesweep.study.attributes import FAIL_REASON_ATTR
-from freezesweep.study.csv_cells import safe_cell, spreadsheet_safe
+from freezesweep.study.csv_cells import plain_cell, safe_cell, spreadsheet_safe
 from freezesweep.study.report import write_report
 
 
@@ -33,6 +33,19 @@ from freezesweep.study.report import write_report
 )
 def test_text_that_starts_a_formula_gets_a_leading_quote(formula: str) -> None:
     assert safe_cell(formula) == "'" + formula
+
+
+@pytest.mark.parametrize("text", ["'quoted", "''", "'=1+2", "'-0.5"])
+def test_text_that_starts_with_the_quote_gets_another(text: str) -> None:
+    # The quote is an escape, so a cell that had one is told apart from an escaped formula.
+    assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+2", "@SUM(A1:A9)", "\t=1", "-", "'quoted", "''", "-0.5", "+3", "unfreeze", ""]
+)
+def test_plain_cell_reads_back_what_safe_cell_wrote(text: str) -> None:
+    assert plain_cell(safe_cell(text)) == text
 
 
 @pytest.mark.parametrize(

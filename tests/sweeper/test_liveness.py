@@ -15,7 +15,12 @@ from freezesweep.study.attributes import (
     SURPLUS_ATTR,
 )
 from freezesweep.study.storage import open_storage
-from hydra_plugins.freezesweep_sweeper.trials._liveness import Heartbeat, fail_stale, silent_others
+from hydra_plugins.freezesweep_sweeper.trials._liveness import (
+    Heartbeat,
+    fail_stale,
+    silent_others,
+    unproven,
+)
 from hydra_plugins.freezesweep_sweeper.trials._shared_study import claim_place, count_trials
 
 
@@ -81,3 +86,21 @@ def test_heartbeat_stamps_tracked_trials_until_untracked(tmp_path: Path) -> None
         stopped = study.get_trials()[0].system_attrs[HEARTBEAT_ATTR]
         time.sleep(0.5)
         assert study.get_trials()[0].system_attrs[HEARTBEAT_ATTR] == stopped
+
+
+def test_a_fresh_heartbeat_is_waited_on_until_it_moves_or_goes_silent(tmp_path: Path) -> None:
+    # A worker killed a second ago looks alive: its trial is waited on until a later heartbeat
+    # shows its worker alive, or it goes silent (then stale, failed and re-queued).
+    study, _ = _study(tmp_path)
+    alive, dead = study.ask(), study.ask()
+    _beat(study, alive, 1)
+    _beat(study, dead, 1)
+    seen: dict[int, float] = {}
+    assert unproven(study, 10, seen) == [alive.number, dead.number]
+    _beat(study, alive, 0)  # its worker beat again: alive, not waited on
+    assert unproven(study, 10, seen) == [dead.number]
+    _beat(study, dead, 25)  # no beat since: silent after two intervals, still waited on
+    assert unproven(study, 10, seen) == [dead.number]
+    # A finished trial is not waited on.
+    study.tell(dead, 0.5)
+    assert unproven(study, 10, seen) == []

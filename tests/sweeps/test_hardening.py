@@ -14,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers.app_inprocess import Finished, run_app
@@ -58,6 +59,23 @@ def _files(extra: Path) -> None:
         "      command: touch pwned\n"
     )
     (extra / "notes.npz").write_text("x_train,y_train\n1,2\n")
+    for name, (y_train, y_val) in BAD_LABELS.items():
+        np.savez(
+            extra / name,
+            x_train=np.zeros((len(y_train), 28, 28), "float32"),
+            y_train=np.array(y_train),
+            x_val=np.zeros((len(y_val), 28, 28), "float32"),
+            y_val=np.array(y_val),
+        )
+
+
+# Labels that are not the class ids 0..C-1, as .npz files a sweep names in data.path: a label 10
+# in a 10-class set (only validation has it; or training lacks 9), a negative label.
+BAD_LABELS = {
+    "label_10_val.npz": (list(range(10)), [0, 10]),
+    "label_10_train.npz": ([*range(9), 10], [0, 1]),
+    "negative.npz": ([0, 1, -1], [0, 1]),
+}
 
 
 USER_FOLDERS = [("mine", "notes.txt"), ("logs", "sweep.log")]
@@ -215,6 +233,26 @@ SWEEP_ROWS = [
         "hydra.sweeper.sampler._args_.0.0._target_ must name one of optuna.samplers.*; "
         "got 'evil_module.run'.",
     ),
+    # Data that cannot train: the file is read and checked once, before the study, not by every
+    # trial (each would fail the same way, and the sweep would stop on its failure budget).
+    (
+        ["data=npz", "data.path={extra}/label_10_val.npz"],
+        "data.path: y_val has label(s) 10 that y_train lacks in {extra}/label_10_val.npz; every "
+        "validation class must be trained on.",
+    ),
+    (
+        ["data=npz", "data.path={extra}/label_10_train.npz"],
+        "data.path: y_train must hold the class ids 0..9 (its 10 classes), each at least once; "
+        "got labels 0, 1, 2, 3, 4, ... in {extra}/label_10_train.npz. Map them to 0..9 first.",
+    ),
+    (
+        ["data=npz", "data.path={extra}/negative.npz"],
+        "data.path: y_train must be a 1-D array of integer class ids >= 0 in {extra}/negative.npz.",
+    ),
+    (
+        ["data=npz", "data.path={extra}/notes.npz"],
+        "data.path: {extra}/notes.npz is not a .npz file (a NumPy zip archive).",
+    ),
     # A layer that loads a SavedModel and runs its graph on every batch.
     (
         [
@@ -334,12 +372,9 @@ def test_a_bad_sweep_is_one_line_exit_1_and_creates_nothing(
     # No study storage, sweep folder or MLflow store, here or above (a `../` study name).
     assert sorted(path.name for path in work.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
-    assert sorted(path.name for path in (tmp_path / "extra").iterdir()) == [
-        "experiment",
-        "notes.npz",
-        "python",
-        "sweep",
-    ]
+    assert sorted(path.name for path in (tmp_path / "extra").iterdir()) == sorted(
+        ["experiment", *BAD_LABELS, "notes.npz", "python", "sweep"]
+    )
 
 
 @pytest.mark.parametrize(("arguments", "expected"), RUN_ROWS)
@@ -357,6 +392,12 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
     ("arguments", "expected", "code"),
     [
         (["-m", *SWEEP_ROWS[0][0]], SWEEP_ROWS[0][1], 1),
+        # A bad .npz stops the real sweep before its study, folder or runs, as the table's row.
+        *[
+            (["-m", *row[0]], row[1], 1)
+            for row in SWEEP_ROWS
+            if "{extra}/label_10_val.npz" in row[0][-1]
+        ],
         (RUN_ROWS[2][0], "error: " + RUN_ROWS[2][1], 2),
         (HYDRA_ROWS[0][0], HYDRA_ROWS[0][1], 1),
     ],
@@ -364,7 +405,7 @@ def test_a_bad_single_run_is_one_line_exit_2_and_creates_no_store(
 def test_the_real_process_prints_the_same_line_and_exit_code(
     tmp_path: Path, arguments: list[str], expected: str, code: int
 ) -> None:
-    # The tables above run the app in this process; two rows again as `python sweep.py` itself:
+    # The tables above run the app in this process; some rows again as `python sweep.py` itself:
     # the exit status the OS sees and a console without TensorFlow's or Hydra's noise.
     process, work = run(tmp_path, *arguments, real=True)
     assert process.returncode == code, process.stderr[-3000:]

@@ -145,6 +145,20 @@ def load_image_folder(
     return Dataset(x_train, y_train, x_val, y_val, pipelines.num_classes)
 
 
+def check_image_folder(directory: Path, channels: int = 3) -> None:
+    """The checks `load_image_folder` makes before building its pipelines: the class folders
+    (or `train/` and `val/` with the same ones) and every image (`check_image`).
+
+    Args:
+        directory: class subfolders, or `train/` and `val/` folders of class subfolders.
+        channels: the channels the images are read in (the backbone's). Defaults to `3`.
+
+    Raises:
+        ConfigError: naming `data.directory`, as `class_folders` does.
+    """
+    _classes(directory, channels)
+
+
 def _classes(directory: Path, channels: int = 3) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """Whether the folder has `train/` and `val/` folders, and the class folders of each (the
     validation ones empty without them)."""

@@ -41,12 +41,44 @@ def load_data(
     arrays = _arrays(spec)
     if spec.backbone.source in ("keras_app", "zoo"):
         return fit_to_input(arrays, image_shape, preprocess, cache)
+    _check_input(arrays, image_shape)
+    return arrays
+
+
+def check_data(spec: TrialSpec, image_shape: tuple[int, ...]) -> None:
+    """The checks of `load_data` on the user's own data, without building its pipelines or
+    fitting it to the backbone: a sweep's preflight runs them once, before any study or run
+    exists.
+
+    A `.npz` file is read and every array checked (labels `0..C-1`, finite pixels, rows), and
+    its images must match a fixed-input backbone; an image folder's classes are listed and every
+    image checked (format, size, channels, whole). The packaged datasets need no check.
+
+    Args:
+        spec: the trial spec (its `data` and `backbone.source`).
+        image_shape: the backbone's input shape, height x width x channels.
+
+    Raises:
+        ConfigError: naming `data.path` or `data.directory` (or `data` for images that do not
+            fit the backbone), with the message a trial would fail with.
+    """
+    if spec.data.kind == "image_folder":
+        from freezesweep.data.image_folder import check_image_folder
+
+        assert spec.data.directory is not None
+        check_image_folder(spec.data.directory, channels=image_shape[-1])
+    elif spec.data.kind == "npz":
+        arrays = _arrays(spec)
+        if spec.backbone.source not in ("keras_app", "zoo"):
+            _check_input(arrays, image_shape)
+
+
+def _check_input(arrays: Dataset, image_shape: tuple[int, ...]) -> None:
     if tuple(arrays.x_train.shape[1:]) != tuple(image_shape):
         raise ConfigError(
             f"data: images are {tuple(arrays.x_train.shape[1:])} but the backbone expects "
             f"{tuple(image_shape)}."
         )
-    return arrays
 
 
 def _arrays(spec: TrialSpec) -> Dataset:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from freezesweep.errors import ConfigError
+from freezesweep.study.csv_cells import plain_cell, safe_cell
 
 PARAM_PREFIX = "param."
 _COLUMNS = (
@@ -138,7 +139,12 @@ def _order(value: Any) -> tuple[int, Any]:
 
 
 def write_table(table: GridTable, path: Path) -> Path:
-    """Write `table` as CSV (floats as Python's shortest round-trip form); returns `path`."""
+    """Write `table` as CSV (floats as Python's shortest round-trip form); returns `path`.
+
+    Text a spreadsheet would read as a formula (a sweep file's choice such as `=HYPERLINK(...)`,
+    a study or machine name) is written with a leading `'`, as in the reports
+    (`freezesweep.study.csv_cells`); `read_table` reads it back as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     header = [PARAM_PREFIX + key for key in table.keys] + list(_COLUMNS)
     with path.open("w", newline="") as handle:
@@ -153,7 +159,7 @@ def write_table(table: GridTable, path: Path) -> Path:
                 table.provenance.get("commit", ""), table.provenance.get("machine", ""),
                 table.provenance.get("seed", ""),
             ]  # fmt: skip
-            writer.writerow(cells)
+            writer.writerow([safe_cell(cell) for cell in cells])
     return path
 
 
@@ -162,7 +168,7 @@ def _joined(values: Iterable[Any]) -> str:
 
 
 def read_table(path: Path) -> GridTable:
-    """Read a table written by `write_table`.
+    """Read a table written by `write_table` (a cell's leading `'` escape removed).
 
     Raises:
         ConfigError: naming the file, when it is missing, has no rows, lacks a column or has a
@@ -171,7 +177,10 @@ def read_table(path: Path) -> GridTable:
     if not path.is_file():
         raise ConfigError(f"{path}: no such grid table.")
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [
+            {name: plain_cell(cell or "") for name, cell in row.items()}
+            for row in csv.DictReader(handle)
+        ]
     if not rows:
         raise ConfigError(f"{path}: the grid table has no rows.")
     absent = [name for name in _COLUMNS if name not in rows[0]]

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep import stopping
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
@@ -34,8 +35,9 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
 
     Every composed sample job (each choice and range end of the search space, each enqueued set,
     all with the fixed overrides) must read as a valid trial spec, the MLflow store must be
-    writable (a tracking server must answer), each stage's optimizer must build, and each depth
-    must fit its backbone (built here when that is cheap: an embedded or file backbone).
+    writable (a tracking server must answer), each stage's optimizer must build, each depth
+    must fit its backbone, and the user's data must train (a `.npz` file or an image folder,
+    read and checked once per data setting; `freezesweep.prepare.check_trial`).
 
     Args:
         config: the sweep's config.
@@ -66,15 +68,16 @@ def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:
 
 
 def _check_with_keras(specs: Sequence[TrialSpec]) -> None:
-    """What needs Keras but no data (`freezesweep.prepare.check_trial`), each backbone built
-    once for all the jobs."""
+    """What needs Keras but no training (`freezesweep.prepare.check_trial`), each backbone
+    built and each data setting checked once for all the jobs."""
     if not specs:
         return
     from freezesweep.prepare import check_trial
 
     built: dict[Any, Any] = {}
+    checked: set[tuple[object, ...]] = set()
     for spec in specs:
-        check_trial(spec, backbones=built)
+        check_trial(spec, backbones=built, data_checked=checked)
 
 
 def on_sweep_start(study: optuna.Study, config: Any) -> None:
@@ -139,9 +142,15 @@ def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, floa
 def on_sweep_end(study: optuna.Study, config: Any) -> None:
     """Sweeper hook: end dead workers' runs, write the report next to the jobs and attach it to
     the parent run, then log the chosen trials' models and point the study's registered model's
-    aliases (`freezesweep.study.promote`, under `trainer.log_model`)."""
+    aliases (`freezesweep.study.promote`, under `trainer.log_model`). After a second Ctrl-C
+    (`freezesweep.stopping.hurried`), only the dead workers' runs and the parent run are ended
+    (KILLED)."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
+    if stopping.hurried():  # a second Ctrl-C: only what keeps no run RUNNING
+        if spec.enabled:
+            _end_in_a_hurry(study, spec)
+        return
     if not spec.enabled:
         publish(study, directory, None)
         return
@@ -193,6 +202,23 @@ def comparison_lines(address: str | None, uri: str) -> str:
     if not uri.startswith(("http://", "https://")):
         start = f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)}  (then open:)\n"
     return f"{start}comparison of all trials: {address}"
+
+
+def _end_in_a_hurry(study: optuna.Study, spec: Any) -> None:
+    """The dead workers' runs and the parent run ended (KILLED), nothing else; a server that
+    does not answer leaves them to the next invocation (its `on_sweep_start` ends orphans)."""
+    from freezesweep import tracking
+
+    try:
+        tracking.check_reachable(spec)
+        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
+        tracking.end_study_run(spec, study.study_name)
+    except Exception as error:
+        if not tracking.is_connection_error(error):
+            raise
+        log.warning("MLflow tracking server unreachable; its runs are ended by the next run")
+        return
+    log.warning(f"report skipped: `freezesweep report --study {study.study_name}` writes it")
 
 
 def _then_promote(study: optuna.Study, config: Any) -> str:

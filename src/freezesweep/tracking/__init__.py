@@ -37,6 +37,7 @@ from freezesweep.tracking._study_progress import (
 )
 from freezesweep.tracking._study_runs import (
     end_orphan_runs,
+    end_study_run,
     publish_study_report,
     study_parent_run,
     study_run_id,
@@ -87,6 +88,7 @@ __all__ = [
     "claim_study_run",
     "client_for",
     "end_orphan_runs",
+    "end_study_run",
     "experiment_id",
     "flatten",
     "is_connection_error",

@@ -147,6 +147,19 @@ def publish_study_report(
         client.set_terminated(parent, "FINISHED")
 
 
+def end_study_run(spec: TrackingSpec, study_name: str, status: str = "KILLED") -> None:
+    """End the study's parent run without its report (an interrupted sweep in a hurry).
+
+    Args:
+        spec: tracking settings.
+        study_name: the study (= experiment).
+        status: the MLflow run status it ends with. Defaults to `"KILLED"`.
+    """
+    client = client_for(spec)
+    parent = study_run_id(client, experiment_id(client, spec, study_name), study_name)
+    client.set_terminated(parent, status)
+
+
 def _set_tag_racing(client: MlflowClient, run_id: str, key: str, value: str) -> None:
     """`set_tag` that survives another worker setting the same tag at the same moment.
 

@@ -28,7 +28,7 @@ from freezesweep.study.attributes import FAIL_REASON_ATTR
 from ..definition._grammar import SearchSpace
 from ..definition._settings import Settings
 from ..jobs._overrides import job_overrides
-from ..trials._liveness import Heartbeat, fail_stale, silent_others
+from ..trials._liveness import Heartbeat, fail_stale, unproven
 from ..trials._outcomes import Outcome, SearchSpaceExhausted, fail_unfinished, outcome
 from ..trials._pending import StorageUnavailable, save_untold, tell_with_retry
 from ._ask import ask_batch
@@ -96,13 +96,16 @@ class Batches:
     started: float = field(default_factory=time.monotonic)
 
     def run(self, beat: Heartbeat) -> None:
-        """Batches until the study total is reached, then linger for silent workers' trials.
+        """Batches until the study total is reached, then linger for other workers' trials.
 
-        Out of places, a worker still waits while another worker's trial is late with its
-        heartbeat: if that worker died, the trial turns stale after the grace period and this
+        Out of places, a worker still waits on another worker's RUNNING trial until its
+        heartbeat moves on (its worker is alive and will tell it): if that worker died (even
+        just before this one started), the trial turns stale after the grace period and this
         worker runs its retry, so the study reaches its total without another invocation.
         """
         settings = self.settings
+        seen: dict[int, float] = {}  # other workers' trials: their heartbeat when first seen
+        said: list[int] = []
         while True:
             fail_stale(self.study, settings.grace_period)
             batch = ask_batch(self.study, self.space, settings, self.config, self.worker)
@@ -114,10 +117,17 @@ class Batches:
                     log.info("the sampler has tried every point of the search space; stopping")
                     return
                 continue
-            silent = silent_others(self.study, settings.heartbeat_interval)
-            if not silent:
+            waiting = unproven(self.study, settings.heartbeat_interval, seen)
+            if not waiting:
                 return
-            log.info(f"waiting for trial(s) {silent}: their workers are late with heartbeats")
+            if waiting != said:
+                log.info(
+                    f"waiting for trial(s) {waiting} of other workers: a heartbeat (every "
+                    f"{settings.heartbeat_interval:g} s) shows a worker alive; a trial silent "
+                    f"for hydra.sweeper.grace_period={settings.grace_period:g} s is failed, "
+                    "re-queued and run here"
+                )
+                said = waiting
             time.sleep(settings.heartbeat_interval)
 
     def over_budget(self) -> bool:

@@ -5,15 +5,26 @@ handler raises inside whatever runs, Keras's `fit` included: the trial's MLflow 
 the sweeper fails the trial and re-queues its parameters, and the process exits with
 `EXIT_REQUEUE` (75, EX_TEMPFAIL: "run me again", which deploy/slurm_array.sh turns into
 `scontrol requeue`). Ctrl-C (SIGINT) does the same cleanup and exits 130: a person stopped it.
+
+A second signal while that cleanup runs does not break it (a trial half failed, a run left
+RUNNING): it is acknowledged in one line and asks the rest to hurry (`freezesweep.stopping`), so
+the end-of-sweep report and model promotion are skipped and the study's parent run ends KILLED.
+A third signal is Python's own (KeyboardInterrupt at once): what it leaves RUNNING, the next
+run fails as stale and re-queues, as after `kill -9`.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+from freezesweep import stopping
+
+log = logging.getLogger(__name__)
 
 EXIT_REQUEUE = 75
 EXIT_INTERRUPTED = 130
@@ -38,22 +49,34 @@ class Interrupted(KeyboardInterrupt):
 def signals_raise() -> Iterator[None]:
     """Within the block, SIGTERM and SIGINT raise `Interrupted` in the main thread.
 
-    The first signal raises; the previous handlers are back at once, so a second signal acts as
-    it would have without the sweeper (a second Ctrl-C raises KeyboardInterrupt at once).
+    The first signal raises; a second one only logs a line and calls `freezesweep.stopping.hurry`
+    (the cleanup the first one started must finish: trials failed and re-queued, runs ended);
+    then the previous handlers are back, so a third signal acts as it would have without the
+    sweeper (a third Ctrl-C raises KeyboardInterrupt at once).
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # Signal handlers can only be installed from the main thread.
         return
     previous = {number: signal.getsignal(number) for number in _SIGNALS}
+    received: list[int] = []
 
     def restore() -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise Interrupted(signum)
         restore()
-        raise Interrupted(signum)
+        stopping.hurry()
+        name = signal.Signals(signum).name
+        log.warning(
+            f"received {name} again: skipping the report; exiting once the trial(s) are failed "
+            f"and re-queued and the runs ended (a third {name} exits at once)"
+        )
 
+    stopping.clear()
     for number in _SIGNALS:
         signal.signal(number, handler)
     try:

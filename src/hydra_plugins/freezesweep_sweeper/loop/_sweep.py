@@ -92,14 +92,16 @@ class SweepLoop(Sweeper):
             worker=worker,
             sweep_dir=ready.sweep_dir,
         )
-        try:
-            with signals_raise(), Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
-                batches.run(beat)
-        except Interrupted as stop:
-            log.warning(f"{stop}: the current trial(s) failed and re-queued; exiting")
-            if settings.on_sweep_end is not None:
-                settings.on_sweep_end(study=study, config=config)
-            raise SystemExit(stop.exit_code) from None
+        # The handlers stay for the cleanup: a second signal must not break it (`_signals`).
+        with signals_raise():
+            try:
+                with Heartbeat(settings.storage, settings.heartbeat_interval) as beat:
+                    batches.run(beat)
+            except Interrupted as stop:
+                log.warning(f"{stop}: the current trial(s) failed and re-queued; exiting")
+                if settings.on_sweep_end is not None:
+                    settings.on_sweep_end(study=study, config=config)
+                raise SystemExit(stop.exit_code) from None
         self._finish(study, ready.sweep_dir, batches.tally)
         return batches.returns
 

@@ -109,6 +109,29 @@ def silent_others(study: optuna.Study, interval: float) -> list[int]:
     ]
 
 
+def unproven(study: optuna.Study, interval: float, seen: dict[int, float]) -> list[int]:
+    """RUNNING trials whose workers are not shown alive: silent ones (`silent_others`), and
+    those that have not beaten since this worker first saw them here.
+
+    A worker out of places waits on these: a trial whose heartbeat moves on has a live worker,
+    which tells it; one that stops beating is failed as stale after the grace period, and
+    re-queued for a worker that waits (so `kill -9` and the same command at once still end
+    with the study's total).
+
+    Args:
+        study: the study.
+        interval: the heartbeat interval, in seconds.
+        seen: each trial's heartbeat when this worker first saw it (filled in by this call).
+    """
+    silent = set(silent_others(study, interval))
+    waiting = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        beat = last_beat(trial)
+        if trial.number in silent or seen.setdefault(trial.number, beat) == beat:
+            waiting.append(trial.number)
+    return waiting
+
+
 class Heartbeat:
     """A daemon thread that stamps the trials this worker runs, every `interval` seconds.
 
