@@ -76,7 +76,7 @@ def _report(arguments: argparse.Namespace) -> int:
         print(trials_frame(study).to_string(index=False))
     address = publish(study, directory, tracking, end_parent=False)
     if tracking is not None:
-        from freezesweep.study.hooks import comparison_lines
+        from freezesweep.study.summary import comparison_lines
 
         print(comparison_lines(address, tracking.uri))
     return 0

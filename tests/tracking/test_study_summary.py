@@ -10,8 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from freezesweep.spec import TrackingSpec
-from freezesweep.study.hooks import comparison_lines
 from freezesweep.study.report import publish
+from freezesweep.study.summary import comparison_lines
 from freezesweep.tracking import ui_base
 from tests.helpers.summary_study import summary_study
 

@@ -22,6 +22,7 @@ from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec
+from freezesweep.study import summary
 from freezesweep.study.report import publish, trials_frame
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,7 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     (KILLED)."""
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
-    if stopping.hurried():  # a second Ctrl-C: only what keeps no run RUNNING
-        if spec.enabled:
-            _end_in_a_hurry(study, spec)
+    if _hurried(study, spec):
         return
     if not spec.enabled:
         publish(study, directory, None)
@@ -161,10 +160,19 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
         tracking.check_reachable(spec)
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
+        # A second Ctrl-C may come while this runs: asked again before each slow step.
+        if _hurried(study, spec):
+            return
         address = publish(study, directory, spec)
+        if _hurried(
+            study,
+            spec,
+            skipped=f"models skipped: `freezesweep promote --study {study.study_name}` logs them",
+        ):
+            return
         _promote(study, config, spec)
         # The console's last lines: the one address that shows the study's comparison.
-        print(comparison_lines(address, spec.uri), flush=True)
+        print(summary.comparison_lines(address, spec.uri), flush=True)
     except Exception as error:
         if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
             raise
@@ -188,23 +196,20 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
         )
 
 
-def comparison_lines(address: str | None, uri: str) -> str:
-    """What the end of a sweep prints last: how to open the UI over a local store, then the
-    address of the comparison page (every trial, accuracy against trainable parameters).
-
-    Args:
-        address: the comparison page's address (`report.publish`), or `None`.
-        uri: the tracking URI.
-    """
-    if address is None:
-        return ""
-    start = ""
-    if not uri.startswith(("http://", "https://")):
-        start = f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)}  (then open:)\n"
-    return f"{start}comparison of all trials: {address}"
+def _hurried(study: optuna.Study, spec: Any, skipped: str = "") -> bool:
+    """After a second Ctrl-C (`freezesweep.stopping.hurried`): end what keeps a run RUNNING and
+    say what was `skipped` (default: the report); the caller skips the rest."""
+    if not stopping.hurried():
+        return False
+    if spec.enabled:
+        name = study.study_name
+        _end_in_a_hurry(
+            study, spec, skipped or f"report skipped: `freezesweep report --study {name}` writes it"
+        )
+    return True
 
 
-def _end_in_a_hurry(study: optuna.Study, spec: Any) -> None:
+def _end_in_a_hurry(study: optuna.Study, spec: Any, skipped: str) -> None:
     """The dead workers' runs and the parent run ended (KILLED), nothing else; a server that
     does not answer leaves them to the next invocation (its `on_sweep_start` ends orphans)."""
     from freezesweep import tracking
@@ -218,7 +223,7 @@ def _end_in_a_hurry(study: optuna.Study, spec: Any) -> None:
             raise
         log.warning("MLflow tracking server unreachable; its runs are ended by the next run")
         return
-    log.warning(f"report skipped: `freezesweep report --study {study.study_name}` writes it")
+    log.warning(skipped)
 
 
 def _then_promote(study: optuna.Study, config: Any) -> str:

@@ -197,8 +197,9 @@ def plot_front(table: pd.DataFrame, pareto: pd.DataFrame, path: Path, title: str
     axes.set_ylabel("validation accuracy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(
-        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-        title="trials (k = unfrozen depth)", title_fontsize=8,
-    )  # fmt: skip
+    if axes.get_legend_handles_labels()[0]:  # no trial yet: no legend (matplotlib would warn)
+        axes.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+            title="trials (k = unfrozen depth)", title_fontsize=8,
+        )  # fmt: skip
     save_figure(figure, path)

@@ -15,6 +15,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from freezesweep.redaction import redact
 from freezesweep.study.pareto_plot import ACCURACY, DEPTH, METHOD, PARAMS
 
 # The search space's params on the parent run: `search_space.finetune.top_k` and so on.
@@ -86,3 +87,19 @@ def depth_table(table: pd.DataFrame) -> pd.DataFrame:
     best = ranked.groupby(keys, sort=True).head(1).set_index(keys)
     best["trials"] = done.groupby(keys).size()
     return best.reset_index()[[c for c in columns if c in best.reset_index()]].sort_values(keys)
+
+
+def comparison_lines(address: str | None, uri: str) -> str:
+    """What the end of a sweep prints last: how to open the UI over a local store, then the
+    address of the comparison page (every trial, accuracy against trainable parameters).
+
+    Args:
+        address: the comparison page's address (`report.publish`), or `None`.
+        uri: the tracking URI.
+    """
+    if address is None:
+        return ""
+    start = ""
+    if not uri.startswith(("http://", "https://")):
+        start = f"MLflow UI: mlflow ui --backend-store-uri {redact(uri)}  (then open:)\n"
+    return f"{start}comparison of all trials: {address}"

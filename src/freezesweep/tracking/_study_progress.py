@@ -113,11 +113,18 @@ def set_description(
     text = describe_study_run(experiment, run_id, study_name, best_line)
     if current == text:
         return
+    set_shared_tag(client, run_id, DESCRIPTION_TAG, text)
+
+
+def set_shared_tag(client: MlflowClient, run_id: str, key: str, value: str) -> None:
+    """`client.set_tag` on a run several workers write (the study's parent run).
+
+    Workers finishing together tag the same parent run, and a SQL store's set_tag reads before
+    it inserts: the later insert can hit the earlier worker's row (a unique-key violation, seen
+    on PostgreSQL). Once more finds the row and updates it; a store that is down fails again and
+    raises.
+    """
     try:
-        client.set_tag(run_id, DESCRIPTION_TAG, text)
+        client.set_tag(run_id, key, value)
     except MlflowException:
-        # Workers starting together describe the same parent run, and a SQL store's set_tag
-        # reads before it inserts: the later insert can hit the earlier worker's row (a
-        # unique-key violation, seen on PostgreSQL). Once more finds the row and updates it; a
-        # store that is down fails again and raises.
-        client.set_tag(run_id, DESCRIPTION_TAG, text)
+        client.set_tag(run_id, key, value)

@@ -12,11 +12,12 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from freezesweep.spec import TrackingSpec
 from freezesweep.tracking._store import client_for, experiment_id
-from freezesweep.tracking._study_progress import set_description
+from freezesweep.tracking._study_progress import set_description, set_shared_tag
 from freezesweep.tracking._study_runs import study_run_id
 from freezesweep.tracking._tags import BEST_RUN_TAG, BEST_TRIAL_TAG, BEST_URL_TAG
 
@@ -124,16 +125,25 @@ def summarize_study_run(
     logged = client.get_run(pages.parent).data.params
     for key, value in space.items():
         if key not in logged:
-            client.log_param(pages.parent, key, value)
+            _log_shared_param(client, pages.parent, key, value)
     best_line = ""
     if best is not None:
         number, run_id = best
-        client.set_tag(pages.parent, BEST_TRIAL_TAG, str(number))
+        set_shared_tag(client, pages.parent, BEST_TRIAL_TAG, str(number))
         if run_id:
-            client.set_tag(pages.parent, BEST_RUN_TAG, run_id)
-            client.set_tag(pages.parent, BEST_URL_TAG, pages.url(run_id))
+            set_shared_tag(client, pages.parent, BEST_RUN_TAG, run_id)
+            set_shared_tag(client, pages.parent, BEST_URL_TAG, pages.url(run_id))
             best_line = f"Best trial: [trial-{number:04d}]({pages.route(run_id)}) (run `{run_id}`)."
         else:
             best_line = f"Best trial: {number} (its run was not recorded)."
     set_description(client, pages.experiment, pages.parent, study_name, best_line)
     return pages
+
+
+def _log_shared_param(client: MlflowClient, run_id: str, key: str, value: str) -> None:
+    """`client.log_param` on the parent run that workers finishing together both write: the same
+    unique-key race as `set_shared_tag`, and a second try finds the equal value logged."""
+    try:
+        client.log_param(run_id, key, value)
+    except MlflowException:
+        client.log_param(run_id, key, value)
