@@ -27,11 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from freezesweep import cli
 from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR
+from freezesweep.study.hooks import study_metrics
 from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 from tests.cluster.test_cluster import finish, load, runs, trial_runs, wait_for, worker
 from tests.cluster.test_mlflow_server import free_port
@@ -142,6 +144,13 @@ def throwaway_postgres() -> Iterator[Postgres]:
         yield server
     finally:
         server.remove()
+
+
+def _study_up_to(study: optuna.Study, number: int) -> optuna.Study:
+    """The study as it stood once trial `number` was told (its trials told in order)."""
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials([trial for trial in study.trials if trial.number <= number])
+    return copy
 
 
 def no_running_runs(uri: str) -> None:
@@ -274,7 +283,14 @@ def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: 
         assert code == 0, output
         assert f"run `freezesweep sync {sweep_dir}` once the server answers" in output
         spooled = sorted(p.name for p in (sweep_dir / "mlflow_spool").iterdir())
-        assert spooled == ["study-toy", "trial-0001", "trial-0002"]
+        # The study metrics logged after trials 1 and 2 wait with their runs.
+        assert spooled == [
+            "study-toy",
+            "study-toy.metrics-0001",
+            "study-toy.metrics-0002",
+            "trial-0001",
+            "trial-0002",
+        ]
         server.start()
         assert cli.main(["sync", str(sweep_dir)]) == 0
         study = load(storage)
@@ -294,6 +310,15 @@ def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: 
         (parent,) = [r for r in runs(server.url) if r.data.tags.get("freezesweep.role")]
         listed = {entry.path for entry in client.list_artifacts(parent.info.run_id)}
         assert {"trials.csv", "pareto.csv"} <= listed
+        # Its study metrics, one point per trial, equal what an uninterrupted sweep logs: the
+        # study as it stood when each trial was told (one worker: trials 0..N).
+        for key in ("best_val_accuracy", "n_complete", "n_pruned", "n_failed"):
+            history = client.get_metric_history(parent.info.run_id, key)
+            points = sorted((point.step, point.value) for point in history)
+            expected = [
+                (n, study_metrics(_study_up_to(study, n))[key]) for n in range(len(study.trials))
+            ]
+            assert points == expected, key
         no_running_runs(server.url)
         assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
