@@ -4,7 +4,10 @@
   are told to Optuna, and their runs reach the server once, replayed from the sweep's spool.
 - A throw-away PostgreSQL cluster of the test's own (never the machine's shared server), stopped
   when a trial finishes: the result is retried, saved, the worker exits 75, and the next start
-  tells it to the study.
+  tells it to the study. Stopped while a trial trains, the trial fails with a reason naming the
+  storage outage (not Optuna's "exceeding max length") and its parameters are re-queued: the
+  sweep goes on when the server is back in time, else exits 75 and the same command finishes
+  the study.
 
 Every test ends with no Optuna trial and no MLflow run left RUNNING.
 """
@@ -24,10 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from freezesweep import cli
+from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR
+from freezesweep.study.hooks import study_metrics
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 from tests.cluster.test_cluster import finish, load, runs, trial_runs, wait_for, worker
 from tests.cluster.test_mlflow_server import free_port
 from tests.helpers.processes import Failed, Started, run, start, stop
@@ -137,6 +144,13 @@ def throwaway_postgres() -> Iterator[Postgres]:
         yield server
     finally:
         server.remove()
+
+
+def _study_up_to(study: optuna.Study, number: int) -> optuna.Study:
+    """The study as it stood once trial `number` was told (its trials told in order)."""
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials([trial for trial in study.trials if trial.number <= number])
+    return copy
 
 
 def no_running_runs(uri: str) -> None:
@@ -269,7 +283,14 @@ def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: 
         assert code == 0, output
         assert f"run `freezesweep sync {sweep_dir}` once the server answers" in output
         spooled = sorted(p.name for p in (sweep_dir / "mlflow_spool").iterdir())
-        assert spooled == ["study-toy", "trial-0001", "trial-0002"]
+        # The study metrics logged after trials 1 and 2 wait with their runs.
+        assert spooled == [
+            "study-toy",
+            "study-toy.metrics-0001",
+            "study-toy.metrics-0002",
+            "trial-0001",
+            "trial-0002",
+        ]
         server.start()
         assert cli.main(["sync", str(sweep_dir)]) == 0
         study = load(storage)
@@ -289,5 +310,97 @@ def test_a_tracking_server_still_down_at_the_end_is_caught_up_by_sync(tmp_path: 
         (parent,) = [r for r in runs(server.url) if r.data.tags.get("freezesweep.role")]
         listed = {entry.path for entry in client.list_artifacts(parent.info.run_id)}
         assert {"trials.csv", "pareto.csv"} <= listed
+        # Its study metrics, one point per trial, equal what an uninterrupted sweep logs: the
+        # study as it stood when each trial was told (one worker: trials 0..N).
+        for key in ("best_val_accuracy", "n_complete", "n_pruned", "n_failed"):
+            history = client.get_metric_history(parent.info.run_id, key)
+            points = sorted((point.step, point.value) for point in history)
+            expected = [
+                (n, study_metrics(_study_up_to(study, n))[key]) for n in range(len(study.trials))
+            ]
+            assert points == expected, key
         no_running_runs(server.url)
         assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+# The reason a trial failed by a storage outage gets (a PostgreSQL server stopped under it).
+_OUTAGE_REASON = (
+    "storage outage: the study storage did not answer during the trial (OperationalError: "
+)
+
+
+def check_outage_retried(storage: str, tracking_uri: str, number: int) -> None:
+    """Trial `number` FAIL with the outage's reason and re-queued; its retry COMPLETE with the
+    same parameters; the study's 3 places filled; nothing left RUNNING in Optuna or MLflow."""
+    study = load(storage)
+    failed = study.trials[number]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs[FAIL_REASON_ATTR].startswith(_OUTAGE_REASON)
+    assert "exceeding max length" not in failed.user_attrs[FAIL_REASON_ATTR]
+    assert failed.system_attrs[REQUEUED_ATTR] is True
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_OF_ATTR) == number]
+    assert [t.state for t in retries] == [TrialState.COMPLETE]
+    assert retries[0].params == failed.params
+    assert count_trials(study).finished == 3
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    assert all(t.state not in (TrialState.RUNNING, TrialState.WAITING) for t in study.trials)
+    no_running_runs(tracking_uri)
+
+
+@pytest.mark.timeout(420)
+def test_a_storage_down_while_a_trial_trains_requeues_it_and_the_rerun_finishes(
+    tmp_path: Path,
+) -> None:
+    tracking_uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    with throwaway_postgres() as postgres:
+        settings = ("hydra.sweeper.n_trials=3", "epochs=3", "sleep_s=0.2")
+        retries = ("hydra.sweeper.tell_attempts=2", "hydra.sweeper.tell_backoff=0.5")
+        process = worker(tmp_path, postgres.url, *settings, *retries, "hold_on=[1]")
+        with killed_at_exit(process):
+            wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
+            # Trial 1 has reported its first epoch; the storage goes down under its second.
+            postgres.stop()
+            (tmp_path / "release-1").touch()
+            code, output = finish(process, timeout=240)
+        saved = tmp_path / "multirun" / "trial-0001" / "pending_result.json"
+        # Still down when the failure is told: saved with its true reason, exit 75, one line.
+        assert code == 75, output
+        assert "exceeding max length" not in output
+        assert (
+            "trial 1: the study storage did not answer after 2 attempts (OperationalError: "
+            in output
+        )
+        assert f"(FAIL, None; its parameters re-queued) is saved in {saved}" in output
+        record = json.loads(saved.read_text())
+        assert record["fail_reason"].startswith(_OUTAGE_REASON) and record["requeue"] is True
+
+        postgres.start()
+        code, output = finish(worker(tmp_path, postgres.url, *settings, *retries), timeout=240)
+        assert code == 0, output
+        assert "trial 1: told its saved result (FAIL, None)" in output
+        check_outage_retried(postgres.url, tracking_uri, 1)
+
+
+@pytest.mark.timeout(420)
+def test_a_storage_back_before_the_tell_requeues_the_trial_and_the_sweep_goes_on(
+    tmp_path: Path,
+) -> None:
+    tracking_uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    with throwaway_postgres() as postgres:
+        # Waits of 2, 4, 8 and 16 s between tells: the server is back well within them.
+        settings = ("hydra.sweeper.n_trials=3", "epochs=3", "sleep_s=0.2")
+        retries = ("hydra.sweeper.tell_attempts=5", "hydra.sweeper.tell_backoff=2")
+        process = worker(tmp_path, postgres.url, *settings, *retries, "hold_on=[1]")
+        with killed_at_exit(process):
+            wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
+            postgres.stop()
+            (tmp_path / "release-1").touch()
+            time.sleep(1.0)  # the job reports its second epoch, fails; the tell waits 2 s
+            postgres.start()
+            code, output = finish(process, timeout=240)
+        assert code == 0, output
+        # One line tells what happened to the trial, with the true reason.
+        (line,) = [row for row in output.splitlines() if "trial 1 FAIL" in row]
+        assert "reason=storage outage: the study storage did not answer" in line, output
+        assert "exceeding max length" not in output
+        check_outage_retried(postgres.url, tracking_uri, 1)

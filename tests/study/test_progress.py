@@ -4,6 +4,7 @@ run charts the sweep (study-level metrics per finished trial) and says where eve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -11,9 +12,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from freezesweep import tracking
+from freezesweep import cli, tracking
+from freezesweep.errors import ConfigError
 from freezesweep.spec import TrackingSpec
-from freezesweep.study.hooks import on_trial_end, study_metrics
+from freezesweep.study.hooks import on_sweep_start, on_trial_end, study_metrics
 from freezesweep.tracking._study_progress import DESCRIPTION_TAG, set_description
 
 
@@ -124,3 +126,59 @@ def test_a_worker_that_loses_the_description_race_updates_the_row_the_other_wrot
     other = down.create_run(experiment).info.run_id
     with pytest.raises(MlflowException, match="connection refused"):
         set_description(down, experiment, other, "toy")
+
+
+def _sweep_config(spec: TrackingSpec, sweep_dir: Path) -> Any:
+    tracking_keys = {"enabled": True, "uri": spec.uri, "artifact_root": spec.artifact_root}
+    return OmegaConf.create(
+        {"tracking": {**tracking_keys, "experiment": "x"}, "hydra": {"sweep": {"dir": sweep_dir}}}
+    )
+
+
+def _charted(spec: TrackingSpec, down_for: set[int], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The trials of `_study()` told one by one through the hooks, the server down after those in
+    `down_for`; then the spool replayed. The parent run's metric histories: key -> points."""
+    sweep_dir = Path(spec.artifact_root).parent / "multirun"
+    config = _sweep_config(spec, sweep_dir)
+    done = _study()
+    study = optuna.create_study(direction="maximize", study_name="s")
+    on_sweep_start(study=study, config=config)
+    answers = tracking.check_reachable
+    for told in done.trials:  # told one by one, as a sweep tells them
+        study.add_trial(told)
+        trial = study.trials[-1]
+
+        def reachable(spec: TrackingSpec, number: int = trial.number) -> None:
+            if number in down_for:
+                raise ConfigError("tracking.uri: no MLflow tracking server answers at x")
+            answers(spec)
+
+        monkeypatch.setattr(tracking, "check_reachable", reachable)
+        on_trial_end(study=study, trial=trial, config=config)
+    monkeypatch.setattr(tracking, "check_reachable", answers)
+    assert cli.main(["sync", str(sweep_dir), "--tracking-uri", spec.uri]) == 0
+    client = tracking.client_for(spec)
+    parent = tracking.study_run_id(client, tracking.experiment_id(client, spec, "s"), "s")
+    keys = ["best_val_accuracy", "n_complete", "n_pruned", "n_failed"]
+    charted = {
+        key: sorted((p.step, p.value) for p in client.get_metric_history(parent, key))
+        for key in keys
+    }
+    return charted, client.get_run(parent).info.status
+
+
+def test_study_metrics_of_trials_told_while_the_server_was_down_reach_the_parent_by_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uninterrupted, _ = _charted(_spec(tmp_path / "a"), set(), monkeypatch)
+    # The server is down after trials 1 and 2: their study metrics are spooled, then synced.
+    spec = _spec(tmp_path / "b")
+    replayed, status = _charted(spec, {1, 2}, monkeypatch)
+    # The parent run charts the same points an uninterrupted sweep logs, each once.
+    assert replayed == uninterrupted
+    assert replayed["n_complete"] == [(0, 1.0), (1, 1.0), (2, 2.0), (3, 2.0)]
+    assert replayed["best_val_accuracy"] == [(0, 0.5), (1, 0.5), (2, 0.75), (3, 0.75)]
+    # An entry of study metrics does not end the parent run: the sweep's end does.
+    assert status == "RUNNING"
+    # Sent, so gone from the spool.
+    assert list((tmp_path / "b" / "multirun" / "mlflow_spool").iterdir()) == []

@@ -1,5 +1,6 @@
 """A result told through a storage outage: retried with back-off, else saved and told on the
-next start, never twice. The outage is simulated here; tests/cluster/test_outages.py stops a
+next start, never twice; a job that lost the storage fails with that reason and is re-queued.
+The outage is simulated here; tests/cluster/test_outages.py stops a
 real PostgreSQL."""
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy.exc
+from hydra.core.utils import JobReturn
 from optuna.trial import TrialState
 
-from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome
+from freezesweep import compat
+from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, outage_cause, outcome
 from hydra_plugins.freezesweep_sweeper.trials._pending import (
     PENDING_FILE,
     StorageUnavailable,
-    outage_cause,
     save_untold,
     tell_saved,
     tell_with_retry,
 )
+from hydra_plugins.freezesweep_sweeper.trials._shared_study import count_trials
 
 DOWN = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
 
@@ -129,3 +133,69 @@ def test_a_saved_result_of_a_finished_trial_is_dropped(
     assert study.trials[0].state == TrialState.FAIL
     assert not (tmp_path / "trial-0000" / PENDING_FILE).exists()
     assert "trial 0 is FAIL: its saved result (COMPLETE, [0.75]) is not told again" in caplog.text
+
+
+def failed_job(error: BaseException) -> JobReturn:
+    """A FAILED JobReturn carrying `error` raised for real (so it has a traceback)."""
+    try:
+        raise error
+    except BaseException as raised:
+        return compat.failed_job_return(["x=0.5"], raised)
+
+
+def test_a_job_that_lost_the_storage_fails_with_the_true_reason_and_is_requeued() -> None:
+    # Optuna wraps the connection error in a message blaming "invalid data ... exceeding max
+    # length"; the reason names the outage and its cause instead, and the trial is re-queued.
+    wrapped = optuna.exceptions.StorageInternalError(
+        "An exception is raised during the commit. This typically happens due to invalid data "
+        "in the commit, e.g. exceeding max length. "
+    )
+    wrapped.__cause__ = DOWN
+    told = outcome(failed_job(wrapped), ["val_accuracy"])
+    assert told.state == TrialState.FAIL and told.requeue
+    assert told.fail_reason == (
+        "storage outage: the study storage did not answer during the trial (OperationalError: "
+        "(builtins.ConnectionRefusedError) refused); its parameters are re-queued"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FileNotFoundError("data/digits.npz"),  # the job's own file, not the storage
+        OSError(28, "No space left on device"),
+        optuna.exceptions.StorageInternalError("value too long"),  # a wrong request
+        ValueError("bad value"),
+    ],
+)
+def test_a_job_failing_on_its_own_is_not_requeued(error: BaseException) -> None:
+    told = outcome(failed_job(error), ["val_accuracy"])
+    assert told.state == TrialState.FAIL and not told.requeue
+    assert told.fail_reason is not None and not told.fail_reason.startswith("storage outage")
+
+
+def test_an_outage_trial_is_requeued_once_even_when_its_tell_is_retried() -> None:
+    study, trial = study_with_trial()
+    calls = failing_tell(study, 1)
+    told = Outcome(TrialState.FAIL, fail_reason="storage outage: x", requeue=True)
+    frozen = tell_with_retry(study, trial, told, attempts=3, backoff=0.01)
+    # One retry with the same parameters, waiting; the failed trial no longer counts.
+    assert len(calls) == 2 and frozen.state == TrialState.FAIL
+    assert frozen.system_attrs[REQUEUED_ATTR] is True
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_OF_ATTR) == 0]
+    assert [t.state for t in retries] == [TrialState.WAITING]
+    assert retries[0].system_attrs["fixed_params"] == frozen.params  # what it will run
+    assert count_trials(study).finished == 0
+
+
+def test_a_saved_outage_result_is_requeued_when_told_on_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study, trial = study_with_trial()
+    told = Outcome(TrialState.FAIL, fail_reason="storage outage: x", requeue=True)
+    save_untold("toy", tmp_path, [trial], [told], StorageUnavailable("down"))
+    assert "its result (FAIL, None; its parameters re-queued) is saved in" in caplog.text
+    tell_saved(study, tmp_path)
+    assert study.trials[0].state == TrialState.FAIL
+    assert study.trials[0].user_attrs[FAIL_REASON_ATTR] == "storage outage: x"
+    assert [t.user_attrs.get(RETRY_OF_ATTR) for t in study.trials] == [None, 0]

@@ -97,19 +97,27 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
 
 def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:
     """Sweeper hook, after each trial is told: study-level metrics on the parent run, step =
-    the trial's number, so the MLflow UI charts the sweep while it runs."""
+    the trial's number, so the MLflow UI charts the sweep while it runs. With the server down,
+    they are spooled with the trial runs and replayed as they were (values and time)."""
     spec = tracking_spec(config)
     if not spec.enabled:
         return
     from freezesweep import tracking
 
+    metrics = study_metrics(study, config.get("objectives"))
     try:
         # A server that is down fails this at once instead of after MLflow's retries.
         tracking.check_reachable(spec)
-        tracking.log_study_progress(
-            spec, study.study_name, trial.number, study_metrics(study, config.get("objectives"))
-        )
+        tracking.log_study_progress(spec, study.study_name, trial.number, metrics)
     except Exception as error:  # a chart must never fail the sweep
+        claim = _CLAIMS.get(study.study_name)
+        down = isinstance(error, ConfigError) or tracking.is_connection_error(error)
+        if down and claim is not None:
+            entry = tracking.spool_study_metrics(
+                _spool(config), study.study_name, claim, trial.number, metrics
+            )
+            log.warning(f"study metrics of trial {trial.number} spooled in {entry}")
+            return
         log.warning(f"study metrics not logged for trial {trial.number}: {error}")
 
 

@@ -22,7 +22,12 @@ from freezesweep.tracking._models import (
 )
 from freezesweep.tracking._params import flatten, stage_params
 from freezesweep.tracking._replay import Replayed, replay_spool
-from freezesweep.tracking._spool import SPOOL_FOLDER, is_connection_error, spool_study_end
+from freezesweep.tracking._spool import (
+    SPOOL_FOLDER,
+    is_connection_error,
+    spool_study_end,
+    spool_study_metrics,
+)
 from freezesweep.tracking._spool_check import SPOOL_TAG
 from freezesweep.tracking._store import (
     check_reachable,
@@ -102,6 +107,7 @@ __all__ = [
     "replay_spool",
     "run_address",
     "spool_study_end",
+    "spool_study_metrics",
     "stage_params",
     "study_pages",
     "study_parent_run",

@@ -142,8 +142,10 @@ def _replay_entry(client: MlflowClient, spec: Any, folder: Path) -> list[str]:
         elif op == "end":
             client.set_terminated(run_id, record["status"], end_time=record["end_time"])
             ended = True
-    if not ended:
+    if not ended and header.get("role") != "study":
         # Its worker died while the run was spooled (the lock is free, the end never written).
+        # (A study's parent run is ended by its sweep, live or spooled, never by an entry of
+        # study metrics.)
         client.set_tag(run_id, STATE_TAG, "FAIL")
         client.set_tag(run_id, "freezesweep.error", "its worker died while the run was spooled")
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))

@@ -1,12 +1,13 @@
 """The MLflow spool: a trial run's records kept on disk while the tracking server is down.
 
-One folder per run under `<sweep dir>/mlflow_spool/` (`trial-0007/`): `records.jsonl`, one JSON
-record a line (`create`, `params`, `metrics`, `tags`, `dataset`, `artifact`, `end`), and
-`artifacts/` with copies of the files to upload. The writer holds an exclusive `flock` on
-`.lock` until its run ends, so a replay never reads a run that is still being written. Nothing in
-it comes from the tracking URI: params, tags and texts are redacted before they reach a record,
-as they are before they reach MLflow. A replay reads an entry as untrusted input all the same
-(`_spool_check`).
+One folder per run under `<sweep dir>/mlflow_spool/` (`trial-0007/`; for the study's parent
+run, `study-<study>/` holds a sweep's end and `study-<study>.metrics-0007/` the study metrics
+after trial 7): `records.jsonl`, one JSON record a line (`create`, `params`, `metrics`,
+`tags`, `dataset`, `artifact`, `end`), and `artifacts/` with copies of the files to upload.
+The writer holds an exclusive `flock` on `.lock` until its run ends, so a replay never reads a
+run that is still being written. Nothing in it comes from the tracking URI: params, tags and
+texts are redacted before they reach a record, as they are before they reach MLflow. A replay
+reads an entry as untrusted input all the same (`_spool_check`).
 """
 
 from __future__ import annotations
@@ -124,16 +125,46 @@ def spool_study_end(root: Path, study_name: str, files: list[Path], claim: tuple
         The entry's folder.
     """
     now = int(time.time() * 1000)
-    run_id, spool_id = claim
-    header: dict[str, Any] = {"experiment": study_name, "run_name": study_name, "tags": {}}
-    header |= {"study_name": study_name, "role": "study", "start_time": now}
-    header |= {"run_id": run_id, "spool_id": spool_id}
-    writer = SpoolWriter(root, f"study-{study_name}", header)
+    writer = SpoolWriter(root, f"study-{study_name}", _study_header(study_name, claim, now))
     for path in files:
         writer.artifact(path, None, path.name)
     writer.append({"op": "end", "status": "FINISHED", "end_time": now})
     writer.close()
     return writer.folder
+
+
+def spool_study_metrics(
+    root: Path, study_name: str, claim: tuple[str, str], step: int, metrics: dict[str, float]
+) -> Path:
+    """Spool the study metrics logged after a trial (`log_study_progress`) while the server is
+    down: an entry of the parent run with one `metrics` record and no `end` (the parent run
+    goes on; its end is the sweep's).
+
+    Args:
+        root: the spool folder (`<sweep dir>/mlflow_spool`).
+        study_name: the study (= experiment, = the parent run's name).
+        claim: the parent run's id and this invocation's spool id (`claim_study_run`).
+        step: the trial's number, the metrics' step.
+        metrics: the study metrics, as they would have been logged then.
+
+    Returns:
+        The entry's folder (`study-<study>.metrics-NNNN`).
+    """
+    now = int(time.time() * 1000)
+    header = _study_header(study_name, claim, now)
+    writer = SpoolWriter(root, f"study-{study_name}.metrics-{step:04d}", header)
+    points = [[key, float(value), now, int(step)] for key, value in metrics.items()]
+    writer.append({"op": "metrics", "metrics": points})
+    writer.close()
+    return writer.folder
+
+
+def _study_header(study_name: str, claim: tuple[str, str], now: int) -> dict[str, Any]:
+    """The `create` record of an entry for the study's parent run (it exists: `run_id`)."""
+    run_id, spool_id = claim
+    header: dict[str, Any] = {"experiment": study_name, "run_name": study_name, "tags": {}}
+    header |= {"study_name": study_name, "role": "study", "start_time": now}
+    return header | {"run_id": run_id, "spool_id": spool_id}
 
 
 def entries(root: Path) -> Iterator[Path]:

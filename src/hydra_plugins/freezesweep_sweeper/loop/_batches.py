@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact_logs
-from freezesweep.study.attributes import FAIL_REASON_ATTR
+from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR
 
 from ..definition._grammar import SearchSpace
 from ..definition._settings import Settings
@@ -55,6 +55,8 @@ class Tally:
     last_reason: str = ""
 
     def add(self, trial: FrozenTrial) -> None:
+        if trial.system_attrs.get(REQUEUED_ATTR):
+            return  # Failed by a storage outage: its retry is what counts.
         self.finished += 1
         if trial.state == TrialState.FAIL:
             self.failed += 1

@@ -16,6 +16,8 @@ from freezesweep.study.attributes import (
     TRAINABLE_PARAMS_ATTR,
 )
 
+from ..trials._shared_study import counts_toward_total
+
 _MAX_TABLE_ROWS = 60
 _MAX_REASON_CHARS = 60
 
@@ -49,7 +51,8 @@ def sweep_progress(study: optuna.Study, n_trials: int, n_jobs: int, elapsed_s: f
     """`[5/16] best 0.9123 (#3) · 1m02s elapsed · ETA 2m10s`: the study's finished trials of its
     total, the best so far, this invocation's time and the time left at the median trial time."""
     trials = study.get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state.is_finished()]
+    # A re-queued FAIL trial does not take a place of the total: its retry does.
+    finished = [t for t in trials if t.state.is_finished() and counts_toward_total(t)]
     durations = [t.duration.total_seconds() for t in finished if t.duration is not None]
     left = max(n_trials - len(finished), 0)
     if not left:

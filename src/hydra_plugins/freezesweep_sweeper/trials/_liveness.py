@@ -60,17 +60,30 @@ def retire(study: optuna.Study, trial: FrozenTrial, reason: str, *, requeue: boo
         Whether this call failed the trial (False: it had finished, or another worker won).
     """
     storage = compat.study_storage(study)
-    requeue = requeue and RETRY_OF_ATTR not in trial.user_attrs
+    requeue_it = requeue and RETRY_OF_ATTR not in trial.user_attrs
     try:
-        if requeue:
+        if requeue_it:
             storage.set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
         storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON_ATTR, redact(reason))
         storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False
-    if requeue:
+    if requeue_it:
         study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF_ATTR: trial.number})
     return True
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Mark a RUNNING trial re-queued and enqueue its parameters, unless a retry of it exists
+    (an earlier attempt got this far before the storage dropped the connection).
+
+    Unlike `retire`, a retry is re-queued too: a storage outage says nothing about the trial.
+    Call before the trial is told FAIL: only a RUNNING trial's attrs can be set.
+    """
+    compat.study_storage(study).set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
+    if any(t.user_attrs.get(RETRY_OF_ATTR) == trial.number for t in study.get_trials(False)):
+        return
+    study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF_ATTR: trial.number})
 
 
 def fail_stale(study: optuna.Study, grace_period: float) -> list[int]:

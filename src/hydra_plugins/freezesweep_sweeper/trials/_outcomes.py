@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
@@ -16,7 +18,13 @@ from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.attributes import FAIL_REASON_ATTR
 
-from ._liveness import retire
+from ._liveness import requeue, retire
+
+# How a trial failed by a storage outage starts its `fail_reason` (its retry stands in for it).
+STORAGE_OUTAGE = "storage outage"
+
+# Where Optuna's storages live: an OSError raised there is the storage's (a journal file).
+_STORAGES = "optuna.storages"
 
 # What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
 _STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
@@ -37,6 +45,56 @@ class Outcome:
     state: TrialState
     values: list[float] | None = None
     fail_reason: str | None = None
+    # Enqueue the parameters again: the trial failed for no fault of its own (a storage outage).
+    requeue: bool = False
+
+
+def outage_cause(error: BaseException) -> BaseException | None:
+    """The error in `error`'s chain that says the storage did not answer, else `None` (the
+    request itself was wrong, and retrying it would only delay the error).
+
+    Optuna wraps SQLAlchemy's errors in `StorageInternalError` (whose message blames "invalid
+    data", e.g. "exceeding max length"), so the cause chain is searched and the cause is what
+    gets reported.
+    """
+    seen: BaseException | None = error
+    for _ in range(8):  # a chain is short; the bound only guards against cycles
+        if seen is None:
+            return None
+        if isinstance(
+            seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | OSError
+        ):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def job_outage(error: BaseException) -> BaseException | None:
+    """`outage_cause` for a job's error: a database connection error anywhere in its chain, or
+    an `OSError` raised inside an Optuna storage (the journal file); a job's other `OSError`s
+    (a missing data file, a full disk) are its own failures, not outages."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and not _raised_in_storage(seen):
+            seen = seen.__cause__ or seen.__context__
+            continue
+        if outage_cause(seen) is seen:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _raised_in_storage(error: BaseException) -> bool:
+    frames = traceback.walk_tb(error.__traceback__)
+    return any(frame.f_globals.get("__name__", "").startswith(_STORAGES) for frame, _ in frames)
+
+
+def describe(error: BaseException) -> str:
+    """`OperationalError: connection failed: ...`: an error's type and first line, redacted."""
+    lines = redact(str(error)).strip().splitlines() or [""]
+    return f"{type(error).__name__}: {lines[0]}"
 
 
 def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
@@ -51,6 +109,16 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
         error = compat.job_error(result)
         if isinstance(error, optuna.TrialPruned):
             return Outcome(TrialState.PRUNED)
+        cause = job_outage(error) if isinstance(error, BaseException) else None
+        if cause is not None:
+            # The job could not reach the study storage (reporting, pruning): not the trial's
+            # fault, and Optuna's own message for it ("invalid data ... exceeding max length")
+            # would mislead. Failed with the true cause and re-queued.
+            reason = (
+                f"{STORAGE_OUTAGE}: the study storage did not answer during the trial "
+                f"({describe(cause)}); its parameters are re-queued"
+            )
+            return Outcome(TrialState.FAIL, fail_reason=reason, requeue=True)
         return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")
 
     returned: Any = result.return_value
@@ -79,8 +147,9 @@ def tell(
     study: optuna.Study, trial: optuna.Trial, told: Outcome, *, skip_if_finished: bool = False
 ) -> FrozenTrial:
     """Records the outcome on the trial; `fail_reason`, redacted, becomes a user attr (set before
-    `tell`). With `skip_if_finished`, a trial already finished is returned as it is (a retry
-    after an attempt that did commit).
+    `tell`); with `told.requeue`, the parameters are enqueued again first (once, even when a
+    tell is retried). With `skip_if_finished`, a trial already finished is returned as it is (a
+    retry after an attempt that did commit).
 
     Raises:
         SearchSpaceExhausted: the sampler asked the study to stop (its grid is done); the
@@ -90,6 +159,8 @@ def tell(
         stored = compat.study_storage(study).get_trial(compat.trial_id(trial))
         if stored.state.is_finished():
             return stored
+    if told.requeue:
+        requeue(study, compat.study_storage(study).get_trial(compat.trial_id(trial)))
     if told.fail_reason is not None:
         # Stored, printed in progress lines and reports: an exception may quote a secret URL.
         trial.set_user_attr(FAIL_REASON_ATTR, redact(told.fail_reason))

@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
-import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
 
-from ._outcomes import Outcome, tell
+from ._outcomes import Outcome, outage_cause, tell
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +32,6 @@ _MAX_WAIT_S = 60.0
 
 class StorageUnavailable(Exception):
     """The study storage did not answer a tell after every attempt."""
-
-
-def outage_cause(error: BaseException) -> BaseException | None:
-    """The error in `error`'s chain that says the storage did not answer, else `None` (the
-    request itself was wrong, and retrying it would only delay the error).
-
-    Optuna wraps SQLAlchemy's errors in `StorageInternalError` (whose message blames "invalid
-    data"), so the cause chain is searched and the cause is what gets reported.
-    """
-    seen: BaseException | None = error
-    for _ in range(8):  # a chain is short; the bound only guards against cycles
-        if seen is None:
-            return None
-        if isinstance(
-            seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | OSError
-        ):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def tell_with_retry(
@@ -102,6 +82,7 @@ def save_pending(folder: Path, study_name: str, number: int, told: Outcome) -> P
         "state": told.state.name,
         "values": told.values,
         "fail_reason": told.fail_reason,
+        "requeue": told.requeue,
     }
     # Written whole, then renamed: a half-written file is never mistaken for a result.
     partial = path.with_suffix(".partial")
@@ -130,9 +111,10 @@ def save_untold(
         # The job's folder, as `jobs._overrides` names it.
         folder = sweep_dir / f"trial-{trial.number:04d}"
         path = save_pending(folder, study_name, trial.number, told)
+        requeued = "; its parameters re-queued" if told.requeue else ""
         log.error(
-            f"trial {trial.number}: {down}; its result ({told.state.name}, {told.values}) is "
-            f"saved in {path} and told to the study when this sweep starts again"
+            f"trial {trial.number}: {down}; its result ({told.state.name}, {told.values}"
+            f"{requeued}) is saved in {path} and told to the study when this sweep starts again"
         )
 
 
@@ -164,7 +146,12 @@ def tell_saved(study: optuna.Study, sweep_dir: Path) -> list[FrozenTrial]:
             )
             path.unlink()
             continue
-        outcome = Outcome(TrialState[record["state"]], record["values"], record["fail_reason"])
+        outcome = Outcome(
+            TrialState[record["state"]],
+            record["values"],
+            record["fail_reason"],
+            requeue=record.get("requeue") is True,
+        )
         frozen = tell(study, optuna.Trial(study, compat.trial_id(trial)), outcome)
         path.unlink()
         log.info(f"trial {number}: told its saved result ({frozen.state.name}, {frozen.values})")

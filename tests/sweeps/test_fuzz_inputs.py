@@ -1,0 +1,106 @@
+"""Hypothesis over hostile sweep files: a `_target_` outside the allow-list at a random depth,
+secrets in the storage and tracking URLs. The real app, Hydra and sweeper run in this process.
+
+Invariants, whatever was generated: the sweep is refused (exit 1); the refused callable was
+neither called nor its module imported; no password reaches stdout, stderr or any file; nothing
+outside the test's folders appears and the user's files there are unchanged; no study storage
+exists, so no trial can be left RUNNING.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
+
+from tests.sweeps import test_hardening as hardening
+from tests.sweeps.test_hardening import run
+
+table_files = hardening._files
+
+pytestmark = pytest.mark.slow
+
+_EVIL = {"_target_": "evil_module.run", "command": "touch pwned"}
+# Any character SQLAlchemy takes in a password but `@`, and none OmegaConf reads as its own
+# grammar inside a string (`${` interpolation, `\` escapes): those are config syntax, not data.
+_PASSWORDS = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="@$\\"),
+    min_size=8,
+    max_size=16,
+)
+
+
+@st.composite
+def _nested(draw: st.DrawFn) -> Any:
+    """The evil target wrapped in 0 to 3 lists or mappings (under an allowed layer's kwarg)."""
+    node: Any = dict(_EVIL)
+    for _ in range(draw(st.integers(0, 3))):
+        node = [node] if draw(st.booleans()) else {draw(st.sampled_from(["a", "b_c"])): node}
+    if "_target_" not in node or draw(st.booleans()):  # each augmentation names a layer
+        node = {"_target_": "keras.layers.RandomFlip", "mode": "horizontal", "seed": node}
+    return node
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(node=_nested(), password=_PASSWORDS, in_storage=st.booleans())
+def test_a_hostile_sweep_file_calls_nothing_and_writes_no_secret(
+    tmp_path_factory: pytest.TempPathFactory, node: Any, password: str, in_storage: bool
+) -> None:
+    storage = f"postgresql+psycopg://fs:{password}@127.0.0.1:1/optuna"
+    assume(make_url(storage).host == "127.0.0.1")  # the password is where we put it
+    tmp_path = tmp_path_factory.mktemp("fuzz")
+    sweep: dict[str, Any] = {
+        "defaults": [{"override /data": "image_folder"}],
+        "data": {"directory": "/nonexistent", "augmentation": [node]},
+    }
+    if in_storage:
+        sweep["hydra"] = {"sweeper": {"storage": storage}}
+    else:
+        sweep["tracking"] = {"uri": f"http://fs:{password}@127.0.0.1:9"}
+    text = "# @package _global_\n" + yaml.safe_dump(sweep, allow_unicode=True)
+    snapshots: list[dict[str, bytes]] = []
+
+    def files(extra: Path) -> None:  # the table's files (a user's among them), then ours
+        table_files(extra)
+        (extra / "sweep" / "fuzz.yaml").write_text(text)
+        snapshots.append(_snapshot(extra))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hardening, "_files", files)
+        process, work = run(tmp_path, "-m", "sweep=fuzz")
+    (before,) = snapshots
+    # Refused in its preflight: before any storage (so no RUNNING trial) or folder exists.
+    assert process.returncode == 1, process.stderr[-3000:]
+    # (By the target or, first, by an unreachable storage: either way in one line.)
+    assert "Traceback" not in process.stderr
+    # The refused callable never ran, and its module was never imported.
+    assert not any(tmp_path.rglob("pwned")) and not any(tmp_path.rglob("IMPORTED"))
+    assert "evil_module" not in sys.modules
+    # No secret in the output or any file but the sweep file that holds it.
+    assert password not in process.stdout + process.stderr
+    after = _snapshot(tmp_path / "extra")
+    assert after == before  # nothing of the user's changed, nothing added
+    for name, content in {**_snapshot(work), **after}.items():
+        if name != "sweep/fuzz.yaml":
+            assert password.encode() not in content, name
+    # Nothing outside the test's folders, nothing in the working directory.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
+    assert list(work.iterdir()) == []
