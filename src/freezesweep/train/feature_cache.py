@@ -10,14 +10,20 @@ it trains are the full model's weights and the freeze audit of the full model st
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import keras
 import numpy as np
 
 from freezesweep.data.feed import Dataset, TrainingData
 from freezesweep.freeze.plan import StagePlan
+from freezesweep.train.feature_files import FeatureFiles, Unwritable
 from freezesweep.train.store import ArrayStore
+
+logger = logging.getLogger(__name__)
 
 # Layers that draw random numbers; none may sit below a cut.
 _RANDOM_LAYERS = (
@@ -167,15 +173,24 @@ def cache_key(split: Split, data: Dataset) -> str:
 def cached_features(split: Split, data: Dataset, store: ArrayStore) -> tuple[Dataset, bool]:
     """The train and validation features at the cut, from the store or computed now.
 
+    Features within the store's bound are kept in memory (and in its `.npz` disk tier); larger
+    ones go to its folder as memory-mapped files (`feature_files`), or, without a folder or
+    when it cannot take them, are computed in memory for this stage and not kept.
+
     Args:
         split: the model's split for this stage.
         data: the stage's arrays.
         store: where features are kept.
 
     Returns:
-        The features as a `Dataset` (same labels), and whether they came from the store.
+        The features as a `Dataset` (same labels; memory-mapped arrays when on disk), and
+        whether they came from the store.
     """
     key = cache_key(split, data)
+    if feature_bytes(split, data) > store.max_bytes and store.directory is not None:
+        mapped = _mapped_features(split, data, store, key)
+        if mapped is not None:
+            return mapped
     entry = store.get(key)
     hit = entry is not None and entry["train"].shape[0] == len(data.x_train)
     if not hit:
@@ -189,13 +204,57 @@ def cached_features(split: Split, data: Dataset, store: ArrayStore) -> tuple[Dat
     return features, hit
 
 
+def feature_bytes(split: Split, data: Dataset) -> int:
+    """Bytes of the cut's train and validation features in float32."""
+    row = int(np.prod(split.lower.output.shape[1:])) * 4
+    return row * (len(data.x_train) + len(data.x_val))
+
+
+def _mapped_features(
+    split: Split, data: Dataset, store: ArrayStore, key: str
+) -> tuple[Dataset, bool] | None:
+    assert store.directory is not None
+    files = FeatureFiles(store.directory, store.disk_bytes)
+    entry = files.open(key, (len(data.x_train), len(data.x_val)))
+    hit = entry is not None
+    if entry is None:
+        images = {"train": data.x_train, "val": data.x_val}
+        row = tuple(int(size) for size in split.lower.output.shape[1:])
+        try:
+            entry = files.write(
+                key,
+                {name: partial(_chunks, split.lower, array) for name, array in images.items()},
+                {name: (len(array), *row) for name, array in images.items()},
+            )
+        except Unwritable as error:
+            logger.warning(
+                "feature cache: cannot keep %d bytes of features in %s (%s); computed in "
+                "memory for this stage instead", feature_bytes(split, data), store.directory, error,
+            )  # fmt: skip
+            return None
+    features = Dataset(entry.train, data.y_train, entry.val, data.y_val, data.num_classes)
+    return features, hit
+
+
+def _chunks(lower: keras.Model, images: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(images), PREDICT_BATCH):
+        batch = lower.predict_on_batch(images[start : start + PREDICT_BATCH])
+        yield keras.ops.convert_to_numpy(batch)
+
+
 def _predict(lower: keras.Model, images: np.ndarray) -> np.ndarray:
     # predict_on_batch in fixed-size chunks: no callbacks, no progress bar, bounded memory.
-    chunks = [
-        keras.ops.convert_to_numpy(lower.predict_on_batch(images[start : start + PREDICT_BATCH]))
-        for start in range(0, len(images), PREDICT_BATCH)
-    ]
-    return np.concatenate(chunks)
+    return np.concatenate(list(_chunks(lower, images)))
+
+
+def where_features_live(features: Dataset, bound: int) -> str:
+    """`disk`, `memory` or `memory (over the bound; not kept)`, with the bytes and the bound."""
+    size = int(features.x_train.nbytes + features.x_val.nbytes)
+    if isinstance(features.x_train, np.memmap):
+        tier = f"disk, {features.x_train.dtype.name}"
+    else:
+        tier = "memory" if size <= bound else "memory (over the bound; not kept)"
+    return f"{tier}, {size} bytes, bound {bound} bytes"
 
 
 def same_trainable(upper: keras.Model, model: keras.Model) -> bool:

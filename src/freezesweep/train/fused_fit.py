@@ -20,7 +20,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from freezesweep.data.feed import Dataset, epoch_orders, evaluation_batch
+from freezesweep.data.feed import (
+    Dataset,
+    epoch_orders,
+    evaluation_batch,
+    order_batches,
+    validation_pipeline,
+)
 
 
 def fused_fit(
@@ -50,14 +56,9 @@ def fused_fit(
     Returns:
         The `History` of the epochs run.
     """
-    import tensorflow as tf
-
     orders = iter(epoch_orders(len(data.x_train)))
-    x, y = tf.convert_to_tensor(data.x_train), tf.convert_to_tensor(data.y_train)
-    x_val, y_val = tf.convert_to_tensor(data.x_val), tf.convert_to_tensor(data.y_val)
     steps = math.ceil(len(data.x_train) / batch_size)
-    _build_state(model, data)
-    run_epoch = _epoch_function(model, x, y, x_val, y_val, batch_size, evaluation_batch(batch_size))
+    run_epoch = _epoch_runner(model, data, batch_size)
     callback_list = keras.callbacks.CallbackList(
         list(callbacks),
         add_history=True,
@@ -86,6 +87,18 @@ def fused_fit(
     return history
 
 
+def _epoch_runner(model: keras.Model, data: Dataset, batch_size: int) -> Any:
+    """The state built, a function from an epoch's order to its train and validation results."""
+    import tensorflow as tf
+
+    _build_state(model, data)
+    if isinstance(data.x_train, np.memmap):
+        return _streamed_epoch_function(model, data, batch_size)
+    x, y = tf.convert_to_tensor(data.x_train), tf.convert_to_tensor(data.y_train)
+    x_val, y_val = tf.convert_to_tensor(data.x_val), tf.convert_to_tensor(data.y_val)
+    return _epoch_function(model, x, y, x_val, y_val, batch_size, evaluation_batch(batch_size))
+
+
 def _build_state(model: keras.Model, data: Dataset) -> None:
     """Create the optimizer's and the compiled metrics' variables outside the compiled call.
 
@@ -93,7 +106,7 @@ def _build_state(model: keras.Model, data: Dataset) -> None:
     on one validation row (no weight changes), keeps the epoch function free of creation.
     """
     model.optimizer.build(model.trainable_variables)
-    model.test_step((data.x_val[:1], data.y_val[:1]))
+    model.test_step((np.asarray(data.x_val[:1], dtype=np.float32), data.y_val[:1]))
     model.reset_metrics()
 
 
@@ -121,6 +134,27 @@ def _epoch_function(
         return train, model.get_metrics_result()
 
     return tf.function(run_epoch, reduce_retracing=True)
+
+
+def _streamed_epoch_function(model: keras.Model, data: Dataset, batch_size: int) -> Any:
+    """As `_epoch_function`, on features read from disk: the same batches, streamed by `tf.data`
+    into the one compiled call of each epoch."""
+    import tensorflow as tf
+
+    batches = order_batches(data.x_train, data.y_train, batch_size)
+    validation = validation_pipeline(data.x_val, data.y_val, evaluation_batch(batch_size))
+
+    def run_epoch(train: Any, val: Any) -> Any:
+        for x, y in train:
+            model.train_step((x, y))
+        result = model.get_metrics_result()
+        model.reset_metrics()
+        for x, y in val:
+            model.test_step((x, y))
+        return result, model.get_metrics_result()
+
+    compiled = tf.function(run_epoch, reduce_retracing=True)
+    return lambda order: compiled(batches(order).prefetch(2), validation)
 
 
 def _floats(results: dict[str, Any]) -> dict[str, float]:
