@@ -209,7 +209,7 @@ class TrainerSpec:
         verbose: Keras's progress output, `"auto"`, `0`, `1` or `2` (`auto`: `0` in a sweep).
         mixed_precision: `"off"` (float32) or a Keras mixed-precision policy (set at build).
         jit_compile: `model.compile(jit_compile=...)`: `"auto"` lets Keras decide.
-        feature_cache: `"auto"` caches frozen-boundary features, reuses equal prefixes; `"off"`.
+        feature_cache: `"auto"` caches frozen-boundary features and reuses prefixes; or `"off"`.
         feature_cache_gb: the cache's bound, in memory and on disk each, in GB (10**9 bytes).
         feature_disk_gb: the bound of larger features, on disk memory-mapped, in GB.
         save_model: save the fine-tuned model (LoRA merged) as the trial's `model.keras`.
