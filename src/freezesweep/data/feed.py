@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import keras
@@ -110,25 +111,6 @@ def epoch_orders(count: int) -> Any:
     )
 
 
-def order_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
-    """A function from one epoch's order to the `tf.data` batches of its rows.
-
-    Rows of a memory-mapped array (features on disk) are read batch by batch, in file order, and
-    come as float32; other arrays become tensors once and batches are gathered from them.
-
-    Args:
-        x: the rows (an array or a `np.memmap`).
-        y: the labels.
-        batch_size: rows per batch; the last batch of an order may be short.
-    """
-    import tensorflow as tf
-
-    read, parallel = _row_reader(x, y), _parallel(x)
-    return lambda order: (
-        tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(read, **parallel)
-    )
-
-
 def _parallel(x: np.ndarray) -> dict[str, Any]:
     """Reads from disk overlap in several threads, in order; gathers in memory need none."""
     import tensorflow as tf
@@ -173,16 +155,19 @@ def validation_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
     return index.map(_row_reader(x, y), **_parallel(x)).prefetch(2)
 
 
+def read_rows(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The rows at `positions`, in that order, as float32; read in file order (a memory map
+    then reads each page once, front to back)."""
+    order = np.argsort(positions, kind="stable")
+    rows = np.empty((len(positions), *x.shape[1:]), dtype=np.float32)
+    rows[order] = x[positions[order]]
+    return rows
+
+
 def _mapped_rows(x: np.memmap, index: Any) -> Any:
-    """The rows `index` of a memory-mapped array as a float32 tensor, read in file order."""
+    """The rows `index` of a memory-mapped array as a float32 tensor."""
     import tensorflow as tf
 
-    def gather(positions: np.ndarray) -> np.ndarray:
-        order = np.argsort(positions, kind="stable")
-        rows = np.empty((len(positions), *x.shape[1:]), dtype=np.float32)
-        rows[order] = x[positions[order]]
-        return rows
-
-    rows = tf.numpy_function(gather, [index], tf.float32, stateful=False)
+    rows = tf.numpy_function(partial(read_rows, x), [index], tf.float32, stateful=False)
     rows.set_shape((None, *x.shape[1:]))
     return rows

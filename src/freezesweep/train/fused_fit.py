@@ -14,7 +14,9 @@ equal to the steps of an epoch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import keras
@@ -24,9 +26,12 @@ from freezesweep.data.feed import (
     Dataset,
     epoch_orders,
     evaluation_batch,
-    order_batches,
-    validation_pipeline,
+    read_rows,
 )
+
+# What a disk-backed epoch reads at once (float32 bytes): a round trip per batch would cost more
+# than the step above a cut; two such blocks are in memory at a time.
+READ_BYTES = 32 * 2**20
 
 
 def fused_fit(
@@ -137,24 +142,50 @@ def _epoch_function(
 
 
 def _streamed_epoch_function(model: keras.Model, data: Dataset, batch_size: int) -> Any:
-    """As `_epoch_function`, on features read from disk: the same batches, streamed by `tf.data`
-    into the one compiled call of each epoch."""
+    """As `_epoch_function`, on features read from disk: the epoch's order read in blocks of
+    whole batches (the next block read while this one trains), each block one compiled call."""
     import tensorflow as tf
 
-    batches = order_batches(data.x_train, data.y_train, batch_size)
-    validation = validation_pipeline(data.x_val, data.y_val, evaluation_batch(batch_size))
+    val_batch = evaluation_batch(batch_size)
+    row_bytes = 4 * int(np.prod(data.x_train.shape[1:]))
+    train_rows, val_rows = _block(batch_size, row_bytes), _block(val_batch, row_bytes)
+    val_order = np.arange(len(data.x_val))
 
-    def run_epoch(train: Any, val: Any) -> Any:
-        for x, y in train:
-            model.train_step((x, y))
-        result = model.get_metrics_result()
+    def steps(step: Any, size: int, x: Any, y: Any) -> None:
+        for start in tf.range(0, tf.shape(x)[0], size):
+            step((x[start : start + size], y[start : start + size]))
+
+    train_block = tf.function(partial(steps, model.train_step, batch_size), reduce_retracing=True)
+    val_block = tf.function(partial(steps, model.test_step, val_batch), reduce_retracing=True)
+
+    def run_epoch(order: Any) -> Any:
+        for x, y in _blocks(data.x_train, data.y_train, np.asarray(order), train_rows):
+            train_block(x, y)
+        train = model.get_metrics_result()
         model.reset_metrics()
-        for x, y in val:
-            model.test_step((x, y))
-        return result, model.get_metrics_result()
+        for x, y in _blocks(data.x_val, data.y_val, val_order, val_rows):
+            val_block(x, y)
+        return train, model.get_metrics_result()
 
-    compiled = tf.function(run_epoch, reduce_retracing=True)
-    return lambda order: compiled(batches(order).prefetch(2), validation)
+    return run_epoch
+
+
+def _blocks(
+    x: np.ndarray, y: np.ndarray, order: np.ndarray, rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of `order`, `rows` at a time, each block read while the one before trains."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read_rows, x, order[:rows])
+        for start in range(0, len(order), rows):
+            block = pending.result()
+            if start + rows < len(order):
+                pending = reader.submit(read_rows, x, order[start + rows : start + 2 * rows])
+            yield block, y[order[start : start + rows]]
+
+
+def _block(batch_size: int, row_bytes: int) -> int:
+    """Rows read from disk at once: whole batches, about `READ_BYTES` in float32."""
+    return batch_size * max(1, READ_BYTES // (batch_size * row_bytes))
 
 
 def _floats(results: dict[str, Any]) -> dict[str, float]:
