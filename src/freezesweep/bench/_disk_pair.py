@@ -21,13 +21,14 @@ def p8_disk_epoch(
     quarter of the features' float32 bytes; the median epoch after the first, as P2. The note
     gives the disk-cached epoch against the same epoch on features in memory, float16's largest
     error on the features against float32, and the largest difference of any epoch's losses."""
-    size, epochs, per_class = (32, 3, 5) if quick else (96, 6, 400)
+    # The images of P2: 2,000 training and 500 validation digits at 96 px (`--quick`: 25 + 25).
+    size, epochs, per_class, val = (32, 3, 5, "5") if quick else (96, 6, 400, "null")
     overrides = [
         *network[1], f"backbone.input_size={size}", f"data.train_per_class={per_class}",
-        f"schedule.stages.0.epochs={epochs}",
+        f"data.val_per_class={val}", f"schedule.stages.0.epochs={epochs}",
     ]  # fmt: skip
     probe = head_stage(config_dir, overrides)
-    rows = len(probe.data.x_train) + len(probe.data.x_val)
+    train, rows = len(probe.data.x_train), len(probe.data.x_train) + len(probe.data.x_val)
     features = rows * int(np.prod(probe.backbone.output.shape[1:])) * 4
     overrides.append(f"trainer.feature_cache_gb={features / 4 / 10**9!r}")
     with tempfile.TemporaryDirectory() as folder:
@@ -50,8 +51,8 @@ def p8_disk_epoch(
     )
     return PairResult(
         "P8" if network == P2_BACKBONE else "P8-lite0",
-        f"head-only epoch, {network[0]} {size} px, {rows} digits, features {features} bytes "
-        f"(float32) against a bound of {bound}, uncached/cached on disk",
+        f"head-only epoch, {network[0]} {size} px, {train}+{rows - train} digits, features "
+        f"{features} bytes (float32) against a bound of {bound}, uncached/cached on disk",
         tuple(u / c for u, c in pairs),
         f"median epoch after the first; uncached {uncached:.3f} s, on disk {cached:.3f} s, in "
         f"memory {memory_seconds:.3f} s; {error}; losses differ from the in-memory run's by at "
