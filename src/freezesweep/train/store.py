@@ -90,7 +90,7 @@ class ArrayStore:
 
     def _remember(self, key: str, entry: Entry) -> None:
         if _size(entry) > self.max_bytes:
-            return  # larger than the whole bound: recomputed each time instead
+            return  # larger than the whole bound: not kept (features go to `feature_files`)
         self._memory[key] = entry
         self._memory.move_to_end(key)
         while sum(_size(e) for e in self._memory.values()) > self.max_bytes:
