@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -30,6 +31,9 @@ class Pipelines:
     val: Any
     num_classes: int
     class_names: tuple[str, ...]
+    # Unaugmented images only: builds the same images unaugmented and uncached, the training rows
+    # in one fixed order, so the feature cache can read them (`None`: augmented, random per epoch).
+    frozen: Callable[[], tuple[Any, Any]] | None = None
 
 
 TrainingData = Dataset | Pipelines

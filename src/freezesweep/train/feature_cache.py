@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import keras
 import numpy as np
 
-from freezesweep.data.feed import Dataset, TrainingData
+from freezesweep.data.feed import Dataset, Pipelines, TrainingData
 from freezesweep.freeze.plan import StagePlan
 from freezesweep.train.feature_files import FeatureFiles, Unwritable
+from freezesweep.train.feature_rows import Rows, data_digest, stage_rows
 from freezesweep.train.store import ArrayStore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,6 @@ _RANDOM_LAYERS = (
     keras.layers.GaussianDropout,
     keras.layers.AlphaDropout,
 )
-PREDICT_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -68,8 +66,8 @@ def split_at_cut(
     Returns:
         The split, or the reason the normal path runs (the `off: <reason>` text).
     """
-    if not isinstance(data, Dataset):
-        return "data is a tf.data pipeline (streamed, possibly augmented)"
+    if isinstance(data, Pipelines) and data.frozen is None:
+        return "data is an augmented tf.data pipeline (random below the cut)"
     if bn != "frozen":
         return "bn=train runs the layers below the cut in training mode"
     layers = list(backbone.layers)
@@ -147,21 +145,12 @@ def weights_digest(weights: list[keras.Variable]) -> str:
     return digest.hexdigest()
 
 
-def data_digest(data: Dataset) -> str:
-    """SHA-256 of the images as the backbone sees them (after resizing and preprocessing)."""
-    digest = hashlib.sha256()
-    for array in (data.x_train, data.x_val):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def cache_key(split: Split, data: Dataset) -> str:
-    """What the features depend on: weights below the cut, data, cut, dtype policy, backend."""
+def cache_key(split: Split, data: Dataset | str) -> str:
+    """What the features depend on: weights below the cut, data (arrays, or the digest of a
+    streamed folder's images), cut, dtype policy, backend."""
     parts = (
         weights_digest(list(split.lower.weights)),
-        data_digest(data),
+        data_digest(data) if isinstance(data, Dataset) else data,
         split.cut,
         str(tuple(split.lower.output.shape)),
         keras.config.dtype_policy().name,
@@ -170,7 +159,7 @@ def cache_key(split: Split, data: Dataset) -> str:
     return "features-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def cached_features(split: Split, data: Dataset, store: ArrayStore) -> tuple[Dataset, bool]:
+def cached_features(split: Split, data: TrainingData, store: ArrayStore) -> tuple[Dataset, bool]:
     """The train and validation features at the cut, from the store or computed now.
 
     Features within the store's bound are kept in memory (and in its `.npz` disk tier); larger
@@ -179,72 +168,57 @@ def cached_features(split: Split, data: Dataset, store: ArrayStore) -> tuple[Dat
 
     Args:
         split: the model's split for this stage.
-        data: the stage's arrays.
+        data: the stage's arrays, or a streamed folder's pipelines (with `frozen`).
         store: where features are kept.
 
     Returns:
         The features as a `Dataset` (same labels; memory-mapped arrays when on disk), and
         whether they came from the store.
     """
-    key = cache_key(split, data)
-    if feature_bytes(split, data) > store.max_bytes and store.directory is not None:
-        mapped = _mapped_features(split, data, store, key)
+    rows = stage_rows(split.lower, data)
+    key = cache_key(split, rows.digest)
+    size = _row_bytes(split) * (len(rows.y_train) + len(rows.y_val))
+    if size > store.max_bytes and store.directory is not None:
+        mapped = _mapped_features(split, rows, store, key, size)
         if mapped is not None:
-            return mapped
+            train, val, hit = mapped
+            return Dataset(train, rows.y_train, val, rows.y_val, data.num_classes), hit
     entry = store.get(key)
-    hit = entry is not None and entry["train"].shape[0] == len(data.x_train)
+    hit = entry is not None and entry["train"].shape[0] == len(rows.y_train)
     if not hit:
-        entry = {
-            "train": _predict(split.lower, data.x_train),
-            "val": _predict(split.lower, data.x_val),
-        }
+        entry = {name: np.concatenate(list(chunks())) for name, chunks in rows.chunks.items()}
         store.put(key, entry)
     assert entry is not None
-    features = Dataset(entry["train"], data.y_train, entry["val"], data.y_val, data.num_classes)
+    features = Dataset(entry["train"], rows.y_train, entry["val"], rows.y_val, data.num_classes)
     return features, hit
 
 
-def feature_bytes(split: Split, data: Dataset) -> int:
-    """Bytes of the cut's train and validation features in float32."""
-    row = int(np.prod(split.lower.output.shape[1:])) * 4
-    return row * (len(data.x_train) + len(data.x_val))
+def _row_bytes(split: Split) -> int:
+    """Bytes of one row of features at the cut in float32."""
+    return int(np.prod(split.lower.output.shape[1:])) * 4
 
 
 def _mapped_features(
-    split: Split, data: Dataset, store: ArrayStore, key: str
-) -> tuple[Dataset, bool] | None:
+    split: Split, rows: Rows, store: ArrayStore, key: str, size: int
+) -> tuple[np.ndarray, np.ndarray, bool] | None:
     assert store.directory is not None
     files = FeatureFiles(store.directory, store.disk_bytes)
-    entry = files.open(key, (len(data.x_train), len(data.x_val)))
+    entry = files.open(key, (len(rows.y_train), len(rows.y_val)))
     hit = entry is not None
     if entry is None:
-        images = {"train": data.x_train, "val": data.x_val}
-        row = tuple(int(size) for size in split.lower.output.shape[1:])
+        row = tuple(int(dimension) for dimension in split.lower.output.shape[1:])
+        counts = {"train": len(rows.y_train), "val": len(rows.y_val)}
         try:
             entry = files.write(
-                key,
-                {name: partial(_chunks, split.lower, array) for name, array in images.items()},
-                {name: (len(array), *row) for name, array in images.items()},
+                key, rows.chunks, {name: (count, *row) for name, count in counts.items()}
             )
         except Unwritable as error:
             logger.warning(
                 "feature cache: cannot keep %d bytes of features in %s (%s); computed in "
-                "memory for this stage instead", feature_bytes(split, data), store.directory, error,
+                "memory for this stage instead", size, store.directory, error,
             )  # fmt: skip
             return None
-    features = Dataset(entry.train, data.y_train, entry.val, data.y_val, data.num_classes)
-    return features, hit
-
-
-def _chunks(lower: keras.Model, images: np.ndarray) -> Iterator[np.ndarray]:
-    for start in range(0, len(images), PREDICT_BATCH):
-        batch = lower.predict_on_batch(images[start : start + PREDICT_BATCH])
-        yield keras.ops.convert_to_numpy(batch)
-
-
-def _predict(lower: keras.Model, images: np.ndarray) -> np.ndarray:
-    # predict_on_batch in fixed-size chunks: no callbacks, no progress bar, bounded memory.
-    return np.concatenate(list(_chunks(lower, images)))
+    return entry.train, entry.val, hit
 
 
 def where_features_live(features: Dataset, bound: int) -> str:
@@ -263,4 +237,4 @@ def same_trainable(upper: keras.Model, model: keras.Model) -> bool:
     return ids == {id(weight) for weight in model.trainable_weights}
 
 
-__all__ = ["Split", "cached_features", "same_trainable", "split_at_cut"]
+__all__ = ["Split", "cached_features", "data_digest", "same_trainable", "split_at_cut"]

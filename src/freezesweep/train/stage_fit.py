@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-from freezesweep.data.feed import Dataset, TrainingData, evaluate_arguments, fit_arguments
+from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_arguments
 from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.plan import StagePlan
 from freezesweep.train.compile import compile_stage, guarded_fit
@@ -78,7 +78,7 @@ def fit_stage(
         fingerprint = compile_stage(model, plan.stage, jit_compile, plan=plan)
         history = guarded_fit(model, fingerprint, **fit_arguments(data, batch_size), **fit_kwargs)
         return FitOutcome(history, status, lambda: _evaluate(model, data, batch_size))
-    assert store is not None and isinstance(data, Dataset)
+    assert store is not None
     features, hit = cached_features(split, data, store)
     status = "hit" if hit else "miss"
     logger.info(
