@@ -11,6 +11,7 @@ features then take a second pass, when they are not cached already.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -85,13 +86,15 @@ def _streamed(lower: keras.Model, data: Pipelines, index: int) -> Iterator[np.nd
         yield keras.ops.convert_to_numpy(lower.predict_on_batch(np.asarray(images)))
 
 
-# The scans of live pipelines, by identity (the pipelines kept, so an id is never reused).
-_SCANS: dict[int, tuple[Pipelines, str, dict[str, np.ndarray]]] = {}
+# The scans of pipelines, by identity; a weak reference tells a live one from a reused id, and
+# keeps no pipeline (nor the images it may cache) alive after its trial.
+_SCANS: dict[int, tuple[weakref.ref[Pipelines], str, dict[str, np.ndarray]]] = {}
 
 
 def _scan(data: Pipelines) -> tuple[str, dict[str, np.ndarray]]:
     """The digest and labels of a streamed folder's frozen images: one pass, once."""
-    if id(data) not in _SCANS:
+    known = _SCANS.get(id(data))
+    if known is None or known[0]() is not data:
         assert data.frozen is not None
         digest, labels = hashlib.sha256(), {}
         for name, pipeline in zip(("train", "val"), data.frozen(), strict=True):
@@ -103,9 +106,9 @@ def _scan(data: Pipelines) -> tuple[str, dict[str, np.ndarray]]:
                 digest.update(array.tobytes())
                 parts.append(np.asarray(targets))
             labels[name] = np.concatenate(parts)
-        while len(_SCANS) >= 4:  # a few folders at a time: trials of one process share one
-            del _SCANS[next(iter(_SCANS))]
-        _SCANS[id(data)] = (data, digest.hexdigest(), labels)
+        for key in [key for key, (ref, _, _) in _SCANS.items() if ref() is None]:
+            del _SCANS[key]
+        _SCANS[id(data)] = (weakref.ref(data), digest.hexdigest(), labels)
     _, digest_hex, labels = _SCANS[id(data)]
     return digest_hex, labels
 
