@@ -199,7 +199,19 @@ def _add_model_commands(commands: Any) -> None:
     bench.add_argument(
         "--only",
         nargs="+",
-        choices=("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P2-lite0", "P3-lite0"),
+        choices=(
+            "P1",
+            "P2",
+            "P3",
+            "P4",
+            "P5",
+            "P6",
+            "P7",
+            "P8",
+            "P2-lite0",
+            "P3-lite0",
+            "P8-lite0",
+        ),
         help="pairs to run",
     )
     bench.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")

@@ -222,7 +222,9 @@ def _cache_store(spec: TrialSpec, sweep_folder: Path | None) -> Any:
     if spec.trainer.feature_cache == "off":
         return None
     directory = sweep_folder / "cache" if sweep_folder is not None else None
-    return shared_store(directory, int(spec.trainer.feature_cache_gb * 10**9))
+    trainer = spec.trainer
+    bounds = (int(trainer.feature_cache_gb * 10**9), int(trainer.feature_disk_gb * 10**9))
+    return shared_store(directory, *bounds)
 
 
 def _record_costs(optuna_trial: Any, result: ScheduleResult) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
 from freezesweep.data import Dataset, evaluate_arguments, fit_arguments
-from freezesweep.data.feed import EVALUATION_BATCH, epoch_orders
+from freezesweep.data.feed import EVALUATION_BATCH, epoch_orders, read_rows
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the tf.data feed is TensorFlow's"
@@ -69,3 +71,28 @@ def test_validation_runs_in_order_in_large_batches() -> None:
     assert [len(batch) for batch in batches] == [EVALUATION_BATCH, EVALUATION_BATCH, 88]
     assert _rows(batches) == list(range(600))
     assert evaluate_arguments(_data(), batch_size=32)["batch_size"] == EVALUATION_BATCH
+
+
+def _mapped(data: Dataset, folder: Path) -> Dataset:
+    """The same rows as float16 `.npy` files opened memory-mapped (features on disk)."""
+    arrays = []
+    for name, array in (("train", data.x_train), ("val", data.x_val)):
+        np.save(folder / f"{name}.npy", array.astype("float16"))
+        arrays.append(np.load(folder / f"{name}.npy", mmap_mode="r"))
+    return Dataset(arrays[0], data.y_train, arrays[1], data.y_val, data.num_classes)
+
+
+def test_memory_mapped_rows_come_in_the_same_batches_as_arrays(tmp_path: Path) -> None:
+    mapped = _mapped(_data(), tmp_path)
+    keras.utils.set_random_seed(3)
+    expected = _epochs(fit_arguments(_data(), batch_size=32), 2)
+    keras.utils.set_random_seed(3)
+    # Read from disk batch by batch, as float32: the same rows, batches and order.
+    assert _epochs(fit_arguments(mapped, batch_size=32), 2) == expected
+    # Rows read in file order come back in the order asked for, as float32.
+    rows = read_rows(mapped.x_train, np.array([5, 0, 69, 5]))
+    assert rows.dtype == np.float32 and rows.ravel().tolist() == [5.0, 0.0, 69.0, 5.0]
+    # Validation in order, in the evaluation batch, from the memory map too.
+    assert _epoch(evaluate_arguments(mapped, batch_size=32)["x"]) == _epoch(
+        fit_arguments(_data(), batch_size=32)["validation_data"]
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import keras
@@ -29,6 +31,9 @@ class Pipelines:
     val: Any
     num_classes: int
     class_names: tuple[str, ...]
+    # Unaugmented images only: builds the same images unaugmented and uncached, the training rows
+    # in one fixed order, so the feature cache can read them (`None`: augmented, random per epoch).
+    frozen: Callable[[], tuple[Any, Any]] | None = None
 
 
 TrainingData = Dataset | Pipelines
@@ -59,7 +64,9 @@ def fit_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
         return {
             "x": _training_pipeline(data.x_train, data.y_train, batch_size),
             "steps_per_epoch": math.ceil(len(data.x_train) / batch_size),
-            "validation_data": _pipeline(data.x_val, data.y_val, evaluation_batch(batch_size)),
+            "validation_data": validation_pipeline(
+                data.x_val, data.y_val, evaluation_batch(batch_size)
+            ),
             "shuffle": False,
         }
     return {
@@ -76,6 +83,8 @@ def evaluate_arguments(data: TrainingData, batch_size: int) -> dict[str, Any]:
     """Keyword arguments of `model.evaluate` on the validation split."""
     if isinstance(data, Pipelines):
         return {"x": data.val}
+    if keras.backend.backend() == "tensorflow" and isinstance(data.x_val, np.memmap):
+        return {"x": validation_pipeline(data.x_val, data.y_val, evaluation_batch(batch_size))}
     return {"x": data.x_val, "y": data.y_val, "batch_size": evaluation_batch(batch_size)}
 
 
@@ -106,20 +115,63 @@ def epoch_orders(count: int) -> Any:
     )
 
 
+def _parallel(x: np.ndarray) -> dict[str, Any]:
+    """Reads from disk overlap in several threads, in order; gathers in memory need none."""
+    import tensorflow as tf
+
+    if isinstance(x, np.memmap):
+        return {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    return {}
+
+
+def _row_reader(x: np.ndarray, y: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    labels = tf.convert_to_tensor(y)
+    if isinstance(x, np.memmap):
+        return lambda index: (_mapped_rows(x, index), tf.gather(labels, index))
+    features = tf.convert_to_tensor(x)
+    return lambda index: (tf.gather(features, index), tf.gather(labels, index))
+
+
 def _training_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
     """Batches of each epoch's order, epoch after epoch; `fit` reads `steps_per_epoch` of them
     per epoch from one iterator, so the last batch of an epoch may be short, never mixed."""
     import tensorflow as tf
 
-    features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    read = _row_reader(x, y)
     batches = epoch_orders(len(x)).flat_map(
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
     )
-    rows = batches.map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
-    return rows.prefetch(2)
+    return batches.map(read, **_parallel(x)).prefetch(2)
 
 
-def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+def validation_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+    """The rows in their order, in batches of `batch_size` (memory-mapped ones read as float32)."""
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2)
+    if not isinstance(x, np.memmap):
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2)
+    count = len(x)
+    index = tf.data.Dataset.range(0, count, batch_size).map(
+        lambda start: tf.range(start, tf.minimum(start + batch_size, count))
+    )
+    return index.map(_row_reader(x, y), **_parallel(x)).prefetch(2)
+
+
+def read_rows(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The rows at `positions`, in that order, as float32; read in file order (a memory map
+    then reads each page once, front to back)."""
+    order = np.argsort(positions, kind="stable")
+    rows = np.empty((len(positions), *x.shape[1:]), dtype=np.float32)
+    rows[order] = x[positions[order]]
+    return rows
+
+
+def _mapped_rows(x: np.memmap, index: Any) -> Any:
+    """The rows `index` of a memory-mapped array as a float32 tensor."""
+    import tensorflow as tf
+
+    rows = tf.numpy_function(partial(read_rows, x), [index], tf.float32, stateful=False)
+    rows.set_shape((None, *x.shape[1:]))
+    return rows

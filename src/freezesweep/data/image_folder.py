@@ -11,8 +11,10 @@ Pure Keras and tf.data: the pipelines run on TensorFlow whichever Keras backend 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +132,16 @@ def load_image_folder(
     train, val = _decoded(directory, split, image_shape, validation_split, seed)
     size = sum(len(files) for files in train_classes.values())
     finish = _Finish(cache, seed, batch_size, augmentation_layers(augmentation), preprocess)
+    # The images the feature cache reads when the folder streams: no augmentation to freeze.
+    uncached = dataclasses.replace(finish, cache=False)
+    decode = partial(_decoded, directory, split, image_shape, validation_split, seed)
+    frozen = partial(_frozen, uncached, decode, size, seed)
     pipelines = Pipelines(
         train=finish(train, training=True, size=size),
         val=finish(val, training=False, size=size),
         num_classes=len(train_classes),
         class_names=tuple(train_classes),
+        frozen=None if finish.layers else frozen,
     )
     # Without train/ and val/ folders, `size` counts every file (both splits) already.
     total = size + sum(len(files) for files in val_classes.values())
@@ -245,6 +252,28 @@ class _Finish:
         for layer in self.layers:
             images = layer(images, training=True)
         return images
+
+
+def _frozen(
+    finish: _Finish, decode: Callable[[], tuple[Any, Any]], size: int, seed: int
+) -> tuple[Any, Any]:
+    """The folder decoded afresh, its training rows in one order whenever this is called.
+
+    Each pass of a pipeline reshuffles it, so each call builds new ones and reads their first
+    pass; TensorFlow draws a seeded shuffle's order from the global seed too, which a schedule
+    sets per stage, so it is set to the split's `seed` first (Keras's layers and the epoch orders
+    draw from their own generators, not from it). Keras seeds numpy's global generator to split
+    the files: that one is put back, so the stage draws its epoch orders as it would have.
+    """
+    import tensorflow as tf
+
+    state = np.random.get_state()
+    try:
+        tf.random.set_seed(seed)
+        train, val = decode()
+    finally:
+        np.random.set_state(state)
+    return finish(train, training=True, size=size), finish(val, training=False, size=size)
 
 
 def _arrays(pipeline: Any) -> tuple[np.ndarray, np.ndarray]:

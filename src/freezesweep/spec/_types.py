@@ -207,12 +207,11 @@ class TrainerSpec:
     Args:
         batch_size: the batch size.
         verbose: Keras's progress output, `"auto"`, `0`, `1` or `2` (`auto`: `0` in a sweep).
-        mixed_precision: `"off"` (float32) or a Keras mixed-precision policy, set while the
-            model is built.
+        mixed_precision: `"off"` (float32) or a Keras mixed-precision policy (set at build).
         jit_compile: `model.compile(jit_compile=...)`: `"auto"` lets Keras decide.
-        feature_cache: `"auto"`: cache features at each stage's frozen boundary and reuse stage
-            prefixes of earlier trials where that is exact; `"off"`: train every stage in full.
+        feature_cache: `"auto"` caches frozen-boundary features and reuses prefixes; or `"off"`.
         feature_cache_gb: the cache's bound, in memory and on disk each, in GB (10**9 bytes).
+        feature_disk_gb: the bound of larger features, on disk memory-mapped, in GB.
         save_model: save the fine-tuned model (LoRA merged) as the trial's `model.keras`.
         log_model: which trials log their model as an MLflow model (one of `LOG_MODEL`).
     """
@@ -223,6 +222,7 @@ class TrainerSpec:
     jit_compile: Literal["auto"] | bool
     feature_cache: Literal["auto", "off"]
     feature_cache_gb: float
+    feature_disk_gb: float
     save_model: bool
     log_model: Literal["pareto", "best", "all", "none"]
 

@@ -238,6 +238,10 @@ def _trainer(trainer: Any, *, sweep_job: bool) -> TrainerSpec:
             setting(trainer, "feature_cache_gb", "trainer.feature_cache_gb"),
             "trainer.feature_cache_gb",
         ),
+        feature_disk_gb=positive_number(
+            setting(trainer, "feature_disk_gb", "trainer.feature_disk_gb"),
+            "trainer.feature_disk_gb",
+        ),
         save_model=_flag(
             setting(trainer, "save_model", "trainer.save_model"), "trainer.save_model"
         ),

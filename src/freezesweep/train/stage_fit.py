@@ -10,11 +10,16 @@ from typing import Any
 
 import keras
 
-from freezesweep.data.feed import Dataset, TrainingData, evaluate_arguments, fit_arguments
+from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_arguments
 from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.plan import StagePlan
 from freezesweep.train.compile import compile_stage, guarded_fit
-from freezesweep.train.feature_cache import cached_features, same_trainable, split_at_cut
+from freezesweep.train.feature_cache import (
+    cached_features,
+    same_trainable,
+    split_at_cut,
+    where_features_live,
+)
 from freezesweep.train.fused_fit import fused_fit
 from freezesweep.train.store import ArrayStore
 
@@ -69,19 +74,19 @@ def fit_stage(
     """
     split = split_at_cut(model, backbone, plan, bn, data) if store is not None else OFF
     if isinstance(split, str):
-        status = split if split.startswith("off: ") else f"off: {split}"
-        logger.info("feature cache for stage %r: %s", plan.stage.name, status)
+        status = _off(split, plan, store)
         fingerprint = compile_stage(model, plan.stage, jit_compile, plan=plan)
         history = guarded_fit(model, fingerprint, **fit_arguments(data, batch_size), **fit_kwargs)
         return FitOutcome(history, status, lambda: _evaluate(model, data, batch_size))
-    assert store is not None and isinstance(data, Dataset)
+    assert store is not None
     features, hit = cached_features(split, data, store)
     status = "hit" if hit else "miss"
     logger.info(
-        "feature cache for stage %r: %s (cut at the %s)", plan.stage.name, status, split.cut
-    )
-    # Above the cut a step is cheap, so the round trip per batch dominates: on TensorFlow a whole
-    # epoch is one call (`fused_fit`); elsewhere `fit` runs many steps per call.
+        "feature cache for stage %r: %s (cut at the %s; %s)", plan.stage.name, status, split.cut,
+        where_features_live(features, store.max_bytes),
+    )  # fmt: skip
+    # Above the cut a step is cheap, so the round trip per batch dominates: on TensorFlow an epoch
+    # is one call (`fused_fit`, from memory or disk); elsewhere `fit` runs many steps per call.
     fingerprint = compile_stage(
         split.upper, plan.stage, jit_compile, plan=plan, steps_per_execution=CACHED_STEPS
     )
@@ -100,6 +105,14 @@ def fit_stage(
         arguments = fit_arguments(features, batch_size)
         history = guarded_fit(split.upper, fingerprint, **arguments, **fit_kwargs)
     return FitOutcome(history, status, lambda: _evaluate(split.upper, features, batch_size))
+
+
+def _off(reason: str, plan: StagePlan, store: ArrayStore | None) -> str:
+    """The `off: <reason>` status, logged with the bound."""
+    status = reason if reason.startswith("off: ") else f"off: {reason}"
+    bound = f" (bound {store.max_bytes} bytes)" if store is not None else ""
+    logger.info("feature cache for stage %r: %s%s", plan.stage.name, status, bound)
+    return status
 
 
 def _evaluate(model: keras.Model, data: TrainingData, batch_size: int) -> tuple[float, float]:

@@ -54,11 +54,19 @@ class ArrayStore:
             (memory only).
         max_bytes: the bound of each tier; least recently used entries go first.
             Defaults to `2 * 10**9`.
+        disk_bytes: the bound of the features larger than `max_bytes` that go to the
+            directory memory-mapped (`freezesweep.train.feature_files`). Defaults to `20 * 10**9`.
     """
 
-    def __init__(self, directory: Path | None = None, max_bytes: int = 2 * 10**9) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        max_bytes: int = 2 * 10**9,
+        disk_bytes: int = 20 * 10**9,
+    ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.disk_bytes = disk_bytes
         self._memory: OrderedDict[str, Entry] = OrderedDict()
 
     def get(self, key: str) -> Entry | None:
@@ -82,7 +90,7 @@ class ArrayStore:
 
     def _remember(self, key: str, entry: Entry) -> None:
         if _size(entry) > self.max_bytes:
-            return  # larger than the whole bound: recomputed each time instead
+            return  # larger than the whole bound: not kept (features go to `feature_files`)
         self._memory[key] = entry
         self._memory.move_to_end(key)
         while sum(_size(e) for e in self._memory.values()) > self.max_bytes:
@@ -166,19 +174,22 @@ class ArrayStore:
                 file.unlink()
 
 
-_STORES: dict[tuple[str | None, int], ArrayStore] = {}
+_STORES: dict[tuple[str | None, int, int], ArrayStore] = {}
 
 
-def shared_store(directory: Path | None, max_bytes: int) -> ArrayStore:
+def shared_store(
+    directory: Path | None, max_bytes: int, disk_bytes: int = 20 * 10**9
+) -> ArrayStore:
     """The process-wide store of a directory, so in-process trials share one memory tier.
 
     Args:
         directory: the disk folder, or `None` for memory only.
         max_bytes: the bound of each tier.
+        disk_bytes: the bound of memory-mapped features. Defaults to `20 * 10**9`.
     """
-    key = (str(directory.resolve()) if directory is not None else None, max_bytes)
+    key = (str(directory.resolve()) if directory is not None else None, max_bytes, disk_bytes)
     if key not in _STORES:
-        _STORES[key] = ArrayStore(directory, max_bytes)
+        _STORES[key] = ArrayStore(directory, max_bytes, disk_bytes)
     return _STORES[key]
 
 
