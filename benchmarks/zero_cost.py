@@ -4,7 +4,7 @@ For each task (`conf/experiment/<task>.yaml`, with its table `benchmarks/tables/
 builds the trial as a sweep would, scores every depth of the table on the frozen features at its
 cut (`freezesweep.train.transferability.depth_scores`), and compares the scores with the grid's
 best val_accuracy per depth (over the LRs; `unfreeze` only): Kendall's tau-b, and whether the
-best-scoring depths hold the grid's answer. Writes `benchmarks/tables/<task>.scores.csv`
+best-scoring depths hold the grid's answer. Writes `benchmarks/scores/<task>.csv`
 (depth, score, best val_accuracy) and prints a Markdown table.
 
     python benchmarks/zero_cost.py t1_lite0_animals t2_lite0_digits t3_digits_animals \
@@ -30,6 +30,8 @@ from freezesweep.train.transferability import depth_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "benchmarks" / "tables"
+# Beside the tables, not among them: `freezesweep bench --only P7` replays every tables/*.csv.
+SCORES = ROOT / "benchmarks" / "scores"
 DEPTH, METHOD = "finetune.top_k", "finetune.method"
 
 
@@ -68,7 +70,8 @@ def main() -> None:
         scores, seconds = score_task(task)
         depths = sorted(scores)
         tau = kendalltau([scores[d] for d in depths], [accuracy[d] for d in depths]).statistic
-        with open(TABLES / f"{task}.scores.csv", "w", newline="", encoding="utf-8") as stream:
+        SCORES.mkdir(exist_ok=True)
+        with open(SCORES / f"{task}.csv", "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["depth", "log_me", "best_val_accuracy"])
             for depth in depths:
