@@ -104,3 +104,61 @@ def test_a_hostile_sweep_file_calls_nothing_and_writes_no_secret(
     # Nothing outside the test's folders, nothing in the working directory.
     assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
     assert list(work.iterdir()) == []
+
+
+def _override_value(node: Any) -> str:
+    """A mapping or list as Hydra's override grammar writes it (`{a: [1]}`)."""
+    if isinstance(node, dict):
+        return "{" + ", ".join(f"{key}: {_override_value(v)}" for key, v in node.items()) + "}"
+    if isinstance(node, list):
+        return "[" + ", ".join(_override_value(v) for v in node) + "]"
+    return str(node).replace(" ", "_")
+
+
+@st.composite
+def _hostile_override(draw: st.DrawFn) -> tuple[str, str]:
+    """A command-line override a careless or hostile user could type, and what it attacks:
+    a `_target_` outside the allow-list at any depth, or a study name that leaves its folder."""
+    if draw(st.booleans()):
+        node = _override_value([draw(_nested())])
+        return f"data.augmentation={node}", "target"
+    prefix = draw(st.sampled_from(["..", "../..", "{extra}", "a/../..", "./../b"]))
+    name = draw(st.text(st.sampled_from("abcxyz_-"), min_size=1, max_size=6))
+    return f"hydra.sweeper.study_name={prefix}/{name}", "path"
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(override=_hostile_override())
+def test_a_hostile_command_line_override_calls_nothing_and_writes_nowhere(
+    tmp_path_factory: pytest.TempPathFactory, override: tuple[str, str]
+) -> None:
+    text, attack = override
+    tmp_path = tmp_path_factory.mktemp("fuzz_override")
+    snapshots: list[dict[str, bytes]] = []
+
+    def files(extra: Path) -> None:
+        table_files(extra)
+        snapshots.append(_snapshot(extra))
+
+    arguments = ["-m", "data=image_folder", "data.directory=/nonexistent", text]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hardening, "_files", files)
+        process, work = run(tmp_path, *arguments)
+    (before,) = snapshots
+    # Refused in one line before anything exists (exit 1: a config error, no traceback).
+    assert process.returncode == 1, process.stderr[-3000:]
+    assert "Traceback" not in process.stderr
+    if attack == "target":
+        # Refused by the allow-list itself (not by the missing folder), naming the key's path.
+        assert "_target_ must name one of keras.layers.*; got 'evil_module.run'." in process.stderr
+        assert not any(tmp_path.rglob("pwned")) and "evil_module" not in sys.modules
+    else:
+        assert "hydra.sweeper.study_name names the study's folder: a plain name" in process.stderr
+    # Nothing of the user's changed, nothing written here or above the working directory.
+    assert _snapshot(tmp_path / "extra") == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
+    assert list(work.iterdir()) == []
