@@ -3,6 +3,9 @@ depth."""
 
 from __future__ import annotations
 
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
 from freezesweep.study.report import trials_frame
 from freezesweep.study.summary import best_trial, depth_table, search_space
 from tests.helpers.summary_study import summary_study
@@ -37,3 +40,24 @@ def test_the_depth_table_has_each_depths_best_completed_trial() -> None:
     assert depths["number"].tolist() == [0, 1, 3]
     assert depths["trials"].tolist() == [1, 2, 1]
     assert depths["trainable_params"].tolist() == [325, 74_053, 129_349]
+
+
+def test_searched_keys_added_with_plus_are_valid_param_names() -> None:
+    # A sweep may search a key its config lacks (`+schedule.stages.1.optimizer.beta_1=0.9,nope`);
+    # MLflow refuses `+` in a param name, and the summary used to crash the sweep's end.
+    study = optuna.create_study()
+    space = {
+        "+schedule.stages.1.optimizer.beta_1": CategoricalDistribution(["0.9", "nope"]),
+        "++trainer.x@y": IntDistribution(0, 3),
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"+schedule.stages.1.optimizer.beta_1": "0.9", "++trainer.x@y": 1},
+            distributions=space,
+            value=0.5,
+        )
+    )
+    assert search_space(study) == {
+        "search_space.schedule.stages.1.optimizer.beta_1": "categorical ['0.9', 'nope']",
+        "search_space.trainer.x_y": "int [0, 3]",
+    }

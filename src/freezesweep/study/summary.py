@@ -6,6 +6,8 @@ Optuna and pandas only; `freezesweep.tracking` puts the values on the run.
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pandas as pd
 from optuna.distributions import (
@@ -20,6 +22,8 @@ from freezesweep.study.pareto_plot import ACCURACY, DEPTH, METHOD, PARAMS
 
 # The search space's params on the parent run: `search_space.finetune.top_k` and so on.
 SPACE_PREFIX = "search_space."
+# MLflow 3.17 param names: alphanumerics, `_`, `-`, `.`, ` `, `:` and `/` only.
+_NOT_IN_PARAM_NAMES = re.compile(r"[^\w\-. :/]")
 
 
 def search_space(study: optuna.Study) -> dict[str, str]:
@@ -34,7 +38,14 @@ def search_space(study: optuna.Study) -> dict[str, str]:
     found: dict[str, BaseDistribution] = {}
     for trial in study.get_trials(deepcopy=False):
         found.update(trial.distributions)
-    return {f"{SPACE_PREFIX}{name}": describe(found[name]) for name in sorted(found)}
+    return {f"{SPACE_PREFIX}{param_name(name)}": describe(found[name]) for name in sorted(found)}
+
+
+def param_name(override_key: str) -> str:
+    """A searched override's key as an MLflow param name: Hydra's `+`, `++` and `~` prefixes
+    dropped (`+schedule.stages.1.optimizer.beta_1` searches that key), and any character MLflow
+    refuses in a name replaced by `_`."""
+    return _NOT_IN_PARAM_NAMES.sub("_", override_key.lstrip("+~"))
 
 
 def describe(distribution: BaseDistribution) -> str:
