@@ -181,7 +181,12 @@ def test_a_tracking_server_stopped_mid_sweep_loses_and_duplicates_nothing(
             (tmp_path / "release-1").touch()
             # Trial 1 spools the rest of its run; trial 2 starts with the server down.
             wait_for(lambda: (tmp_path / "held-2").exists(), timeout=180)
-            assert sorted(p.name for p in spool.iterdir()) == ["trial-0001", "trial-0002"]
+            # Trial 1 ended with the server down: the study metrics it moved wait beside it.
+            assert sorted(p.name for p in spool.iterdir()) == [
+                "study-toy.metrics-0001",
+                "trial-0001",
+                "trial-0002",
+            ]
             server.start()
             (tmp_path / "release-2").touch()
             code, output = finish(process, timeout=240)
