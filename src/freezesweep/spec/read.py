@@ -41,6 +41,10 @@ from freezesweep.spec._types import (
     TrialSpec,
 )
 
+# The sweep-level `zero_cost` section (read by the sweeper's hooks, not by a trial).
+from freezesweep.spec._zero_cost import ZeroCostSpec as ZeroCostSpec
+from freezesweep.spec._zero_cost import zero_cost_spec as zero_cost_spec
+
 
 def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> TrackingSpec:
     """The tracking slice of a config (for the sweeper's hooks and `freezesweep report`).

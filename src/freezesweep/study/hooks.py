@@ -21,8 +21,8 @@ from freezesweep import stopping
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
-from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec
-from freezesweep.study import summary
+from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec, zero_cost_spec
+from freezesweep.study import summary, zero_cost
 from freezesweep.study.report import publish, trials_frame
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
         ConfigError: a bad value in a job, with the message of a single run.
     """
     specs = [job_spec(job) for job in jobs]
+    zero_cost_spec(config)
     check_tracking(config)
     _check_with_keras(specs)
 
@@ -93,6 +94,7 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
         # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
         waiting = _replay(spec, config)
         tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
+    zero_cost.at_sweep_start(study, config, spec if spec.enabled else None, trials_frame)
 
 
 def on_trial_end(study: optuna.Study, trial: FrozenTrial, config: Any) -> None:

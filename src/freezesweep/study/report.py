@@ -16,7 +16,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from freezesweep import objectives
-from freezesweep.study import constraints
+from freezesweep.study import constraints, zero_cost
 from freezesweep.study.attributes import (
     FAIL_REASON_ATTR,
     METHOD_ATTR,
@@ -171,6 +171,7 @@ def publish(
         pages = tracking.study_pages(tracking_spec, study.study_name)
     pareto = _pareto_or_empty(table)
     files = _write(table, pareto, directory, study.study_name, pages)
+    files.update(zero_cost.report_files(study, table, directory))
     shown = ("number", METHOD, "finetune.top_k", "finetune.lora_rank", "finetune.lr")
     columns = [c for c in (*shown, ACCURACY, PARAMS) if c in pareto]
     print(f"Pareto set, val_accuracy vs trainable_params ({len(pareto)} trials):", flush=True)

@@ -41,6 +41,7 @@ from freezesweep.tracking._study_progress import (
     open_study_run,
 )
 from freezesweep.tracking._study_runs import (
+    attach_study_files,
     end_orphan_runs,
     end_study_run,
     publish_study_report,
@@ -88,6 +89,7 @@ __all__ = [
     "Replayed",
     "StudyPages",
     "TrialRun",
+    "attach_study_files",
     "check_reachable",
     "check_store",
     "claim_study_run",

@@ -132,8 +132,7 @@ def publish_study_report(
     client = client_for(spec)
     experiment = experiment_id(client, spec, study_name)
     parent = study_run_id(client, experiment, study_name)
-    for path in files:
-        client.log_artifact(parent, str(path))
+    _attach(client, parent, files)
     children = client.search_runs(
         [experiment], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'", max_results=50000
     )
@@ -145,6 +144,22 @@ def publish_study_report(
     if end_parent:
         # Ended after every invocation; a later invocation logs to it again.
         client.set_terminated(parent, "FINISHED")
+
+
+def attach_study_files(spec: TrackingSpec, study_name: str, files: list[Path]) -> None:
+    """Log files on the study's parent run (e.g. the zero-cost scores before the first trial).
+
+    Args:
+        spec: tracking settings.
+        study_name: the study (= experiment).
+        files: the files, logged at the artifact root.
+    """
+    _attach(client_for(spec), study_parent_run(spec, study_name), files)
+
+
+def _attach(client: MlflowClient, run_id: str, files: list[Path]) -> None:
+    for path in files:
+        client.log_artifact(run_id, str(path))
 
 
 def end_study_run(spec: TrackingSpec, study_name: str, status: str = "KILLED") -> None:
