@@ -9,7 +9,13 @@ from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
 from freezesweep.model.backbone import attach_head, default_backbone_path, load_backbone
-from freezesweep.train.transferability import _class_evidence, depth_scores, evidence, log_me
+from freezesweep.train.transferability import (
+    _class_evidence,
+    depth_scores,
+    evidence,
+    log_me,
+    spectral_evidence,
+)
 from tests.train.test_schedule import NUM_CLASSES, random_rows
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
@@ -29,6 +35,16 @@ def test_the_evidence_is_the_gaussian_marginal_likelihood() -> None:
         covariance = np.eye(len(target)) / beta + features @ features.T / alpha
         expected = multivariate_normal(mean=np.zeros(len(target)), cov=covariance).logpdf(target)
         assert evidence(features, target, alpha, beta) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("rows", "dim"), [(30, 5), (8, 20)])
+def test_the_evidence_from_the_spectrum_equals_the_closed_form(rows: int, dim: int) -> None:
+    # More features than examples too: `alpha` alone on the null space of F.
+    features, target = _problem(rows, dim)
+    for alpha, beta in ((0.5, 2.0), (3.0, 0.7)):
+        expected = evidence(features, target, alpha, beta)
+        found = spectral_evidence(features, target, *_spectrum(features), alpha, beta)
+        assert found == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize(("rows", "dim"), [(30, 5), (8, 20)])
