@@ -23,6 +23,7 @@ __all__ = [
     "job_error",
     "keras_file_hash_matches",
     "keras_get_file_replaced",
+    "pareto_front",
     "pruner_warmup_steps",
     "study_id",
     "study_storage",
@@ -125,6 +126,17 @@ def trial_id(trial: Any) -> int:
     Optuna 5.0: `Trial._trial_id` and `FrozenTrial._trial_id`.
     """
     return int(trial._trial_id)
+
+
+def pareto_front(trials: Any, directions: Any) -> list[Any]:
+    """The COMPLETE trials among `trials` that no other one dominates (Optuna's own rule).
+
+    Optuna 5.0: `optuna.study._multi_objective._get_pareto_front_trials_by_trials`; the public
+    `Study.best_trials` reads every trial of the study, warm-start trials included.
+    """
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+
+    return list(_get_pareto_front_trials_by_trials(list(trials), list(directions)))
 
 
 def pruner_warmup_steps(pruner: Any) -> int:

@@ -41,6 +41,7 @@ from freezesweep.study.attributes import (
     STAGE_SECONDS_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.storage import open_storage
 
 __all__ = [
@@ -160,7 +161,7 @@ def dominated(trial: optuna.Trial, accuracy: float, trainable_params: int) -> bo
     """Whether a completed trial of the study already beats this one on the accuracy/trainable-
     params front (at least as good on both, better on one). Being dominated is final: such a
     trial can never be on the front, the champion or the knee, so it keeps no model to log."""
-    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for other in own_trials(trial.study, (TrialState.COMPLETE,)):
         params = other.user_attrs.get(TRAINABLE_PARAMS_ATTR)
         if other.number == trial.number or not other.values or params is None:
             continue
