@@ -236,12 +236,17 @@ def _check_space(
 
 
 def _finished(trial: FrozenTrial) -> bool:
-    values = trial.values or []
-    if not values or not all(math.isfinite(v) for v in values):
-        return False
-    return trial.state == TrialState.COMPLETE or (
-        trial.state == TrialState.PRUNED and bool(trial.intermediate_values)
-    )
+    values = _values(trial)
+    return values is not None and all(math.isfinite(v) for v in values)
+
+
+def _values(trial: FrozenTrial) -> list[float] | None:
+    """A COMPLETE trial's values; a PRUNED trial's last report (as Optuna's `tell` records it)."""
+    if trial.state == TrialState.COMPLETE:
+        return trial.values
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        return [trial.intermediate_values[max(trial.intermediate_values)]]
+    return None
 
 
 def _copy(
@@ -263,7 +268,7 @@ def _copy(
     pruned = trial.state == TrialState.PRUNED
     return optuna.trial.create_trial(
         state=trial.state,
-        values=trial.values,
+        values=_values(trial),
         params={name: trial.params[name] for name in space},
         distributions=dict(space),
         user_attrs=user_attrs,

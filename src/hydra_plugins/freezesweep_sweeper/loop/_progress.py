@@ -104,7 +104,7 @@ def summary(study: optuna.Study, objectives: Sequence[str], *, storage: str, swe
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
-    """`study.trials_dataframe()` of the own trials, cut to what a person compares, as text."""
+    """The own trials' table (as Optuna's trials dataframe), cut to what a person compares."""
     frame = own_trials_dataframe(
         study, ("number", "state", "value", "params", "duration", "user_attrs")
     )
