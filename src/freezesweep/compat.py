@@ -27,6 +27,7 @@ __all__ = [
     "pruner_warmup_steps",
     "study_id",
     "study_storage",
+    "study_view",
     "submitit_sbatch_script",
     "tf_custom_gradients_released",
     "trial_id",
@@ -118,6 +119,36 @@ def study_id(study: Any) -> int:
     Optuna 5.0: `Study._study_id`.
     """
     return int(study._study_id)
+
+
+def study_view(study: Any, keep: Callable[[Any], bool]) -> Any:
+    """`study` (an `optuna.Study`) reading only the trials `keep` accepts: what its pruner sees.
+
+    Optuna 5.0: `Study._get_trials` (behind `get_trials`, `trials` and every pruner's reads),
+    `Study._get_best_trial` (behind `best_trial`, read by `WilcoxonPruner`) and `Study._storage`.
+    Optuna's own `HyperbandPruner` gives its brackets such a view (`_BracketStudy`).
+    """
+    import optuna
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    class _View(optuna.Study):
+        def _get_trials(
+            self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+        ) -> list[Any]:
+            return [t for t in super()._get_trials(deepcopy, states, use_cache) if keep(t)]
+
+        def _get_best_trial(self, deepcopy: bool) -> Any:
+            if len(self.directions) > 1:
+                return super()._get_best_trial(deepcopy)  # raises, as for any Pareto study
+            completed = self._get_trials(deepcopy, (TrialState.COMPLETE,))
+            feasible = [t for t in completed if all(v <= 0 for v in t.constraints.values())]
+            if not feasible:
+                raise ValueError("No feasible trials are completed yet.")
+            pick = min if self.direction == StudyDirection.MINIMIZE else max
+            return pick(feasible, key=lambda trial: trial.value)
+
+    return _View(study.study_name, study._storage, sampler=study.sampler, pruner=study.pruner)
 
 
 def trial_id(trial: Any) -> int:

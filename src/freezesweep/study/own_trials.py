@@ -5,15 +5,16 @@ trials of earlier studies so that its sampler sees them as its own history. Noth
 the trial count toward `n_trials`, the progress line, the summary, the report, the parent run,
 the comparison page, promotion, liveness and pending results all read trials through this
 module, never through `study.get_trials`, `study.trials`, `study.best_trial(s)` or
-`study.trials_dataframe` (tests/study/test_own_trials.py greps for them). The sampler (and the
-pruner, within the job) read the study as Optuna does.
+`study.trials_dataframe` (tests/study/test_own_trials.py greps for them); a job's pruner reads
+`own_trials_study` (its median, percentile and start-up count are the study's own trials). Only
+the sampler reads the whole study.
 
 Optuna only: no Hydra, no MLflow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 import optuna
 import pandas as pd
@@ -30,6 +31,7 @@ __all__ = [
     "own_best_trials",
     "own_trials",
     "own_trials_dataframe",
+    "own_trials_study",
 ]
 
 
@@ -39,7 +41,7 @@ def is_warm_start(trial: FrozenTrial) -> bool:
 
 
 def own_trials(
-    study: optuna.Study, states: Container[TrialState] | None = None
+    study: optuna.Study, states: Iterable[TrialState] | None = None
 ) -> list[FrozenTrial]:
     """The study's trials (by number) without its warm-start trials, as `study.get_trials`.
 
@@ -49,6 +51,12 @@ def own_trials(
     """
     trials = study.get_trials(deepcopy=False, states=None if states is None else tuple(states))
     return [trial for trial in trials if not is_warm_start(trial)]
+
+
+def own_trials_study(study: optuna.Study) -> optuna.Study:
+    """The study as its pruner must see it: the same study, its warm-start trials hidden from
+    `get_trials`, `trials` and `best_trial` (a job's trial is attached to it)."""
+    return compat.study_view(study, lambda trial: not is_warm_start(trial))
 
 
 def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -112,6 +120,6 @@ def hide_warm_start_trials(storage: optuna.storages.BaseStorage) -> optuna.stora
         minimize = storage.get_study_directions(study_id)[0] == StudyDirection.MINIMIZE
         return (min if minimize else max)(completed, key=lambda t: float(t.value))  # type: ignore[arg-type]
 
-    storage.get_all_trials = all_own  # type: ignore[method-assign,assignment]
+    storage.get_all_trials = all_own  # type: ignore[method-assign]
     storage.get_best_trial = best_own  # type: ignore[method-assign]
     return storage

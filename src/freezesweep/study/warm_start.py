@@ -288,9 +288,10 @@ def _inside(distribution: BaseDistribution, value: Any) -> bool:
     assert isinstance(distribution, IntDistribution | FloatDistribution)
     if not distribution.low <= value <= distribution.high:
         return False
-    step = distribution.step
     if isinstance(distribution, IntDistribution):
-        return float(value).is_integer() and (int(value) - distribution.low) % int(step) == 0
+        step_int = distribution.step
+        return float(value).is_integer() and (int(value) - distribution.low) % step_int == 0
+    step = distribution.step
     if step is None:
         return True
     offset = (value - distribution.low) / step
