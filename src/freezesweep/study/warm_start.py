@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -36,7 +35,6 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
@@ -47,7 +45,7 @@ from freezesweep.study.attributes import (
     WARM_STARTED_ATTR,
 )
 from freezesweep.study.own_trials import own_trials
-from freezesweep.study.storage import JOURNAL_PREFIX, open_storage
+from freezesweep.study.storage import load_existing_study
 from freezesweep.study.summary import describe
 
 __all__ = [
@@ -108,7 +106,7 @@ def read_sources(
     for source in sources:
         if source == own:
             raise ConfigError(f"{KEY}: {source} is this sweep's own study.")
-        study = _load(source)
+        study = load_existing_study(source.storage, source.study, KEY)
         _check_objectives(source, study, directions, objectives)
         finished = [t for t in own_trials(study) if _finished(t)]
         if not finished:
@@ -176,32 +174,6 @@ def warm_start_params(study: optuna.Study) -> dict[str, str]:
     """`{"warm_start": "'a' (12 trials), ..."}` for the parent run; empty without warm start."""
     record = study.user_attrs.get(WARM_STARTED_ATTR) or []
     return {"warm_start": warm_start_text(record)} if record else {}
-
-
-def _load(source: WarmSource) -> optuna.Study:
-    """The source study, read without creating a file, a table or a study."""
-    url = source.storage
-    if url.startswith(JOURNAL_PREFIX):
-        path = Path(url.removeprefix(JOURNAL_PREFIX))
-    elif make_url(url).get_backend_name() == "sqlite":
-        path = Path(str(make_url(url).database))
-    else:
-        path = None
-    if path is not None and not path.is_file():
-        raise ConfigError(f"{KEY}: study '{source.study}': {redact(url)} does not exist.")
-    try:
-        storage = (
-            open_storage(url)
-            if path is not None and url.startswith(JOURNAL_PREFIX)
-            else optuna.storages.RDBStorage(url, skip_table_creation=True)
-        )
-        names = [s.study_name for s in storage.get_all_studies()]
-    except Exception as error:  # a file that is no Optuna storage, a server that does not answer
-        cause = str(error).strip().splitlines() or [type(error).__name__]
-        raise ConfigError(f"{KEY}: {source} cannot be read: {redact(cause[0])}") from None
-    if source.study not in names:
-        raise ConfigError(f"{KEY}: {source} does not exist.")
-    return optuna.load_study(study_name=source.study, storage=storage)
 
 
 def _check_objectives(

@@ -117,21 +117,20 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
 
 def _warm_start(value: Any, storage: str) -> tuple[WarmSource, ...]:
     """`[name, {study: name, storage: url}, ...]`; a bare name lives in the sweep's storage."""
-    if value is None:
-        return ()
-    shape = "a list of study names or {study: NAME, storage: URL} mappings"
-    if not isinstance(value, list):
-        raise ValueError(f"hydra.sweeper.warm_start must be {shape}; got {redact(repr(value))}.")
+    if value is not None and not isinstance(value, list):
+        raise ValueError(
+            "hydra.sweeper.warm_start must be a list of study names or {study: NAME, storage: "
+            f"URL}} mappings; got {redact(repr(value))}."
+        )
     sources: list[WarmSource] = []
-    for index, entry in enumerate(value):
+    for index, entry in enumerate(value or []):
         key = f"hydra.sweeper.warm_start[{index}]"
         if isinstance(entry, str) and entry:
             source = WarmSource(entry, storage)
         elif isinstance(entry, dict) and set(entry) <= {"study", "storage"} and "study" in entry:
-            name = _non_empty_str(f"warm_start[{index}].study", entry["study"])
             url = entry.get("storage")
             where = storage if url is None else normalize_storage_url(url, f"{key}.storage")
-            source = WarmSource(name, where)
+            source = WarmSource(_non_empty_str(f"warm_start[{index}].study", entry["study"]), where)
         else:
             raise ValueError(
                 f"{key} must be a study name or {{study: NAME, storage: URL}}; "
