@@ -161,3 +161,16 @@ def test_study_view_hides_trials_from_every_reader_of_the_study() -> None:
     assert [t.number for t in view.get_trials()] == [0, 2] and len(view.trials) == 2
     assert view.best_trial.number == 2 and study.best_trial.number == 1
     assert view.study_name == study.study_name
+
+
+def test_distribution_contains_checks_range_step_and_choices() -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    # In range and on the step; a value of the wrong kind or a missing choice is not held.
+    assert compat.distribution_contains(IntDistribution(0, 4, step=2), 2)
+    assert not compat.distribution_contains(IntDistribution(0, 4, step=2), 3)
+    assert compat.distribution_contains(FloatDistribution(1e-5, 1e-2, log=True), 1e-3)
+    assert not compat.distribution_contains(FloatDistribution(1e-5, 1e-2, log=True), 0.5)
+    assert not compat.distribution_contains(FloatDistribution(0, 1), "high")
+    assert compat.distribution_contains(CategoricalDistribution(["lora", "bitfit"]), "lora")
+    assert not compat.distribution_contains(CategoricalDistribution(["lora", "bitfit"]), "norm")

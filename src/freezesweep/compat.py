@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "HYDRA_BASIC_LAUNCHER_LOGGER",
     "SUBMITIT_WATCHER_PRIVATE",
+    "distribution_contains",
     "failed_job_return",
     "flatten_layers",
     "hydra_apply_overrides",
@@ -157,6 +158,18 @@ def trial_id(trial: Any) -> int:
     Optuna 5.0: `Trial._trial_id` and `FrozenTrial._trial_id`.
     """
     return int(trial._trial_id)
+
+
+def distribution_contains(distribution: Any, value: Any) -> bool:
+    """Whether an Optuna distribution holds `value` (in range, on its step, among its choices).
+
+    Optuna 5.0: `BaseDistribution._contains` on `to_internal_repr(value)` (which raises
+    ValueError for a value of the wrong kind or a choice it lacks).
+    """
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
 
 
 def pareto_front(trials: Any, directions: Any) -> list[Any]:

@@ -1,21 +1,15 @@
 """Warm start: the finished trials of earlier studies, given to a new study's sampler.
 
-`hydra.sweeper.warm_start` names earlier studies (in the sweep's storage, or another one). Before
-anything exists, each is read and checked (`read_sources`); when the study is opened, their
-trials are copied in with `Study.add_trials` (`add_warm_start`), so TPE, GP and the other
-samplers rank them as they rank the study's own trials. Each copy carries the system attr
-`WARM_START_ATTR` (its study's name): `study.own_trials` leaves it out of the trial count, the
-progress line, the report, promotion and the parent run.
+`hydra.sweeper.warm_start` names earlier studies. Before anything exists each is read and checked
+(`read_sources`, `carry`); when the study is opened their trials are copied in with
+`Study.add_trials` (`add_warm_start`), so every sampler ranks them as its own. Each copy carries
+the system attr `WARM_START_ATTR`: `study.own_trials` leaves it out of everything else.
 
 The rule for spaces: the earlier study must have the sweep's directions (and objective names,
-where both have them) and must have searched every parameter of the sweep's space with a
-distribution of the same kind (categorical, int, float); otherwise the sweep is refused. Of its
-COMPLETE trials, and its PRUNED trials with per-epoch values (the sampler ranks those by their
-last report), a trial is carried when each of its values lies inside this sweep's distribution
-of that parameter; its other parameters (ones this sweep does not search) are dropped. Trials
-outside the space are skipped and counted. A carried trial keeps its objective values (and a
-PRUNED one its per-epoch values); with a budget (`hydra.sweeper.constraints`) its constraint is
-recomputed from its recorded `trainable_params` against this sweep's budget.
+where both have them) and have searched every parameter of the sweep's space with the same kind
+of distribution, or the sweep is refused. Of its COMPLETE trials and its PRUNED ones with
+per-epoch values, those whose values lie inside this space are carried (their other parameters
+dropped), the others skipped and counted. Details: docs/sweeps.md, "Warm start".
 
 Optuna only: no Hydra, no MLflow.
 """
@@ -30,12 +24,10 @@ from typing import Any
 import optuna
 from optuna.distributions import (
     BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from freezesweep import compat
 from freezesweep.errors import ConfigError
 from freezesweep.redaction import redact
 from freezesweep.study.attributes import (
@@ -52,6 +44,7 @@ __all__ = [
     "WarmSource",
     "WarmStart",
     "add_warm_start",
+    "carry",
     "read_sources",
     "warm_start_params",
     "warm_start_text",
@@ -107,22 +100,68 @@ def read_sources(
         if source == own:
             raise ConfigError(f"{KEY}: {source} is this sweep's own study.")
         study = load_existing_study(source.storage, source.study, KEY)
-        _check_objectives(source, study, directions, objectives)
-        finished = [t for t in own_trials(study) if _finished(t)]
-        if not finished:
-            raise ConfigError(
-                f"{KEY}: {source} has no COMPLETE trial (nor a PRUNED one with per-epoch values)."
+        read.append(
+            carry(
+                source, study, space, directions=directions, objectives=objectives, budgets=budgets
             )
-        _check_space(source, finished, space)
-        carried = [_copy(t, source.study, space, budgets) for t in finished]
-        trials = tuple(t for t in carried if t is not None)
-        if not trials:
-            raise ConfigError(
-                f"{KEY}: none of the {len(finished)} finished trials of {source} lies inside "
-                f"this sweep's space ({_space_text(space)})."
-            )
-        read.append(WarmStart(source, trials, len(finished) - len(trials)))
+        )
     return read
+
+
+def carry(
+    source: WarmSource,
+    study: optuna.Study,
+    space: Mapping[str, BaseDistribution],
+    *,
+    directions: Sequence[str],
+    objectives: Sequence[str],
+    budgets: Mapping[str, int],
+    key: str = KEY,
+) -> WarmStart:
+    """The trials of one earlier study (already opened) that warm-start this space, by the rule
+    above; `freezesweep replay --warm-start` applies it to a replayed study.
+
+    Args:
+        source: what names the study in messages.
+        study: the earlier study.
+        space: this sweep's searched parameters.
+        directions: this sweep's directions.
+        objectives: this sweep's objective names.
+        budgets: this sweep's `constraints`.
+        key: the setting errors start with. Defaults to `hydra.sweeper.warm_start`.
+
+    Raises:
+        ConfigError: one line naming the study and what is wrong with it.
+    """
+    try:
+        return _carry(source, study, space, directions, objectives, budgets)
+    except ConfigError as error:
+        raise ConfigError(key + str(error).removeprefix(KEY)) from None
+
+
+def _carry(
+    source: WarmSource,
+    study: optuna.Study,
+    space: Mapping[str, BaseDistribution],
+    directions: Sequence[str],
+    objectives: Sequence[str],
+    budgets: Mapping[str, int],
+) -> WarmStart:
+    _check_objectives(source, study, directions, objectives)
+    finished = [t for t in own_trials(study) if _finished(t)]
+    if not finished:
+        raise ConfigError(
+            f"{KEY}: {source} has no COMPLETE trial (nor a PRUNED one with per-epoch values)."
+        )
+    _check_space(source, finished, space)
+    carried = [_copy(t, source.study, space, budgets) for t in finished]
+    trials = tuple(t for t in carried if t is not None)
+    if not trials:
+        raise ConfigError(
+            f"{KEY}: none of the {len(finished)} finished trials of {source} lies inside "
+            f"this sweep's space ({_space_text(space)})."
+        )
+    return WarmStart(source, trials, len(finished) - len(trials))
 
 
 def add_warm_start(
@@ -228,7 +267,8 @@ def _copy(
     budgets: Mapping[str, int],
 ) -> FrozenTrial | None:
     """The trial as a warm-start trial of the new study, or None when it lies outside its space."""
-    if any(n not in trial.params or not _inside(d, trial.params[n]) for n, d in space.items()):
+    inside = compat.distribution_contains
+    if any(n not in trial.params or not inside(d, trial.params[n]) for n, d in space.items()):
         return None
     user_attrs: dict[str, Any] = {WARM_START_FROM_ATTR: f"{study_name}#{trial.number}"}
     constraints = None
@@ -250,24 +290,6 @@ def _copy(
         intermediate_values=dict(trial.intermediate_values) if pruned else None,
         constraints=constraints,
     )
-
-
-def _inside(distribution: BaseDistribution, value: Any) -> bool:
-    if isinstance(distribution, CategoricalDistribution):
-        return any(type(value) is type(c) and value == c for c in distribution.choices)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    assert isinstance(distribution, IntDistribution | FloatDistribution)
-    if not distribution.low <= value <= distribution.high:
-        return False
-    if isinstance(distribution, IntDistribution):
-        step_int = distribution.step
-        return float(value).is_integer() and (int(value) - distribution.low) % step_int == 0
-    step = distribution.step
-    if step is None:
-        return True
-    offset = (value - distribution.low) / step
-    return abs(offset - round(offset)) < 1e-8
 
 
 def _space_text(space: Mapping[str, BaseDistribution]) -> str:
