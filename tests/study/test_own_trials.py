@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState, create_trial
 
 from freezesweep.study.hooks import study_metrics
 from freezesweep.study.own_trials import (
@@ -20,53 +19,13 @@ from freezesweep.study.own_trials import (
 from freezesweep.study.promote import champion_and_knee
 from freezesweep.study.pruning import dominated
 from freezesweep.study.report import trials_frame
-from freezesweep.study.warm_start import WarmSource, add_warm_start, read_sources
-from tests.helpers.summary_study import SPACE, TRIALS
+from tests.helpers.summary_study import SPACE, warm_started
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # What reads a study's trials around `own_trials`: the sampler's view, not a report's.
 _READERS = re.compile(
     r"\.get_trials\(|\.trials_dataframe\(|\bstudy\.(trials|best_trial|best_trials|best_value)\b"
 )
-
-
-def warm_started(tmp_path: Path, directions: list[str] | None = None) -> optuna.Study:
-    """The summary study's six trials (#1-#6) after one warm-start trial (#0) that beats them
-    all: more accurate (0.99) with fewer trainable parameters (10)."""
-    url = f"sqlite:///{tmp_path}/optuna.db"
-    directions = directions or ["maximize"]
-    earlier = optuna.create_study(study_name="old", storage=url, directions=directions)
-    earlier.add_trial(
-        create_trial(
-            params={"finetune.top_k": 4, "finetune.lr": 1e-3},
-            distributions=SPACE,
-            values=[0.99, 10][: len(directions)],
-            user_attrs={"trainable_params": 10, "mlflow_run_id": "old-run"},
-        )
-    )
-    study = optuna.create_study(study_name="new", storage=url, directions=directions)
-    warm = read_sources(
-        [WarmSource("old", url)],
-        SPACE,
-        directions=directions,
-        objectives=["val_accuracy", "trainable_params"][: len(directions)],
-        budgets={},
-        own=WarmSource("new", url),
-    )
-    add_warm_start(study, warm, created=True)
-    for number, (top_k, lr, state, accuracy, params) in enumerate(TRIALS, start=1):
-        complete = state == TrialState.COMPLETE
-        study.add_trial(
-            create_trial(
-                state=state,
-                params={"finetune.top_k": top_k, "finetune.lr": lr},
-                distributions=SPACE,
-                values=[accuracy, params][: len(directions)] if complete else None,
-                intermediate_values={3: accuracy} if state == TrialState.PRUNED else None,
-                user_attrs={"trainable_params": params, "mlflow_run_id": f"run-{number}"},
-            )
-        )
-    return study
 
 
 def test_reports_and_promotion_see_the_own_trials_only(tmp_path: Path) -> None:

@@ -205,7 +205,8 @@ def warm_start_text(record: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for entry in record:
         skipped = f", {entry['skipped']} outside this space skipped" if entry["skipped"] else ""
-        parts.append(f"'{entry['study']}' ({entry['trials']} trials{skipped})")
+        count = f"{entry['trials']} trial{'s' if entry['trials'] != 1 else ''}"
+        parts.append(f"'{entry['study']}' ({count}{skipped})")
     return ", ".join(parts)
 
 
