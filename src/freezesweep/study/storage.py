@@ -32,6 +32,7 @@ from freezesweep.writable import check_writable
 __all__ = [
     "JOURNAL_PREFIX",
     "check_storage",
+    "file_exists",
     "is_sqlite",
     "load_existing_study",
     "normalize_storage_url",
@@ -157,6 +158,18 @@ def check_storage(url: str, key: str = "hydra.sweeper.storage", *, timeout_s: in
         ) from None
 
 
+def file_exists(url: str) -> bool:
+    """Whether a (normalized) storage's file exists; always True for a database server.
+
+    Opening a storage creates its file (and Optuna's tables): whoever only reads a study that may
+    not exist yet asks this first.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return Path(url.removeprefix(JOURNAL_PREFIX)).is_file()
+    parsed = make_url(url)
+    return parsed.get_backend_name() != "sqlite" or Path(str(parsed.database)).is_file()
+
+
 def load_existing_study(url: str, study_name: str, key: str) -> optuna.Study:
     """A study that must already exist, read without creating a file, a table or a study.
 
@@ -170,12 +183,7 @@ def load_existing_study(url: str, study_name: str, key: str) -> optuna.Study:
             one that cannot be read (a file that is no Optuna storage, a server that is down).
     """
     where = f"{key}: study '{study_name}'"
-    path = None
-    if url.startswith(JOURNAL_PREFIX):
-        path = Path(url.removeprefix(JOURNAL_PREFIX))
-    elif make_url(url).get_backend_name() == "sqlite":
-        path = Path(str(make_url(url).database))
-    if path is not None and not path.is_file():
+    if not file_exists(url):
         raise ConfigError(f"{where}: {redact(url)} does not exist.")
     try:
         storage = (
