@@ -140,3 +140,37 @@ def test_pruner_warmup_steps_reads_percentile_and_median_pruners() -> None:
     assert compat.pruner_warmup_steps(optuna.pruners.MedianPruner(n_warmup_steps=13)) == 13
     assert compat.pruner_warmup_steps(optuna.pruners.PercentilePruner(25.0, n_warmup_steps=4)) == 4
     assert compat.pruner_warmup_steps(optuna.pruners.ThresholdPruner(lower=0.1)) == 0
+
+
+def test_pareto_front_keeps_the_non_dominated_complete_trials() -> None:
+    # Optuna's own front over a list of trials: (0.9, 5) and (0.8, 1) stand, (0.7, 6) does not.
+    trials = [
+        optuna.trial.create_trial(values=values, params={}, distributions={})
+        for values in ([0.9, 5], [0.8, 1], [0.7, 6])
+    ]
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert [t.values for t in compat.pareto_front(trials, directions)] == [[0.9, 5], [0.8, 1]]
+
+
+def test_study_view_hides_trials_from_every_reader_of_the_study() -> None:
+    study = optuna.create_study(direction="maximize")
+    for value in (0.5, 0.9, 0.7):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+    view = compat.study_view(study, lambda trial: trial.value != 0.9)
+    # get_trials, trials and best_trial all read through the filter; the study is the same.
+    assert [t.number for t in view.get_trials()] == [0, 2] and len(view.trials) == 2
+    assert view.best_trial.number == 2 and study.best_trial.number == 1
+    assert view.study_name == study.study_name
+
+
+def test_distribution_contains_checks_range_step_and_choices() -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    # In range and on the step; a value of the wrong kind or a missing choice is not held.
+    assert compat.distribution_contains(IntDistribution(0, 4, step=2), 2)
+    assert not compat.distribution_contains(IntDistribution(0, 4, step=2), 3)
+    assert compat.distribution_contains(FloatDistribution(1e-5, 1e-2, log=True), 1e-3)
+    assert not compat.distribution_contains(FloatDistribution(1e-5, 1e-2, log=True), 0.5)
+    assert not compat.distribution_contains(FloatDistribution(0, 1), "high")
+    assert compat.distribution_contains(CategoricalDistribution(["lora", "bitfit"]), "lora")
+    assert not compat.distribution_contains(CategoricalDistribution(["lora", "bitfit"]), "norm")

@@ -31,6 +31,7 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 def _dashboard(arguments: argparse.Namespace) -> int:
     from freezesweep.redaction import redact
+    from freezesweep.study.own_trials import hide_warm_start_trials
     from freezesweep.study.storage import hide_internal_studies, open_storage
 
     url = storage_url(
@@ -47,8 +48,9 @@ def _dashboard(arguments: argparse.Namespace) -> int:
         )
         return 2
     # The project's own storage opener: `journal:PATH` files and database URLs alike.
-    # The sweepers' `<study>:workers` side studies are left out of its study list.
-    storage = hide_internal_studies(open_storage(url))
+    # The sweepers' `<study>:workers` side studies are left out of its study list, and the
+    # warm-start trials (an earlier study's, for the sampler only) out of each study.
+    storage = hide_warm_start_trials(hide_internal_studies(open_storage(url)))
     print(
         f"optuna-dashboard on http://{arguments.host}:{arguments.port} for {redact(url)}",
         flush=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,45 @@ def test_replay_prints_each_strategy_and_writes_the_json_and_plot(
     assert result["strategies"]["grid"]["to_answer_s"]["reached"] == 3
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert "grid: 15 points, best val_accuracy" in printed and "default/this" in printed
+
+
+def test_warm_start_replays_each_strategy_warm_started_from_another_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = write_table(synthetic_table(), tmp_path / "grid.csv")
+    earlier = write_table(synthetic_table(), tmp_path / "earlier.csv")
+    out = tmp_path / "result.json"
+    code = main(
+        ["replay", str(table), "--warm-start", str(earlier), "--seeds", "3", "--strategy", "tpe",
+         "--json", str(out), "--config-dir", str(CONF)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads(out.read_text())["strategies"]
+    assert set(rows) == {"tpe", "tpe+warm"} and rows["tpe+warm"]["seeds"] == 3
+    # Warm-started from a sweep of the same task, TPE needs no more compute than cold.
+    assert rows["tpe+warm"]["to_answer_s"]["median"] <= rows["tpe"]["to_answer_s"]["median"]
+    assert "tpe+warm" in capsys.readouterr().out
+
+
+def test_a_warm_start_table_over_another_space_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = write_table(synthetic_table(), tmp_path / "grid.csv")
+    depth_only = [
+        replace(p, params={"finetune.top_k": p.params["finetune.top_k"]})
+        for p in synthetic_table().points
+        if p.params["finetune.lr"] == 3e-4
+    ]
+    earlier = write_table(GridTable(depth_only), tmp_path / "depths.csv")
+    code = main(
+        ["replay", str(table), "--warm-start", str(earlier), "--seeds", "1", "--strategy", "tpe",
+         "--config-dir", str(CONF)]
+    )  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --warm-start: study 'depths' in {earlier} did not search finetune.lr "
+        "(this sweep searches finetune.lr, finetune.top_k).\n"
+    )
 
 
 def test_a_table_that_is_not_a_grid_is_refused_in_one_line(

@@ -10,7 +10,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from freezesweep.errors import ConfigError
 from freezesweep.replay.table import GridTable
-from hydra_plugins.freezesweep_sweeper.replay._engine import replay_once
+from freezesweep.study.warm_start import WarmSource, carry
+from hydra_plugins.freezesweep_sweeper.replay._engine import replay_once, replay_study
 from hydra_plugins.freezesweep_sweeper.replay._space import snap, space_from_table
 from hydra_plugins.freezesweep_sweeper.replay._strategy import BASELINES, compose_strategy
 from tests.helpers.grids import HEAD_EPOCHS, synthetic_table
@@ -110,3 +111,21 @@ def test_a_pruned_recording_cannot_answer_a_strategy_that_trains_it_further() ->
 def test_a_strategy_that_does_not_compose_is_one_line_naming_it() -> None:
     with pytest.raises(ConfigError, match=r"^strategy 'bad' \(hydra/sweeper/sampler=nope\): "):
         compose_strategy("bad", ["hydra/sweeper/sampler=nope"], CONF)
+
+
+def test_warm_start_trials_reach_the_sampler_but_are_never_replayed_steps() -> None:
+    table, tpe = synthetic_table(), strategy("tpe")
+    space = space_from_table(table)
+    _, earlier = replay_study(table, tpe, space, 1, n_trials=10)
+    start = carry(
+        WarmSource("earlier", "a table"), earlier, space,
+        directions=["maximize"], objectives=["val_accuracy"], budgets={},
+    )  # fmt: skip
+    assert len(start.trials) == 10
+    cold = replay_once(table, tpe, space, 0, n_trials=4)
+    warm = replay_once(table, tpe, space, 0, n_trials=4, warm=start.trials)
+    # n_trials counts the study's own trials; theirs are numbered after the 10 copies.
+    assert len(warm) == 4 and [step.number for step in warm] == [10, 11, 12, 13]
+    # TPE's 10 start-up trials are the earlier ones: its first own suggestion is TPE's, not
+    # the random draw the cold run starts with (same seed).
+    assert warm[0].asked != cold[0].asked

@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 import pytest
 
+from freezesweep.study.attributes import WARM_START_ATTR
 from freezesweep.study.pruning import record_run_id, record_trainable_params
 from freezesweep.study.storage import normalize_storage_url, open_storage
 from tests.cluster.test_mlflow_server import free_port
@@ -31,6 +32,12 @@ def test_dashboard_reads_a_journal_study_over_http(tmp_path: Path) -> None:
     url = normalize_storage_url(f"journal:{tmp_path}/optuna.log")
     study = optuna.create_study(study_name="watched", storage=open_storage(url))
     study.optimize(_objective, n_trials=3)
+    # An earlier study's trial, copied in for the sampler (warm start): not shown.
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=0.0, params={}, distributions={}, system_attrs={WARM_START_ATTR: "old"}
+        )
+    )
     # The sweeper's side study, which numbers the invocations of `watched`.
     optuna.create_study(study_name="watched:workers", storage=open_storage(url))
     port = free_port()
@@ -47,8 +54,8 @@ def test_dashboard_reads_a_journal_study_over_http(tmp_path: Path) -> None:
                 assert server.poll() is None, server.communicate()[0][-3000:]
                 assert time.monotonic() < deadline, "optuna-dashboard did not start"
                 time.sleep(0.3)
-        # The study and its three trials, read from the journal file over HTTP; the side
-        # study `watched:workers` is not listed.
+        # The study and its three own trials, read from the journal file over HTTP; the side
+        # study `watched:workers` is not listed, nor the warm-start trial.
         (summary,) = studies
         assert summary["study_name"] == "watched"
         detail = get(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}")

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from freezesweep.study.attributes import PRUNER_ATTR
+from freezesweep.study.attributes import PRUNER_ATTR, WARM_START_ATTR
 from freezesweep.study.pruning import (
     PruningCallback,
     attach_trial,
@@ -71,6 +71,35 @@ def test_attach_trial_refuses_unknown_or_finished_trials(tmp_path: Path) -> None
         attach_trial("other", storage, 0)
     with pytest.raises(RuntimeError, match="trial 0 of study 's' is COMPLETE, not RUNNING"):
         attach_trial("s", storage, 0)
+
+
+def test_the_pruner_judges_a_trial_by_the_studys_own_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    space = {"top_k": IntDistribution(0, 4)}
+    for top_k in range(4):  # an earlier study's trials, copied in for the sampler (no curves)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"top_k": top_k},
+                distributions=space,
+                value=0.95,
+                system_attrs={WARM_START_ATTR: "old"},
+            )
+        )
+    own = study.ask(space)
+    own.report(0.9, step=0)
+    study.tell(own, 0.9)
+    trial = study.ask(space)
+    median = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 5}
+    trial.storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, median)
+    attached = attach_trial("s", storage, trial.number)
+    attached.report(0.1, step=0)
+    # One own COMPLETE trial is below n_startup_trials=5: the four warm-start ones do not count.
+    assert not attached.should_prune()
+    assert attached.study.best_trial.number == own.number and len(attached.study.trials) == 2
+    # Optuna's pruner on the whole study would count them, and prune.
+    frozen = study.trials[trial.number]
+    assert optuna.pruners.MedianPruner(n_startup_trials=5).prune(study, frozen)
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from freezesweep.redaction import redact
-from freezesweep.study.storage import normalize_storage_url, open_storage
+from freezesweep.study.storage import file_exists, normalize_storage_url, open_storage
 
 
 def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,3 +54,13 @@ def test_journal_storage_holds_a_study_across_processes_objects(tmp_path: Path) 
 def test_redacted_hides_the_password_only() -> None:
     assert redact("postgresql://fs:pw@db:5432/optuna") == "postgresql://fs:***@db:5432/optuna"
     assert redact("journal:/shared/optuna.log") == "journal:/shared/optuna.log"
+
+
+def test_file_exists_asks_without_creating_anything(tmp_path: Path) -> None:
+    # A local file is looked for, not opened (opening creates it); a server is assumed there.
+    sqlite, journal = f"sqlite:///{tmp_path}/a/optuna.db", f"journal:{tmp_path}/b/optuna.log"
+    assert not file_exists(sqlite) and not file_exists(journal)
+    assert list(tmp_path.iterdir()) == []
+    assert file_exists("postgresql+psycopg://u@127.0.0.1:1/db")
+    open_storage(sqlite), open_storage(journal)
+    assert file_exists(sqlite) and os.path.exists(f"{tmp_path}/a/optuna.db")

@@ -153,6 +153,30 @@ def test_defaults_are_valid_and_name_the_project_objectives() -> None:
             "{trainable_params: 50000}; got 5000.",
         ),
         (
+            {"warm_start": "old"},
+            "hydra.sweeper.warm_start must be a list of study names or {study: NAME, storage: "
+            "URL} mappings; got 'old'.",
+        ),
+        (
+            {"warm_start": [{"name": "old"}]},
+            "hydra.sweeper.warm_start[0] must be a study name or {study: NAME, storage: URL}; "
+            "got {'name': 'old'}.",
+        ),
+        (
+            {"warm_start": ["a", {"study": "b", "storage": "journal:"}]},
+            "hydra.sweeper.warm_start[1].storage: journal: needs a file path, e.g. "
+            "journal:sweeps/optuna.log.",
+        ),
+        (
+            {"warm_start": [{"study": "a", "storage": "postgresql://u:secret@h/db"}, 7]},
+            "hydra.sweeper.warm_start[1] must be a study name or {study: NAME, storage: URL}; "
+            "got 7.",
+        ),
+        (
+            {"warm_start": ["a", {"study": "a"}]},
+            "hydra.sweeper.warm_start[1]: study 'a' in sqlite:///",
+        ),
+        (
             {"direction": ["maximize", "minimize"], "pruner": {"_target_": "x"}},
             "hydra.sweeper.pruner: Optuna prunes single-objective studies only, and this sweep "
             "has 2 directions ['maximize', 'minimize']; set hydra.sweeper.pruner to null.",
@@ -166,6 +190,23 @@ def test_bad_settings_raise_a_value_error_naming_the_key(
     with pytest.raises(ValueError) as error:
         read_settings(settings_with(**changes))
     assert str(error.value).startswith(message)
+
+
+def test_warm_start_entries_name_a_study_here_or_in_another_storage(tmp_path: Path) -> None:
+    # A bare name lives in the sweep's storage; a mapping may name another (made absolute).
+    settings = read_settings(
+        settings_with(
+            storage=f"sqlite:///{tmp_path}/a.db",
+            warm_start=["old", {"study": "older", "storage": "journal:other.log"}],
+        )
+    )
+    assert [(source.study, source.storage) for source in settings.warm_start] == [
+        ("old", f"sqlite:///{tmp_path}/a.db"),
+        ("older", f"journal:{os.path.abspath('other.log')}"),
+    ]
+    # None (the default) and an empty list: no warm start.
+    assert read_settings(settings_with()).warm_start == ()
+    assert read_settings(settings_with(warm_start=[])).warm_start == ()
 
 
 def test_constraints_default_to_none_and_keep_a_budget() -> None:

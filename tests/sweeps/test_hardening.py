@@ -163,6 +163,19 @@ SWEEP_ROWS = [
         "schedule.stages.1.early_stopping takes only monitor, patience, restore_best_weights; "
         "got unknown key(s) patiense.",
     ),
+    # Warm-start studies are read before anything exists, never created.
+    (
+        ["hydra.sweeper.warm_start=[{study: old, storage: 'sqlite:///{extra}/nowhere.db'}]"],
+        "hydra.sweeper.warm_start: study 'old': sqlite:///{extra}/nowhere.db does not exist.",
+    ),
+    (
+        [
+            "hydra.sweeper.warm_start=[{study: old, storage: "
+            f"'postgresql+psycopg://fs:{SECRET}@127.0.0.1:1/optuna'}}]"
+        ],
+        "hydra.sweeper.warm_start: study 'old' in postgresql+psycopg://fs:***@127.0.0.1:1/optuna "
+        "cannot be read: ...",
+    ),
     # Stores: one line naming the setting, before anything exists.
     (
         ["hydra.sweeper.storage=sqlite:////dev/null/optuna.db"],

@@ -13,7 +13,7 @@ from freezesweep.spec import TrackingSpec
 from freezesweep.study.report import publish
 from freezesweep.study.summary import comparison_lines
 from freezesweep.tracking import ui_base
-from tests.helpers.summary_study import summary_study
+from tests.helpers.summary_study import summary_study, warm_started
 
 
 def _spec(tmp_path: Path, uri: str | None = None) -> TrackingSpec:
@@ -79,3 +79,22 @@ def test_the_ui_address_of_a_server_has_no_credentials(tmp_path: Path) -> None:
     assert ui_base(spec) == "https://mlflow.example.org:8443"
     # A local store: `mlflow ui`'s default address.
     assert ui_base(_spec(tmp_path)) == "http://127.0.0.1:5000"
+
+
+def test_a_warm_started_studys_parent_run_names_its_earlier_study_and_sums_up_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = TrackingSpec(True, f"sqlite:///{tmp_path}/mlruns/mlflow.db", str(tmp_path / "a"), "new")
+    publish(warm_started(tmp_path), tmp_path / "report", spec)
+    client = MlflowClient(tracking_uri=spec.uri)
+    experiment = client.get_experiment_by_name("new")
+    assert experiment is not None
+    (parent,) = client.search_runs([experiment.experiment_id])
+    # Which studies the sampler started from, as a param beside the search space.
+    assert parent.data.params["warm_start"] == "'old' (1 trial)"
+    # The best trial and every report file are the study's own (#2, 0.83), not the earlier 0.99.
+    assert parent.data.tags["freezesweep.best_trial"] == "2"
+    trials = pd.read_csv(tmp_path / "report" / "trials.csv")
+    assert trials["number"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert 0.99 not in pd.read_csv(tmp_path / "report" / "pareto.csv")["val_accuracy"].tolist()

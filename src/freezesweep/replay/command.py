@@ -2,6 +2,8 @@
 
 freezesweep replay benchmarks/tables/t3_digits_animals.csv --seeds 20 --json out.json
 freezesweep replay --from-study t3_digits_animals --write-table t3.csv --seeds 0
+freezesweep replay benchmarks/tables/t3_digits_animals.csv \
+    --warm-start benchmarks/tables/t4_digits_corrupted.csv --strategy tpe_median
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--seeds", type=int, default=20, help="seeds per strategy (0: none)")
     replay.add_argument("--space", choices=("table", "sweep"), default="table")
     replay.add_argument("--max-trials", type=int, default=None, help="default: 2x the grid")
+    replay.add_argument(
+        "--warm-start",
+        default=None,
+        metavar="TABLE",
+        help="another task's table over the same space: each strategy is also replayed as "
+        "NAME+warm, warm-started from its own seeded sweep on that table",
+    )
     replay.add_argument("--json", default=None, help="write the result for scripts")
     replay.add_argument("--plot", default=None, help="draw the anytime curves (.png)")
     replay.add_argument("--config-dir", default="conf", help="the project's Hydra config folder")
@@ -61,11 +70,16 @@ def run(arguments: argparse.Namespace) -> int:
                 f"values were never trained, e.g. {missing[0]}."
             )
         from freezesweep.replay.report import print_result, write_outputs
-        from freezesweep.replay.run import replay_strategies
+        from freezesweep.replay.run import WarmTable, replay_strategies
 
+        warm = None
+        if arguments.warm_start:
+            path = Path(arguments.warm_start)
+            warm = WarmTable(read_table(path), path.stem, str(path))
         result = replay_strategies(
             table, strategies, Path(arguments.config_dir), seeds=arguments.seeds,
             default=default, space_from=arguments.space, max_trials=arguments.max_trials,
+            warm=warm,
         )  # fmt: skip
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -22,6 +22,7 @@ from freezesweep.study.attributes import (
     STAGE_SECONDS_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.own_trials import own_trials
 
 
 def table_from_study(study: optuna.Study, provenance: Mapping[str, str] | None = None) -> GridTable:
@@ -39,7 +40,7 @@ def table_from_study(study: optuna.Study, provenance: Mapping[str, str] | None =
     where = f"study '{study.study_name}'"
     if len(study.directions) != 1:
         raise ConfigError(f"{where}: a multi-objective study cannot be replayed.")
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    finished = own_trials(study, (TrialState.COMPLETE, TrialState.PRUNED))
     if not finished:
         raise ConfigError(f"{where}: no COMPLETE or PRUNED trial to replay.")
     points = [_point(trial, where) for trial in finished]

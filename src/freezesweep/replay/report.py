@@ -26,13 +26,14 @@ def result_lines(summary: dict[str, Any]) -> list[str]:
         f"grid: {summary['grid_points']} points, best val_accuracy {summary['grid_best']:.4f}; "
         f"compute to within 0.5 pp (and 1 pp) of it, median [min, max] over seeds"
     ]
+    width = max([12, *(len(name) for name in summary["strategies"])])
     for name, row in summary["strategies"].items():
         ratio = answer.ratio(default["to_answer_s"], row["to_answer_s"])
         versus = (
             "" if name == summary["default"] or ratio is None else f"  default/this {ratio:.2f}"
         )
         lines.append(
-            f"  {name:<12} 0.5 pp: {_seconds(row['to_answer_s'])}; 1 pp: "
+            f"  {name:<{width}} 0.5 pp: {_seconds(row['to_answer_s'])}; 1 pp: "
             f"{_seconds(row['to_1pp_s'])}; trials {row['trials']['median']:.0f}; "
             f"{row['seeds']} seeds, {row['snapped']} snapped{versus}"
         )

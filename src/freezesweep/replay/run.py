@@ -39,6 +39,7 @@ def replay_strategies(
     space_from: str = "table",
     max_trials: int | None = None,
     until_answer: bool = True,
+    warm: WarmTable | None = None,
 ) -> ReplayResult:
     """Replay each strategy `seeds` times (seeds 0, 1, …) against `table`.
 
@@ -52,6 +53,8 @@ def replay_strategies(
             Defaults to `"table"`.
         max_trials: the most trials per seed. Defaults to twice the table's points.
         until_answer: stop a seed once it has the answer (0.5 pp). Defaults to `True`.
+        warm: another task's table: each strategy is also replayed as `<name>+warm`,
+            warm-started from its own seeded sweep on that table. Defaults to `None`.
 
     Raises:
         ConfigError: a strategy that does not compose, or a trial the table cannot answer.
@@ -60,35 +63,91 @@ def replay_strategies(
 
     grid_best = table.best.value
     to_answer, to_close = answer.targets(grid_best)
-    head = table.points[0].stage_epochs[0] if table.points[0].stage_epochs else 0
-    fill = {"head_epochs": head}
+    fill = _head(table)
     limit = max_trials or 2 * len(table.points)
     result = ReplayResult({"default": default, "grid_best": grid_best, "strategies": {}})
     result.summary["grid_points"] = len(table.points)
     for name, overrides in strategies.items():
         strategy = _strategy.compose_strategy(name, overrides, config_dir, fill)
         space = _pick_space(_space, table, strategy, space_from)
-        runs = [
-            _engine.replay_once(
-                table,
-                strategy,
-                space,
-                seed,
-                n_trials=limit,
-                stop_at=to_answer if until_answer else None,
-            )
-            for seed in range(seeds)
-        ]
-        result.curves[name] = [answer.anytime(steps) for steps in runs]
-        result.summary["strategies"][name] = {
-            "to_answer_s": answer.spread([answer.compute_to(s, to_answer) for s in runs]),
-            "to_1pp_s": answer.spread([answer.compute_to(s, to_close) for s in runs]),
-            "seeds": seeds,
-            "trials": answer.spread([float(len(steps)) for steps in runs]),
-            "snapped": sum(step.snapped for steps in runs for step in steps),
-            "overrides": list(strategy.overrides),
-        }
+        stop_at = to_answer if until_answer else None
+        variants: dict[str, list[tuple[Any, ...]]] = {name: [()] * seeds}
+        if warm is not None:
+            earlier = _strategy.compose_strategy(name, overrides, config_dir, _head(warm.table))
+            variants[f"{name}+warm"] = [
+                _earlier_trials(warm, earlier, strategy, space, seed, space_from)
+                for seed in range(seeds)
+            ]
+        for label, starts in variants.items():
+            runs = [
+                _engine.replay_once(
+                    table, strategy, space, seed, n_trials=limit, stop_at=stop_at, warm=start
+                )
+                for seed, start in enumerate(starts)
+            ]
+            _summarize(result, label, strategy, runs, (to_answer, to_close))
     return result
+
+
+def _summarize(
+    result: ReplayResult, name: str, strategy: Any, runs: list[Any], targets: tuple[float, float]
+) -> None:
+    """One strategy's line of the result: compute to the answer and to 1 pp over the seeds."""
+    to_answer, to_close = targets
+    seeds = len(runs)
+    result.curves[name] = [answer.anytime(steps) for steps in runs]
+    result.summary["strategies"][name] = {
+        "to_answer_s": answer.spread([answer.compute_to(s, to_answer) for s in runs]),
+        "to_1pp_s": answer.spread([answer.compute_to(s, to_close) for s in runs]),
+        "seeds": seeds,
+        "trials": answer.spread([float(len(steps)) for steps in runs]),
+        "snapped": sum(step.snapped for steps in runs for step in steps),
+        "overrides": list(strategy.overrides),
+    }
+
+
+@dataclass(frozen=True)
+class WarmTable:
+    """`--warm-start`: another task's table, whose replayed sweep warm-starts each strategy.
+
+    Args:
+        table: the earlier task's recorded grid (the same space).
+        label: its study's name in messages (the file's stem).
+        where: the file, for messages.
+    """
+
+    table: GridTable
+    label: str
+    where: str
+
+
+def _earlier_trials(
+    warm: WarmTable, earlier: Any, strategy: Any, space: Any, seed: int, space_from: str
+) -> tuple[Any, ...]:
+    """The trials an earlier sweep left: the strategy replayed on the warm table with this seed
+    for its `n_trials`, carried into this space by the warm-start rule (`study.warm_start`)."""
+    from freezesweep.study.warm_start import WarmSource, carry
+    from hydra_plugins.freezesweep_sweeper.replay import _engine, _space
+
+    own_space = _pick_space(_space, warm.table, earlier, space_from)
+    n_trials = earlier.settings.n_trials
+    _, study = _engine.replay_study(warm.table, earlier, own_space, seed, n_trials=n_trials)
+    settings = strategy.settings
+    start = carry(
+        WarmSource(warm.label, warm.where),
+        study,
+        space,
+        directions=settings.directions,
+        objectives=settings.objectives,
+        budgets=settings.constraints,
+        key="--warm-start",
+    )
+    return start.trials
+
+
+def _head(table: GridTable) -> dict[str, int]:
+    """`{"head_epochs": N}`: the table's first stage's epochs (the pruner's warm-up)."""
+    return {"head_epochs": table.points[0].stage_epochs[0] if table.points[0].stage_epochs else 0}
 
 
 def _pick_space(module: Any, table: GridTable, strategy: Any, space_from: str) -> Any:

@@ -31,6 +31,9 @@ __all__ = [
     "STAGE_SECONDS_ATTR",
     "SURPLUS_ATTR",
     "TRAINABLE_PARAMS_ATTR",
+    "WARM_STARTED_ATTR",
+    "WARM_START_ATTR",
+    "WARM_START_FROM_ATTR",
     "WORKERS_SUFFIX",
     "WORKER_ATTR",
 ]
@@ -55,6 +58,10 @@ REQUEUED_ATTR = "freezesweep:requeued"
 # does not count toward `n_trials` until a later invocation runs it.
 SURPLUS_ATTR = "freezesweep:surplus"
 
+# On a trial copied in from an earlier study (`hydra.sweeper.warm_start`): that study's name.
+# Such a trial is the sampler's history only: `study.own_trials` leaves it out of everything else.
+WARM_START_ATTR = "freezesweep:warm_start"
+
 # --- Trial user attrs ---------------------------------------------------------------------------
 
 # Why a trial FAILed (the exception, a NaN, a stale worker), redacted; set by the sweeper.
@@ -78,6 +85,8 @@ MODEL_FILE_ATTR = "model_file"
 # pruned trials included. A recorded grid (`freezesweep replay`) charges replayed trials these.
 STAGE_EPOCHS_ATTR = "stage_epochs"
 STAGE_SECONDS_ATTR = "stage_seconds"
+# On a warm-start trial: where it came from, `<study>#<number>` (optuna-dashboard shows it).
+WARM_START_FROM_ATTR = "warm_start_from"
 # The trial's fine-tuning method (`finetune.method`) when it is not searched; set by the job.
 METHOD_ATTR = METHOD
 # On a ticket of the `<study_name>:workers` registry study: the host and process that took it
@@ -98,3 +107,7 @@ WORKERS_SUFFIX = ":workers"
 DEFINITION_ATTR = "freezesweep:definition"
 # The `hydra.sweeper.enqueue` sets already enqueued, as canonical JSON strings (enqueue once).
 ENQUEUED_ATTR = "freezesweep:enqueued"
+# The `hydra.sweeper.warm_start` studies whose trials were copied in, in order: a list of
+# {study, storage (redacted), trials, skipped}; written by the invocation that created the study
+# (an empty list without warm start), extended by later invocations that name another study.
+WARM_STARTED_ATTR = "freezesweep:warm_started"

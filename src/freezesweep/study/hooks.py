@@ -23,6 +23,7 @@ from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
 from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec, zero_cost_spec
 from freezesweep.study import summary, zero_cost
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.report import publish, trials_frame
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def study_metrics(study: optuna.Study, objectives: Any = None) -> dict[str, floa
             (`["val_accuracy"]`).
     """
     names = list(objectives or ["val_accuracy"])
-    trials = study.get_trials(deepcopy=False)
+    trials = own_trials(study)
     metrics = {
         "n_complete": float(sum(t.state == TrialState.COMPLETE for t in trials)),
         "n_pruned": float(sum(t.state == TrialState.PRUNED for t in trials)),
@@ -291,6 +292,6 @@ def _finished_states(study: optuna.Study, spooled: set[int] | None = None) -> di
     """Finished trials by number (but those whose runs wait in the spool: not orphans)."""
     return {
         trial.number: trial.state.name
-        for trial in study.get_trials(deepcopy=False)
+        for trial in own_trials(study)
         if trial.state.is_finished() and trial.number not in (spooled or set())
     }

@@ -24,6 +24,7 @@ import pandas as pd
 
 from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
 from freezesweep.study.attributes import MODEL_FILE_ATTR
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.report import pareto_table, trials_frame
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def promote(
         # A run spooled, then replayed: its id is on the run's tags, not on the trial.
         found = tracking.trial_run_ids(tracking_spec, study.study_name)
         run_ids.update({n: r for n, r in found.items() if not isinstance(run_ids.get(n), str)})
-    trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+    trials = {trial.number: trial for trial in own_trials(study)}
     done = Promoted()
     with _turn(sweep_dir):
         for number in chosen:

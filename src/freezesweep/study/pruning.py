@@ -41,6 +41,7 @@ from freezesweep.study.attributes import (
     STAGE_SECONDS_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.own_trials import own_trials, own_trials_study
 from freezesweep.study.storage import open_storage
 
 __all__ = [
@@ -110,7 +111,9 @@ def attach_trial(study_name: str, storage: str, number: int) -> optuna.Trial:
         )
     pruner = pruner_from_spec(frozen.system_attrs.get(PRUNER_ATTR))
     study = optuna.load_study(study_name=study_name, storage=backend, pruner=pruner)
-    return optuna.Trial(study, trial_id)
+    # The pruner compares the trial with the study's own trials, never with an earlier study's
+    # warm-start trials (which would also count toward its n_startup_trials).
+    return optuna.Trial(own_trials_study(study), trial_id)
 
 
 # One storage per URL for the process: in-process jobs (Hydra's basic launcher) attach once per
@@ -160,7 +163,7 @@ def dominated(trial: optuna.Trial, accuracy: float, trainable_params: int) -> bo
     """Whether a completed trial of the study already beats this one on the accuracy/trainable-
     params front (at least as good on both, better on one). Being dominated is final: such a
     trial can never be on the front, the champion or the knee, so it keeps no model to log."""
-    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for other in own_trials(trial.study, (TrialState.COMPLETE,)):
         params = other.user_attrs.get(TRAINABLE_PARAMS_ATTR)
         if other.number == trial.number or not other.values or params is None:
             continue

@@ -26,8 +26,10 @@ from freezesweep.study.attributes import (
 )
 from freezesweep.study.comparison import comparison_html
 from freezesweep.study.csv_cells import spreadsheet_safe
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.pareto_plot import plot_front
 from freezesweep.study.summary import best_trial, depth_table, search_space
+from freezesweep.study.warm_start import warm_start_params
 
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
@@ -50,7 +52,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     Args:
         study: the study.
     """
-    table = pd.DataFrame([_row(trial) for trial in study.get_trials(deepcopy=False)])
+    table = pd.DataFrame([_row(trial) for trial in own_trials(study)])
     if "pruned_at_step" in table:  # an integer column with gaps, not floats
         table["pruned_at_step"] = table["pruned_at_step"].astype("Int64")
     return table
@@ -183,7 +185,9 @@ def publish(
         numbers = [int(number) for number in pareto.get("number", [])]
         best = best_trial(table)
         found = None if best is None else (int(best["number"]), _text(best["run_id"]))
-        tracking.summarize_study_run(tracking_spec, study.study_name, search_space(study), found)
+        # The search space and the warm-start studies (if any) as the parent run's params.
+        params = {**search_space(study), **warm_start_params(study)}
+        tracking.summarize_study_run(tracking_spec, study.study_name, params, found)
         tracking.publish_study_report(
             tracking_spec, study.study_name, list(files.values()), numbers, end_parent=end_parent
         )

@@ -32,7 +32,9 @@ from freezesweep.writable import check_writable
 __all__ = [
     "JOURNAL_PREFIX",
     "check_storage",
+    "file_exists",
     "is_sqlite",
+    "load_existing_study",
     "normalize_storage_url",
     "open_storage",
 ]
@@ -154,6 +156,48 @@ def check_storage(url: str, key: str = "hydra.sweeper.storage", *, timeout_s: in
         raise ConfigError(
             f"{key}: cannot connect to {redact(url)} ({type(error).__name__}: {redact(cause[0])})."
         ) from None
+
+
+def file_exists(url: str) -> bool:
+    """Whether a (normalized) storage's file exists; always True for a database server.
+
+    Opening a storage creates its file (and Optuna's tables): whoever only reads a study that may
+    not exist yet asks this first.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return Path(url.removeprefix(JOURNAL_PREFIX)).is_file()
+    parsed = make_url(url)
+    return parsed.get_backend_name() != "sqlite" or Path(str(parsed.database)).is_file()
+
+
+def load_existing_study(url: str, study_name: str, key: str) -> optuna.Study:
+    """A study that must already exist, read without creating a file, a table or a study.
+
+    Args:
+        url: a normalized storage URL.
+        study_name: the study.
+        key: the setting that names it, for errors (e.g. `hydra.sweeper.warm_start`).
+
+    Raises:
+        ConfigError: naming `key`, the study and the (redacted) URL: no such file or study, or
+            one that cannot be read (a file that is no Optuna storage, a server that is down).
+    """
+    where = f"{key}: study '{study_name}'"
+    if not file_exists(url):
+        raise ConfigError(f"{where}: {redact(url)} does not exist.")
+    try:
+        storage = (
+            open_storage(url)
+            if url.startswith(JOURNAL_PREFIX)
+            else optuna.storages.RDBStorage(url, skip_table_creation=True)
+        )
+        names = [study.study_name for study in storage.get_all_studies()]
+    except Exception as error:
+        cause = str(error).strip().splitlines() or [type(error).__name__]
+        raise ConfigError(f"{where} in {redact(url)} cannot be read: {redact(cause[0])}") from None
+    if study_name not in names:
+        raise ConfigError(f"{where} in {redact(url)} does not exist.")
+    return optuna.load_study(study_name=study_name, storage=storage)
 
 
 def is_sqlite(url: str) -> bool:

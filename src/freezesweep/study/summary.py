@@ -18,6 +18,7 @@ from optuna.distributions import (
 )
 
 from freezesweep.redaction import redact
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.pareto_plot import ACCURACY, DEPTH, METHOD, PARAMS
 
 # The search space's params on the parent run: `search_space.finetune.top_k` and so on.
@@ -36,7 +37,7 @@ def search_space(study: optuna.Study) -> dict[str, str]:
         study: the study.
     """
     found: dict[str, BaseDistribution] = {}
-    for trial in study.get_trials(deepcopy=False):
+    for trial in own_trials(study):
         found.update(trial.distributions)
     return {f"{SPACE_PREFIX}{param_name(name)}": describe(found[name]) for name in sorted(found)}
 

@@ -105,7 +105,8 @@ def summarize_study_run(
     space: Mapping[str, str],
     best: tuple[int, str | None] | None,
 ) -> StudyPages:
-    """Put the search space (params) and the best trial (tags, description) on the parent run.
+    """Put the search space and the warm-start studies (params) and the best trial (tags,
+    description) on the parent run.
 
     Params cannot change once logged: a parameter logged by an earlier invocation keeps its
     value (a resumed sweep's space is checked equal to the study's before it starts).
@@ -113,7 +114,8 @@ def summarize_study_run(
     Args:
         spec: tracking settings.
         study_name: the study (= experiment).
-        space: `search_space.<name>` -> the distribution as text.
+        space: `search_space.<name>` -> the distribution as text, and `warm_start` -> the
+            studies the sampler started from (when any).
         best: the best trial's number and run id (`None`: not recorded), or `None` before any
             trial completed.
 

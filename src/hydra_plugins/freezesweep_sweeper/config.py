@@ -144,6 +144,15 @@ class FreezesweepSweeperConf:
     # <study_name>-<fingerprint>, in a sweep folder of that name).
     on_definition_change: str = "refuse"
 
+    # Earlier studies whose finished trials the sampler starts from (the sweep's history, never
+    # counted toward n_trials, left out of reports, promotion and the parent run's summary): a
+    # list whose items are a study name in this sweep's storage or {study: NAME, storage: URL}.
+    # The earlier study must have the same direction(s) and have searched every parameter of
+    # this space with the same kind of distribution; its trials whose values lie outside this
+    # space are skipped, its parameters outside it dropped. Applied once, when the study is
+    # created (a study added to the list later is added by the next invocation).
+    warm_start: list[Any] | None = None
+
 
 _TPE = (
     "consider_prior", "prior_weight", "consider_magic_clip", "consider_endpoints",

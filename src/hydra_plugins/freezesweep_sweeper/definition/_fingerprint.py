@@ -21,7 +21,7 @@ from optuna.distributions import BaseDistribution
 
 from freezesweep.redaction import redact
 from freezesweep.study.attributes import DEFINITION_ATTR
-from freezesweep.study.storage import open_storage
+from freezesweep.study.storage import file_exists, open_storage
 
 from ._settings import Settings
 
@@ -135,6 +135,8 @@ def record(study: Any, definition: Mapping[str, Any]) -> None:
 
 def _stored_definition(settings: Settings) -> dict[str, Any] | None:
     """The study's stored definition; `None` for no study yet or one from before fingerprints."""
+    if not file_exists(settings.storage):  # a fresh storage: nothing to compare, nothing created
+        return None
     storage = open_storage(settings.storage)
     try:
         study_id = storage.get_study_id_from_name(settings.study_name)

@@ -15,9 +15,11 @@ from typing import Any, Literal, cast
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from freezesweep.objectives import OBJECTIVES, default_objectives
+from freezesweep.redaction import redact
 from freezesweep.study.constraints import CONSTRAINT_METRICS
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import normalize_storage_url
+from freezesweep.study.warm_start import WarmSource
 
 from ._sampler import check_sampler
 from ._user_functions import resolve_hook
@@ -57,6 +59,7 @@ class Settings:
     tell_attempts: int
     tell_backoff: float
     on_definition_change: DefinitionChange = "refuse"
+    warm_start: tuple[WarmSource, ...] = ()
 
 
 def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
@@ -81,11 +84,12 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
     # sampler itself gets a per-worker seed derived from it (`trials._shared_study.derive_seed`).
     sampler_seed = sampler.pop("seed", None)
     check_sampler(sampler)
+    storage = _storage(raw.get("storage"), sweep_dir)
     return Settings(
         sampler=sampler,
         directions=directions,
         objectives=_objectives(raw.get("objectives"), directions),
-        storage=_storage(raw.get("storage"), sweep_dir),
+        storage=storage,
         study_name=_study_name(raw.get("study_name")),
         n_trials=_int_at_least("n_trials", raw.get("n_trials"), 1),
         n_jobs=_int_at_least("n_jobs", raw.get("n_jobs"), 1),
@@ -107,7 +111,35 @@ def read_settings(conf: Mapping[str, Any], *, sweep_dir: str = ".") -> Settings:
         tell_attempts=_int_at_least("tell_attempts", raw.get("tell_attempts", 5), 1),
         tell_backoff=_seconds("tell_backoff", raw.get("tell_backoff", 1.0)),
         on_definition_change=_definition_change(raw.get("on_definition_change", "refuse")),
+        warm_start=_warm_start(raw.get("warm_start"), storage),
     )
+
+
+def _warm_start(value: Any, storage: str) -> tuple[WarmSource, ...]:
+    """`[name, {study: name, storage: url}, ...]`; a bare name lives in the sweep's storage."""
+    if value is not None and not isinstance(value, list):
+        raise ValueError(
+            "hydra.sweeper.warm_start must be a list of study names or {study: NAME, storage: "
+            f"URL}} mappings; got {redact(repr(value))}."
+        )
+    sources: list[WarmSource] = []
+    for index, entry in enumerate(value or []):
+        key = f"hydra.sweeper.warm_start[{index}]"
+        if isinstance(entry, str) and entry:
+            source = WarmSource(entry, storage)
+        elif isinstance(entry, dict) and set(entry) <= {"study", "storage"} and "study" in entry:
+            url = entry.get("storage")
+            where = storage if url is None else normalize_storage_url(url, f"{key}.storage")
+            source = WarmSource(_non_empty_str(f"warm_start[{index}].study", entry["study"]), where)
+        else:
+            raise ValueError(
+                f"{key} must be a study name or {{study: NAME, storage: URL}}; "
+                f"got {redact(repr(entry))}."
+            )
+        if source in sources:
+            raise ValueError(f"{key}: {source} is named twice.")
+        sources.append(source)
+    return tuple(sources)
 
 
 def _definition_change(value: Any) -> DefinitionChange:

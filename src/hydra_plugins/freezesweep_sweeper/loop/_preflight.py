@@ -2,8 +2,9 @@
 
 The search space is parsed, the enqueued sets and a grid sampler's grid checked, one job
 composed per sample point (a key the config lacks fails here), the storage reached, the user's
-`preflight` hook run on the composed jobs, and a resumed study's definition compared with this
-one: all before the study, the sweep folder, its `multirun.yaml` or any run is created.
+`preflight` hook run on the composed jobs, a resumed study's definition compared with this one,
+and the `warm_start` studies read and checked against this space: all before the study, the
+sweep folder, its `multirun.yaml` or any run is created.
 
 Sample points: every fixed override is in every job, so one job checks them all; a searched
 parameter is checked at the values that can go wrong: each choice of a categorical, both ends of
@@ -29,6 +30,7 @@ from optuna.distributions import (
 
 from freezesweep.disk import refuse_link
 from freezesweep.study.storage import check_storage
+from freezesweep.study.warm_start import WarmSource, WarmStart, read_sources
 
 from ..definition._fingerprint import reconcile, sweep_definition
 from ..definition._grammar import SearchSpace, check_enqueued, parse_search_space
@@ -42,12 +44,13 @@ __all__ = ["Prepared", "preflight", "sample_points"]
 @dataclass(frozen=True)
 class Prepared:
     """What the preflight settled: the settings to sweep with (a new study's name), the search
-    space, the sweep's definition (for its study) and the sweep folder."""
+    space, the sweep's definition (for its study), the sweep folder and the warm-start trials."""
 
     settings: Settings
     space: SearchSpace
     definition: dict[str, Any]
     sweep_dir: Path
+    warm_start: tuple[WarmStart, ...] = ()
 
 
 def preflight(
@@ -93,7 +96,16 @@ def preflight(
         space = move_sweep(config, space, resolved.sweep_dir)
     for name in ("multirun.yaml", "optimization_results.yaml"):  # written, never through a link
         refuse_link(resolved.sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
-    return Prepared(resolved.settings, space, definition, resolved.sweep_dir)
+    final = resolved.settings
+    warm = read_sources(
+        final.warm_start,
+        space.distributions,
+        directions=final.directions,
+        objectives=final.objectives,
+        budgets=final.constraints,
+        own=WarmSource(final.study_name, final.storage),
+    )
+    return Prepared(final, space, definition, resolved.sweep_dir, tuple(warm))
 
 
 def sample_points(

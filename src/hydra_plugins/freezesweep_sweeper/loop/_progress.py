@@ -15,6 +15,12 @@ from freezesweep.study.attributes import (
     PRUNE_REASON_ATTR,
     TRAINABLE_PARAMS_ATTR,
 )
+from freezesweep.study.own_trials import (
+    own_best_trial,
+    own_best_trials,
+    own_trials,
+    own_trials_dataframe,
+)
 
 from ..trials._shared_study import counts_toward_total
 
@@ -50,7 +56,7 @@ def progress_line(trial: FrozenTrial, study: optuna.Study, objectives: Sequence[
 def sweep_progress(study: optuna.Study, n_trials: int, n_jobs: int, elapsed_s: float) -> str:
     """`[5/16] best 0.9123 (#3) · 1m02s elapsed · ETA 2m10s`: the study's finished trials of its
     total, the best so far, this invocation's time and the time left at the median trial time."""
-    trials = study.get_trials(deepcopy=False)
+    trials = own_trials(study)
     # A re-queued FAIL trial does not take a place of the total: its retry does.
     finished = [t for t in trials if t.state.is_finished() and counts_toward_total(t)]
     durations = [t.duration.total_seconds() for t in finished if t.duration is not None]
@@ -76,8 +82,9 @@ def _duration(seconds: float) -> str:
 
 
 def summary(study: optuna.Study, objectives: Sequence[str], *, storage: str, sweep_dir: str) -> str:
-    """The trial table, the best trial or the Pareto set, and where everything went."""
-    trials = study.get_trials(deepcopy=False)
+    """The trial table, the best trial or the Pareto set, and where everything went (the study's
+    own trials: warm-start trials are the sampler's history only)."""
+    trials = own_trials(study)
     states = ", ".join(
         f"{sum(t.state == state for t in trials)} {state.name}"
         for state in TrialState
@@ -85,22 +92,21 @@ def summary(study: optuna.Study, objectives: Sequence[str], *, storage: str, swe
     )
     lines = [f"study '{study.study_name}': {len(trials)} trials ({states or 'none'})"]
     lines.append(trials_table(study, objectives))
-    completed = [t for t in trials if t.state == TrialState.COMPLETE]
-    if completed and len(study.directions) == 1:
-        best = study.best_trial
+    best = own_best_trial(study) if len(study.directions) == 1 else None
+    if best is not None:
         lines.append(f"best trial: {_describe(best, objectives)}")
-    elif completed:
-        lines.append(f"Pareto set ({len(study.best_trials)} trials):")
-        lines += [f"  {_describe(t, objectives)}" for t in study.best_trials]
+    elif len(study.directions) > 1 and (front := own_best_trials(study)):
+        lines.append(f"Pareto set ({len(front)} trials):")
+        lines += [f"  {_describe(t, objectives)}" for t in front]
     lines.append(f"storage: {storage}  study: {study.study_name}")
     lines.append(f"job outputs: {sweep_dir}/trial-NNNN")
     return "\n".join(lines)
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str]) -> str:
-    """`study.trials_dataframe()` cut to what a person compares, as text."""
-    frame = study.trials_dataframe(
-        attrs=("number", "state", "value", "params", "duration", "user_attrs")
+    """The own trials' table (as Optuna's trials dataframe), cut to what a person compares."""
+    frame = own_trials_dataframe(
+        study, ("number", "state", "value", "params", "duration", "user_attrs")
     )
     if frame.empty:
         return "(no trials)"
@@ -143,12 +149,11 @@ def _describe(trial: FrozenTrial, objectives: Sequence[str]) -> str:
 
 
 def _best(study: optuna.Study) -> str:
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return "best=none yet"
     if len(study.directions) == 1:
-        best = study.best_trial
-        return f"best={_number(best.value)} (#{best.number})"
-    return "pareto=" + ",".join(f"#{t.number}" for t in study.best_trials)
+        best = own_best_trial(study)
+        return "best=none yet" if best is None else f"best={_number(best.value)} (#{best.number})"
+    front = own_best_trials(study)
+    return "pareto=" + ",".join(f"#{t.number}" for t in front) if front else "best=none yet"
 
 
 def _number(value: Any) -> str:
@@ -163,10 +168,13 @@ def optimization_results(study: optuna.Study) -> dict[str, Any] | None:
     One objective: `{name: optuna, best_params, best_value}`; several: `{name: optuna,
     solutions: [{params, values}, ...]}` (the Pareto set).
     """
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return None
     if len(study.directions) == 1:
-        best = study.best_trial
+        best = own_best_trial(study)
+        if best is None:
+            return None
         return {"name": "optuna", "best_params": best.params, "best_value": best.value}
-    solutions = [{"params": t.params, "values": t.values} for t in study.best_trials]
+    front = own_best_trials(study)
+    if not front:
+        return None
+    solutions = [{"params": t.params, "values": t.values} for t in front]
     return {"name": "optuna", "solutions": solutions}

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import hydra_files, targets
 from freezesweep.redaction import redact, redact_logs
+from freezesweep.study.warm_start import add_warm_start, warm_start_text
 
 from ..definition._fingerprint import record
 from ..definition._settings import Settings, read_settings
@@ -112,6 +113,7 @@ class SweepLoop(Sweeper):
         opened = open_study(settings, ready.space.distributions)
         study = opened.study
         record(study, ready.definition)
+        self._warm_start(study, ready, created=opened.created)
         n_enqueued = enqueue_once(study, settings.enqueue, created=opened.created)
         # Before the stale check: the trials of saved results went silent when their worker
         # exited, and would be failed as stale.
@@ -127,6 +129,20 @@ class SweepLoop(Sweeper):
         if settings.on_sweep_start is not None:
             settings.on_sweep_start(study=study, config=config)
         return study, opened.worker
+
+    def _warm_start(self, study: optuna.Study, ready: Prepared, *, created: bool) -> None:
+        """Copies in the warm-start studies' trials (once per study) and says which it has."""
+        started = add_warm_start(study, ready.warm_start, created=created)
+        if started is None and ready.warm_start:
+            log.warning(
+                f"hydra.sweeper.warm_start ignored: study '{study.study_name}' has no warm-start "
+                "record (it was created before warm start, or its creator is still adding it)"
+            )
+        elif started:
+            log.info(
+                f"warm start: {warm_start_text(started)}: the sampler's history only, never "
+                "counted toward n_trials"
+            )
 
     def _finish(self, study: optuna.Study, sweep_dir: Path, tally: Tally) -> None:
         """The summary, `optimization_results.yaml`, `on_sweep_end`, then the failure budget."""

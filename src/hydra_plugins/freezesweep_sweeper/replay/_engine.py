@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.errors import ConfigError
@@ -71,6 +71,7 @@ def replay_once(
     *,
     n_trials: int,
     stop_at: float | None = None,
+    warm: Sequence[FrozenTrial] = (),
 ) -> list[Step]:
     """Run `strategy` for `n_trials` trials (or until a value reaches `stop_at`).
 
@@ -81,10 +82,28 @@ def replay_once(
         seed: the base seed (as `hydra.sweeper.seed`).
         n_trials: the most trials to run.
         stop_at: stop once a COMPLETE trial's value is at least this. Defaults to `None`.
+        warm: warm-start trials (`study.warm_start.carry`), copied in first as the sweeper
+            does; never counted toward `n_trials`, never a step. Defaults to none.
 
     Raises:
         ConfigError: the table cannot answer a trial (no such point, or a pruned curve too short).
     """
+    return replay_study(
+        table, strategy, space, seed, n_trials=n_trials, stop_at=stop_at, warm=warm
+    )[0]
+
+
+def replay_study(
+    table: GridTable,
+    strategy: Strategy,
+    space: Mapping[str, BaseDistribution],
+    seed: int,
+    *,
+    n_trials: int,
+    stop_at: float | None = None,
+    warm: Sequence[FrozenTrial] = (),
+) -> tuple[list[Step], optuna.Study]:
+    """`replay_once`, and the in-memory study it ran (an earlier study to warm-start from)."""
     settings = strategy.settings
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per in-memory study is noise
     with warnings.catch_warnings():  # Optuna's experimental-feature warnings, once per seed.
@@ -97,6 +116,7 @@ def replay_once(
                 settings.sampler, derive_seed(seed, FIRST_WORKER, 0), dict(space)
             ),
         )
+        study.add_trials(warm)  # as the sweeper: before the enqueued sets, seed unchanged
         for params in settings.enqueue:
             study.enqueue_trial(params)
         first_prunable = compat.pruner_warmup_steps(study.pruner)
@@ -111,7 +131,7 @@ def replay_once(
             steps.append(step)
             if stop_at is not None and step.state == "COMPLETE" and step.value >= stop_at:
                 break
-    return steps
+    return steps, study
 
 
 def _one(

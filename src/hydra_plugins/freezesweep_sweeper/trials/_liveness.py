@@ -30,6 +30,7 @@ from freezesweep.study.attributes import (
     REQUEUED_ATTR,
     RETRY_OF_ATTR,
 )
+from freezesweep.study.own_trials import own_trials
 from freezesweep.study.storage import open_storage
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     Call before the trial is told FAIL: only a RUNNING trial's attrs can be set.
     """
     compat.study_storage(study).set_trial_system_attr(compat.trial_id(trial), REQUEUED_ATTR, True)
-    if any(t.user_attrs.get(RETRY_OF_ATTR) == trial.number for t in study.get_trials(False)):
+    if any(t.user_attrs.get(RETRY_OF_ATTR) == trial.number for t in own_trials(study)):
         return
     study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF_ATTR: trial.number})
 
@@ -94,7 +95,7 @@ def fail_stale(study: optuna.Study, grace_period: float) -> list[int]:
     """
     now = time.time()
     failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in own_trials(study, (TrialState.RUNNING,)):
         silence = now - last_beat(trial)
         if silence > grace_period:
             reason = (
@@ -117,7 +118,7 @@ def silent_others(study: optuna.Study, interval: float) -> list[int]:
     now = time.time()
     return [
         trial.number
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for trial in own_trials(study, (TrialState.RUNNING,))
         if now - last_beat(trial) > 2 * interval
     ]
 
@@ -138,7 +139,7 @@ def unproven(study: optuna.Study, interval: float, seen: dict[int, float]) -> li
     """
     silent = set(silent_others(study, interval))
     waiting = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in own_trials(study, (TrialState.RUNNING,)):
         beat = last_beat(trial)
         if trial.number in silent or seen.setdefault(trial.number, beat) == beat:
             waiting.append(trial.number)

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.own_trials import own_trials
 
 from ._outcomes import Outcome, outage_cause, tell
 
@@ -131,7 +132,7 @@ def tell_saved(study: optuna.Study, sweep_dir: Path) -> list[FrozenTrial]:
         The trials told.
     """
     told: list[FrozenTrial] = []
-    trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+    trials = {trial.number: trial for trial in own_trials(study)}
     for path in sorted(sweep_dir.glob(f"trial-*/{PENDING_FILE}")):
         record = json.loads(path.read_text())
         if record["study_name"] != study.study_name:

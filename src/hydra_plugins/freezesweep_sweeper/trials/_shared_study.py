@@ -30,6 +30,7 @@ from freezesweep.study.attributes import (
     SURPLUS_ATTR,
     WORKERS_SUFFIX,
 )
+from freezesweep.study.own_trials import is_warm_start, own_trials
 from freezesweep.study.pruning import pruner_from_spec
 from freezesweep.study.storage import open_storage
 
@@ -91,7 +92,7 @@ def open_study(
 
     # Counted before this invocation adds anything, so the seed depends on the study's state
     # only, never on which host or process runs the sweep.
-    n_existing = len(study.get_trials(deepcopy=False))
+    n_existing = len(own_trials(study))
     worker = worker_identity(settings.worker)
     seed = None
     if settings.seed is not None:
@@ -184,10 +185,13 @@ class Counts:
 def counts_toward_total(trial: FrozenTrial) -> bool:
     """Whether a trial takes one of the study's `n_trials` places.
 
-    Not counted: a FAIL trial whose parameters were re-queued (its retry stands in for it), and a
-    WAITING trial put back as surplus (see `claim_place`). Everything else is: finished and
+    Not counted: a warm-start trial (an earlier study's, see `study.warm_start`), a FAIL trial
+    whose parameters were re-queued (its retry stands in for it), and a WAITING trial put back as
+    surplus (see `claim_place`). Everything else is: finished and
     RUNNING trials, and enqueued ones that some worker will run.
     """
+    if is_warm_start(trial):  # an earlier study's, copied in for the sampler only
+        return False
     if trial.state == TrialState.FAIL:
         return not trial.system_attrs.get(REQUEUED_ATTR, False)
     if trial.state == TrialState.WAITING:
@@ -197,7 +201,7 @@ def counts_toward_total(trial: FrozenTrial) -> bool:
 
 def count_trials(study: optuna.Study) -> Counts:
     """How many counted trials are finished (COMPLETE, PRUNED, FAIL) and RUNNING, in the storage."""
-    trials = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
+    trials = own_trials(study, (*FINISHED_STATES, TrialState.RUNNING))
     counted = [trial for trial in trials if counts_toward_total(trial)]
     running = sum(trial.state == TrialState.RUNNING for trial in counted)
     return Counts(finished=len(counted) - running, running=running)
@@ -214,7 +218,7 @@ def claim_place(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool
     """
     ahead = sum(
         1
-        for other in study.get_trials(deepcopy=False)
+        for other in own_trials(study)
         if other.number < trial.number and counts_toward_total(other)
     )
     if ahead < n_trials:
