@@ -10,10 +10,13 @@ import pytest
 
 from freezesweep.data import Dataset, target_task
 from freezesweep.data.image_folder import load_image_folder
+from freezesweep.data.load import load_data
 from freezesweep.errors import ConfigError
+from freezesweep.spec.read import trial_spec
 from freezesweep.trial import run_trial
 from tests.helpers.processes import run
 from tests.helpers.shrink import ROOT, compose_config
+from tests.test_free_memory import fake_available
 
 pytestmark = pytest.mark.backend_portable  # also run under JAX and torch by .ci/run
 
@@ -238,3 +241,14 @@ def test_a_small_unaugmented_folder_becomes_arrays_the_feature_cache_can_use(
     # A trial on the folder trains on cached features (a first trial computes them: a miss).
     run_trial(compose_config(tmp_path, *folder_overrides(folder), "tracking.enabled=false"))
     assert "feature cache: miss" in capsys.readouterr().out
+
+
+def test_a_folder_over_half_the_free_memory_streams_whatever_feature_cache_gb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_png_folder(tmp_path / "digits")
+    spec = trial_spec(compose_config(tmp_path, *folder_overrides(folder)))
+    assert isinstance(load_data(spec, (28, 28, 1)), Dataset)  # 2 GB bound, memory to spare
+    # 1 KiB available: at most 512 bytes may be decoded into memory, less than the images.
+    fake_available(monkeypatch, tmp_path, 1)
+    assert not isinstance(load_data(spec, (28, 28, 1)), Dataset)

@@ -1,25 +1,17 @@
-"""Tests for features beyond the memory bound: compact files, memory-mapped reads, damaged entries
-rebuilt, read-only and full folders, and parity of a disk-backed stage with the in-memory one."""
+"""Tests for the files of features beyond the memory bound: compact, memory-mapped, damaged entries
+removed, read-only and full folders (stage-level behaviour: `test_feature_tier.py`)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from freezesweep.errors import DiskFull
-from freezesweep.runtime import seed_everything
-from freezesweep.spec import StageSpec
 from freezesweep.train.feature_files import Chunks, FeatureFiles, MappedFeatures, Unwritable
-from freezesweep.train.schedule import ScheduleResult, run_schedule
-from freezesweep.train.store import ArrayStore
 from tests.helpers.mounts import tmpfs
-from tests.train.test_feature_cache import HEAD, TOP_TWO
-from tests.train.test_schedule import digits_plans, random_rows
 
 SHAPES = {"train": (40, 3, 2), "val": (10, 3, 2)}
 
@@ -119,78 +111,3 @@ def test_a_read_only_folder_is_unwritable_and_a_full_one_names_the_cache(tmp_pat
         )
         # No partial file left beside the filler (the manifest line did not fit either).
         assert {path.name for path in folder.iterdir()} <= {"filler", ".freezesweep-entries"}
-
-
-def _train(
-    cache: ArrayStore | None, scale: float = 1.0, stages: tuple[StageSpec, ...] = (HEAD, TOP_TWO)
-) -> ScheduleResult:
-    seed_everything(0)
-    model, backbone, plans = digits_plans(*stages)
-    rows = random_rows(rows=32)
-    data = replace(rows, x_train=scale * rows.x_train, x_val=scale * rows.x_val)
-    return run_schedule(model, backbone, plans, data, batch_size=8, verbose=0, cache=cache)
-
-
-def _histories(result: ScheduleResult) -> list[dict[str, list[float]]]:
-    return [stage.history for stage in result.stages]
-
-
-def test_features_over_the_bound_train_from_disk_on_the_same_batches(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Images scaled so that the features exceed float16's range: the files keep float32, and
-    # the stages must then match the in-memory path bit for bit (the same batches, in order).
-    memory = _train(ArrayStore(), scale=1e6)
-    with caplog.at_level(logging.INFO, logger="freezesweep.train.stage_fit"):
-        disk = _train(ArrayStore(tmp_path, max_bytes=1_000), scale=1e6)
-    again = _train(ArrayStore(tmp_path, max_bytes=1_000), scale=1e6)
-    # Both stages' features (well over 1,000 bytes) went to disk, then were read back from it.
-    assert [stage.feature_cache for stage in disk.stages] == ["miss", "miss"]
-    assert [stage.feature_cache for stage in again.stages] == ["hit", "hit"]
-    assert len(list(tmp_path.glob("*.mapped.json"))) == 2
-    # The log names the tier, the dtype, the bytes and the bound.
-    assert caplog.messages[0] == (
-        "feature cache for stage 'head': miss (cut at the output of digits_backbone; "
-        "disk, float32, 147456 bytes, bound 1000 bytes)"
-    )
-    assert _histories(disk) == _histories(memory) == _histories(again)
-
-
-def test_float16_features_train_within_their_rounding(tmp_path: Path) -> None:
-    memory = _train(ArrayStore(), stages=(HEAD,))
-    disk = _train(ArrayStore(tmp_path, max_bytes=1_000), stages=(HEAD,))
-    assert next(tmp_path.glob("*.mapped.train.npy")).stat().st_size < 147456 / 2 + 200
-    # A head-only stage on float16 features: each epoch's losses within 1e-4 of the float32
-    # features' (measured: 1e-5), the same accuracies.
-    for name, values in _histories(disk)[0].items():
-        tolerance = 1e-4 if "loss" in name else 0.0
-        np.testing.assert_allclose(values, _histories(memory)[0][name], rtol=0, atol=tolerance)
-
-
-def test_a_truncated_entry_is_rebuilt_by_the_next_stage(tmp_path: Path) -> None:
-    first = _train(ArrayStore(tmp_path, max_bytes=1_000))
-    for path in tmp_path.glob("*.mapped.train.npy"):
-        path.write_bytes(path.read_bytes()[:200])
-    rebuilt = _train(ArrayStore(tmp_path, max_bytes=1_000))
-    # Not trusted: computed again (misses), with the same numbers, and whole on disk again.
-    assert [stage.feature_cache for stage in rebuilt.stages] == ["miss", "miss"]
-    assert _histories(rebuilt) == _histories(first)
-    assert all(path.stat().st_size > 200 for path in tmp_path.glob("*.mapped.train.npy"))
-
-
-@pytest.mark.timeout(120)
-def test_a_read_only_cache_folder_computes_in_memory_and_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    memory = _train(ArrayStore())
-    with (
-        tmpfs(tmp_path / "cache", read_only=True) as folder,
-        caplog.at_level(logging.WARNING, logger="freezesweep.train.feature_cache"),
-    ):
-        result = _train(ArrayStore(folder, max_bytes=1_000))
-    # One line per stage, then the in-memory features: the numbers of the in-memory path exactly.
-    assert caplog.messages[0] == (
-        f"feature cache: cannot keep 147456 bytes of features in {folder} (Read-only file "
-        "system); computed in memory for this stage instead"
-    )
-    assert _histories(result) == _histories(memory)

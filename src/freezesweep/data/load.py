@@ -11,6 +11,7 @@ from freezesweep.data.feed import Dataset, TrainingData
 from freezesweep.data.fit import ArrayCache, fit_to_input
 from freezesweep.data.npz import load_npz
 from freezesweep.errors import ConfigError
+from freezesweep.free_memory import memory_bound
 from freezesweep.spec import TrialSpec
 
 
@@ -118,8 +119,8 @@ def _image_folder(
         cache=bool(config.cache),
         augmentation=config.augmentation,
         preprocess=preprocess,
-        # Arrays let the feature cache work; they share its memory bound.
+        # Arrays let the feature cache work; they share its memory bound (free memory included).
         arrays_up_to=0
         if spec.trainer.feature_cache == "off"
-        else int(spec.trainer.feature_cache_gb * 10**9),
+        else memory_bound(int(spec.trainer.feature_cache_gb * 10**9)).bytes,
     )

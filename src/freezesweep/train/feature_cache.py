@@ -10,7 +10,6 @@ it trains are the full model's weights and the freeze audit of the full model st
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 
 import keras
@@ -18,11 +17,7 @@ import numpy as np
 
 from freezesweep.data.feed import Dataset, Pipelines, TrainingData
 from freezesweep.freeze.plan import StagePlan
-from freezesweep.train.feature_files import FeatureFiles, Unwritable
-from freezesweep.train.feature_rows import Rows, data_digest, stage_rows
-from freezesweep.train.store import ArrayStore
-
-logger = logging.getLogger(__name__)
+from freezesweep.train.feature_rows import data_digest
 
 # Layers that draw random numbers; none may sit below a cut.
 _RANDOM_LAYERS = (
@@ -159,82 +154,10 @@ def cache_key(split: Split, data: Dataset | str) -> str:
     return "features-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def cached_features(split: Split, data: TrainingData, store: ArrayStore) -> tuple[Dataset, bool]:
-    """The train and validation features at the cut, from the store or computed now.
-
-    Features within the store's bound are kept in memory (and in its `.npz` disk tier); larger
-    ones go to its folder as memory-mapped files (`feature_files`), or, without a folder or
-    when it cannot take them, are computed in memory for this stage and not kept.
-
-    Args:
-        split: the model's split for this stage.
-        data: the stage's arrays, or a streamed folder's pipelines (with `frozen`).
-        store: where features are kept.
-
-    Returns:
-        The features as a `Dataset` (same labels; memory-mapped arrays when on disk), and
-        whether they came from the store.
-    """
-    rows = stage_rows(split.lower, data)
-    key = cache_key(split, rows.digest)
-    size = _row_bytes(split) * (len(rows.y_train) + len(rows.y_val))
-    if size > store.max_bytes and store.directory is not None:
-        mapped = _mapped_features(split, rows, store, key, size)
-        if mapped is not None:
-            train, val, hit = mapped
-            return Dataset(train, rows.y_train, val, rows.y_val, data.num_classes), hit
-    entry = store.get(key)
-    hit = entry is not None and entry["train"].shape[0] == len(rows.y_train)
-    if not hit:
-        entry = {name: np.concatenate(list(chunks())) for name, chunks in rows.chunks.items()}
-        store.put(key, entry)
-    assert entry is not None
-    features = Dataset(entry["train"], rows.y_train, entry["val"], rows.y_val, data.num_classes)
-    return features, hit
-
-
-def _row_bytes(split: Split) -> int:
-    """Bytes of one row of features at the cut in float32."""
-    return int(np.prod(split.lower.output.shape[1:])) * 4
-
-
-def _mapped_features(
-    split: Split, rows: Rows, store: ArrayStore, key: str, size: int
-) -> tuple[np.ndarray, np.ndarray, bool] | None:
-    assert store.directory is not None
-    files = FeatureFiles(store.directory, store.disk_bytes)
-    entry = files.open(key, (len(rows.y_train), len(rows.y_val)))
-    hit = entry is not None
-    if entry is None:
-        row = tuple(int(dimension) for dimension in split.lower.output.shape[1:])
-        counts = {"train": len(rows.y_train), "val": len(rows.y_val)}
-        try:
-            entry = files.write(
-                key, rows.chunks, {name: (count, *row) for name, count in counts.items()}
-            )
-        except Unwritable as error:
-            logger.warning(
-                "feature cache: cannot keep %d bytes of features in %s (%s); computed in "
-                "memory for this stage instead", size, store.directory, error,
-            )  # fmt: skip
-            return None
-    return entry.train, entry.val, hit
-
-
-def where_features_live(features: Dataset, bound: int) -> str:
-    """`disk`, `memory` or `memory (over the bound; not kept)`, with the bytes and the bound."""
-    size = int(features.x_train.nbytes + features.x_val.nbytes)
-    if isinstance(features.x_train, np.memmap):
-        tier = f"disk, {features.x_train.dtype.name}"
-    else:
-        tier = "memory" if size <= bound else "memory (over the bound; not kept)"
-    return f"{tier}, {size} bytes, bound {bound} bytes"
-
-
 def same_trainable(upper: keras.Model, model: keras.Model) -> bool:
     """Whether the upper model trains exactly the full model's trainable weights."""
     ids = {id(weight) for weight in upper.trainable_weights}
     return ids == {id(weight) for weight in model.trainable_weights}
 
 
-__all__ = ["Split", "cached_features", "data_digest", "same_trainable", "split_at_cut"]
+__all__ = ["Split", "cache_key", "data_digest", "same_trainable", "split_at_cut"]

@@ -1,9 +1,10 @@
 """Features larger than the memory bound: written once to disk, read back memory-mapped.
 
-A cut's features that exceed `trainer.feature_cache_gb` are computed chunk by chunk straight
-into `.npy` files in the cache folder (never whole in memory), in float16 unless a value would
-overflow float16's range (then float32), and each split is opened with `np.load(mmap_mode="r")`:
-a cached stage reads only the rows of each batch (`freezesweep.data.feed` gathers them).
+A cut's features that exceed the memory bound (`freezesweep.train.feature_tier`) are computed
+chunk by chunk straight into `.npy` files in the cache folder (never whole in memory), in
+float16 unless a value would overflow float16's range or the caller asks for float32
+(`compact=False`), and each split is opened with `np.load(mmap_mode="r")`: a cached stage reads
+only the rows of each batch (`freezesweep.data.feed` gathers them).
 
 An entry is three files, `<key>.mapped.train.npy`, `<key>.mapped.val.npy` and `<key>.mapped.json`
 (shapes, dtype and the SHA-256 of each array's bytes). Each is written under a temporary name and
@@ -108,7 +109,11 @@ class FeatureFiles:
         return array
 
     def write(
-        self, key: str, chunks: dict[str, Chunks], shapes: dict[str, tuple[int, ...]]
+        self,
+        key: str,
+        chunks: dict[str, Chunks],
+        shapes: dict[str, tuple[int, ...]],
+        compact: bool = True,
     ) -> MappedFeatures:
         """Write an entry from chunks of rows per split, in float16 where the values allow.
 
@@ -117,20 +122,22 @@ class FeatureFiles:
             chunks: per split, a function giving its rows chunk by chunk (called again if the
                 values overflow float16 and the entry is written in float32 instead).
             shapes: per split, the shape of the whole array.
+            compact: whether float16 may be used; else float32. Defaults to `True`.
 
         Raises:
             Unwritable: the folder is read-only or otherwise cannot take the entry.
             DiskFull: `disk full writing the feature cache to <path> (...)`.
         """
-        needed = sum(2 * int(np.prod(shape)) for shape in shapes.values())
+        first = np.dtype(np.float16 if compact else np.float32)
+        needed = sum(first.itemsize * int(np.prod(shape)) for shape in shapes.values())
         if needed > self.max_bytes:
-            raise Unwritable(f"{needed} bytes in float16 exceed trainer.feature_disk_gb")
+            raise Unwritable(f"{needed} bytes in {first.name} exceed trainer.feature_disk_gb")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
                 manifest.write(f"{key}{SUFFIX}\n")  # named before any file exists
             self._evict(needed)
-            meta = self._write_splits(key, chunks, shapes, np.dtype(np.float16))
+            meta = self._write_splits(key, chunks, shapes, first)
             if meta is None:  # a value beyond float16's range: the exact dtype instead
                 meta = self._write_splits(key, chunks, shapes, np.dtype(np.float32))
             assert meta is not None

@@ -14,12 +14,8 @@ from freezesweep.data.feed import TrainingData, evaluate_arguments, fit_argument
 from freezesweep.errors import RecompileGuardError
 from freezesweep.freeze.plan import StagePlan
 from freezesweep.train.compile import compile_stage, guarded_fit
-from freezesweep.train.feature_cache import (
-    cached_features,
-    same_trainable,
-    split_at_cut,
-    where_features_live,
-)
+from freezesweep.train.feature_cache import Split, same_trainable, split_at_cut
+from freezesweep.train.feature_tier import Features, cached_features
 from freezesweep.train.fused_fit import fused_fit
 from freezesweep.train.store import ArrayStore
 
@@ -72,18 +68,18 @@ def fit_stage(
     Returns:
         The history, the cache status and an evaluation of the validation split.
     """
-    split = split_at_cut(model, backbone, plan, bn, data) if store is not None else OFF
-    if isinstance(split, str):
-        status = _off(split, plan, store)
+    split, cached = _features(model, backbone, plan, bn, data, store)
+    if isinstance(cached, str):
+        # A reason from `cached_features` names its own bound.
+        status = _off(cached, plan, store if cached is split else None)
         fingerprint = compile_stage(model, plan.stage, jit_compile, plan=plan)
         history = guarded_fit(model, fingerprint, **fit_arguments(data, batch_size), **fit_kwargs)
         return FitOutcome(history, status, lambda: _evaluate(model, data, batch_size))
-    assert store is not None
-    features, hit = cached_features(split, data, store)
-    status = "hit" if hit else "miss"
+    assert isinstance(split, Split)
+    features, status = cached.data, "hit" if cached.hit else "miss"
     logger.info(
         "feature cache for stage %r: %s (cut at the %s; %s)", plan.stage.name, status, split.cut,
-        where_features_live(features, store.max_bytes),
+        cached.where,
     )  # fmt: skip
     # Above the cut a step is cheap, so the round trip per batch dominates: on TensorFlow an epoch
     # is one call (`fused_fit`, from memory or disk); elsewhere `fit` runs many steps per call.
@@ -105,6 +101,24 @@ def fit_stage(
         arguments = fit_arguments(features, batch_size)
         history = guarded_fit(split.upper, fingerprint, **arguments, **fit_kwargs)
     return FitOutcome(history, status, lambda: _evaluate(split.upper, features, batch_size))
+
+
+def _features(
+    model: keras.Model,
+    backbone: keras.Model,
+    plan: StagePlan,
+    bn: str,
+    data: TrainingData,
+    store: ArrayStore | None,
+) -> tuple[Split | str, Features | str]:
+    """The split (or why there is none) and the cut's features (or why the stage runs uncached:
+    features larger than both free memory and what the cache folder can take)."""
+    if store is None:
+        return OFF, OFF
+    split = split_at_cut(model, backbone, plan, bn, data)
+    if isinstance(split, str):
+        return split, split
+    return split, cached_features(split, data, store)
 
 
 def _off(reason: str, plan: StagePlan, store: ArrayStore | None) -> str:
