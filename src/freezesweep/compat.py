@@ -156,8 +156,16 @@ def failed_job_return(overrides: list[str], error: BaseException) -> Any:
     from hydra.core.utils import JobReturn, JobStatus
 
     failed = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
-    failed._return_value = error
+    set_job_error(failed, error)
     return failed
+
+
+def set_job_error(result: Any, error: BaseException) -> None:
+    """Replace what a FAILED Hydra `JobReturn` carries (its other fields stay).
+
+    Hydra 1.3.2: `JobReturn._return_value`, which the public `return_value` re-raises.
+    """
+    result._return_value = error
 
 
 def hydra_apply_overrides(overrides: list[Any], cfg: Any) -> None:

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from freezesweep import compat
 
+from ..trials._outcomes import carry_outage
 from ._executor import build_executor
 from ._sbatch import check, refusal
 
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 
 
 class _TolerantMixin(BaseSubmititLauncher):
+    def __call__(self, *arguments: Any) -> JobReturn:
+        """In the job's process: the job (Hydra's `run_job`), its storage outage, if any, said
+        while its error still has its cause chain and traceback (`carry_outage`)."""
+        result: JobReturn = super().__call__(*arguments)
+        return carry_outage(result)
+
     def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
         """Submits one job (array task) per argument tuple; returns submitit's jobs."""
         return list(executor.map_array(self, *zip(*arguments, strict=True)))

@@ -38,6 +38,16 @@ class SearchSpaceExhausted(Exception):
         self.trial = trial
 
 
+class JobStorageOutage(RuntimeError):
+    """A job failed by a storage outage, said in its own process (`carry_outage`): a job's
+    error crosses to the sweeper pickled (submitit), which drops the cause chain and the
+    traceback that tell an outage from the job's own failure. Holds the cause's `describe`."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the sweeper tells Optuna about one job."""
@@ -97,6 +107,23 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}"
 
 
+def carry_outage(result: JobReturn) -> JobReturn:
+    """In the job's own process: a job failed by a storage outage carries a `JobStorageOutage`
+    (its cause described) instead of its error, so `outcome` knows it after pickling; any other
+    result is returned as it is.
+
+    Args:
+        result: the job's result, as Hydra's `run_job` returned it.
+    """
+    if result.status == JobStatus.COMPLETED:
+        return result
+    error = compat.job_error(result)
+    cause = job_outage(error) if isinstance(error, BaseException) else None
+    if cause is not None:
+        compat.set_job_error(result, JobStorageOutage(describe(cause)))
+    return result
+
+
 def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
     """COMPLETE with finite values, PRUNED for `optuna.TrialPruned`, FAIL (with a reason) else.
 
@@ -109,14 +136,19 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
         error = compat.job_error(result)
         if isinstance(error, optuna.TrialPruned):
             return Outcome(TrialState.PRUNED)
-        cause = job_outage(error) if isinstance(error, BaseException) else None
+        cause: str | None
+        if isinstance(error, JobStorageOutage):  # said by the job's process (submitit)
+            cause = error.cause
+        else:
+            found = job_outage(error) if isinstance(error, BaseException) else None
+            cause = None if found is None else describe(found)
         if cause is not None:
             # The job could not reach the study storage (reporting, pruning): not the trial's
             # fault, and Optuna's own message for it ("invalid data ... exceeding max length")
             # would mislead. Failed with the true cause and re-queued.
             reason = (
                 f"{STORAGE_OUTAGE}: the study storage did not answer during the trial "
-                f"({describe(cause)}); its parameters are re-queued"
+                f"({cause}); its parameters are re-queued"
             )
             return Outcome(TrialState.FAIL, fail_reason=reason, requeue=True)
         return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")
