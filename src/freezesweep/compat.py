@@ -181,7 +181,8 @@ def hydra_apply_overrides(overrides: list[Any], cfg: Any) -> None:
 
 def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
     """Runs `check(cfg)` on every config Hydra loads, before Hydra uses it: a `ValueError` it
-    raises becomes Hydra's one-line error (`CompactHydraException`, exit status 1).
+    raises becomes Hydra's one-line error (`CompactHydraException`, exit status 1), and so does
+    a value OmegaConf's grammar cannot parse (`unparsable`: its key, never its text).
 
     Hydra 1.3.8: wraps `ConfigLoaderImpl.load_configuration`, which `Hydra.compose_config` calls
     before it configures `hydra_logging`, and `run`/`multirun` before they instantiate
@@ -192,14 +193,21 @@ def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
         check: raises `ValueError` naming the key at fault.
     """
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.errors import CompactHydraException
+    from hydra.errors import CompactHydraException, ConfigCompositionException
+    from omegaconf.errors import GrammarParseError
 
     original = ConfigLoaderImpl.load_configuration
     if getattr(original, "_freezesweep_checked", False):
         return
 
     def load_configuration(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cfg = original(self, *args, **kwargs)
+        try:
+            cfg = original(self, *args, **kwargs)
+        except ConfigCompositionException as error:
+            if not isinstance(error.__cause__, GrammarParseError):
+                raise
+            # OmegaConf's three lines may quote a character of the value (a password's).
+            raise CompactHydraException(unparsable(error.__cause__)) from None
         try:
             check(cfg)
         except ValueError as error:
@@ -208,6 +216,19 @@ def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
 
     load_configuration._freezesweep_checked = True  # type: ignore[attr-defined]
     ConfigLoaderImpl.load_configuration = load_configuration  # type: ignore[method-assign]
+
+
+def unparsable(error: Any) -> str:
+    """The one line for a config value OmegaConf's grammar cannot parse: its key, not its text.
+
+    Args:
+        error: OmegaConf's `GrammarParseError` (its `full_key` names the value).
+    """
+    key = getattr(error, "full_key", None) or "a config value"
+    return (
+        f"{key}: OmegaConf cannot parse it (GrammarParseError): `${{` starts an interpolation; "
+        "write a `$` of a password as %24 in the URL (SQLAlchemy and MLflow decode it)."
+    )
 
 
 def hydra_override_dirname(

@@ -112,10 +112,13 @@ def check_hydra_settings(cfg: DictConfig) -> None:
 
     Raises:
         ConfigError: a callback, logging class, launcher target, sweeper or job variable that
-            would make Hydra build or load code outside the allow-lists.
+            would make Hydra build or load code outside the allow-lists; a URL setting that
+            OmegaConf would read as an interpolation (`freezesweep.spec._urls`).
     """
     from freezesweep.hydra_guard import check_hydra
+    from freezesweep.spec._urls import check_url_values
 
+    check_url_values(cfg)
     if "hydra" not in cfg:
         return
     hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
