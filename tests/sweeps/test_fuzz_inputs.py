@@ -1,5 +1,7 @@
 """Hypothesis over hostile sweep files: a `_target_` outside the allow-list at a random depth,
-secrets in the storage and tracking URLs. The real app, Hydra and sweeper run in this process.
+secrets from the whole printable alphabet in the storage and tracking URLs (percent-encoded
+where the URL's parser requires, `$` as written or as `%24`). The real app, Hydra and sweeper
+run in this process.
 
 Invariants, whatever was generated: the sweep is refused (exit 1); the refused callable was
 neither called nor its module imported; no password reaches stdout, stderr or any file; nothing
@@ -12,10 +14,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
@@ -27,13 +30,27 @@ table_files = hardening._files
 pytestmark = pytest.mark.slow
 
 _EVIL = {"_target_": "evil_module.run", "command": "touch pwned"}
-# Any character SQLAlchemy takes in a password but `@`, and none OmegaConf reads as its own
-# grammar inside a string (`${` interpolation, `\` escapes): those are config syntax, not data.
-_PASSWORDS = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="@$\\"),
+# Any printable character: `@`, `%`, `$`, `{`, `\\`, `/`, `#`, quotes, spaces, any script
+# (control characters and lone surrogates reach no shell, YAML file or URL as themselves).
+# OmegaConf's and the URL parsers' own characters are drawn more often than chance would.
+_PASSWORDS = st.lists(
+    st.one_of(
+        st.characters(blacklist_categories=("Cc", "Cs")),
+        st.sampled_from(["${", "\\${", "}", "\\", "$", "@", "%", "%24", "/", "#", "?", ":"]),
+    ),
     min_size=8,
     max_size=16,
-)
+).map("".join)
+# What each parser needs percent-encoded in a password: SQLAlchemy's `make_url` splits at `@`
+# and decodes `%`; an HTTP URL's authority also ends at `/`, `?`, `#` (and `[`, `]` are IPv6's).
+_ENCODED = {"storage": "%@", "tracking": "%@/?#[]\\"}
+
+
+def _in_url(password: str, where: str, dollar_encoded: bool) -> str:
+    """The password as a URL carries it: percent-encoded where its parser requires, and `$`
+    either as written (OmegaConf's `${` then refused in one line) or as `%24`."""
+    required = _ENCODED[where] + ("$" if dollar_encoded else "")
+    return "".join(quote(char, safe="") if char in required else char for char in password)
 
 
 @st.composite
@@ -60,12 +77,25 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(node=_nested(), password=_PASSWORDS, in_storage=st.booleans())
+@given(
+    node=_nested(),
+    password=_PASSWORDS,
+    in_storage=st.booleans(),
+    dollar_encoded=st.booleans(),
+)
 def test_a_hostile_sweep_file_calls_nothing_and_writes_no_secret(
-    tmp_path_factory: pytest.TempPathFactory, node: Any, password: str, in_storage: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    node: Any,
+    password: str,
+    in_storage: bool,
+    dollar_encoded: bool,
 ) -> None:
-    storage = f"postgresql+psycopg://fs:{password}@127.0.0.1:1/optuna"
-    assume(make_url(storage).host == "127.0.0.1")  # the password is where we put it
+    written = _in_url(password, "storage" if in_storage else "tracking", dollar_encoded)
+    storage = f"postgresql+psycopg://fs:{written}@127.0.0.1:1/optuna"
+    # The password is where we put it, whole (OmegaConf's `${` aside, refused before use).
+    assert make_url(storage).host == "127.0.0.1"
+    if "${" not in written:
+        assert make_url(storage).password == password or not in_storage
     tmp_path = tmp_path_factory.mktemp("fuzz")
     sweep: dict[str, Any] = {
         "defaults": [{"override /data": "image_folder"}],
@@ -74,7 +104,7 @@ def test_a_hostile_sweep_file_calls_nothing_and_writes_no_secret(
     if in_storage:
         sweep["hydra"] = {"sweeper": {"storage": storage}}
     else:
-        sweep["tracking"] = {"uri": f"http://fs:{password}@127.0.0.1:9"}
+        sweep["tracking"] = {"uri": f"http://fs:{written}@127.0.0.1:9"}
     text = "# @package _global_\n" + yaml.safe_dump(sweep, allow_unicode=True)
     snapshots: list[dict[str, bytes]] = []
 
@@ -89,18 +119,22 @@ def test_a_hostile_sweep_file_calls_nothing_and_writes_no_secret(
     (before,) = snapshots
     # Refused in its preflight: before any storage (so no RUNNING trial) or folder exists.
     assert process.returncode == 1, process.stderr[-3000:]
-    # (By the target or, first, by an unreachable storage: either way in one line.)
+    # By the target, first by an unreachable storage or tracking server, or by OmegaConf's
+    # `${` in the password: whichever, in one line.
     assert "Traceback" not in process.stderr
+    assert len(hardening.our_lines(process.stderr)) == 1, process.stderr[-3000:]
     # The refused callable never ran, and its module was never imported.
     assert not any(tmp_path.rglob("pwned")) and not any(tmp_path.rglob("IMPORTED"))
     assert "evil_module" not in sys.modules
-    # No secret in the output or any file but the sweep file that holds it.
-    assert password not in process.stdout + process.stderr
+    # No secret, as typed or as the URL holds it, in the output or any file but the sweep
+    # file that holds it.
+    for secret in {password, written}:
+        assert secret not in process.stdout + process.stderr
     after = _snapshot(tmp_path / "extra")
     assert after == before  # nothing of the user's changed, nothing added
     for name, content in {**_snapshot(work), **after}.items():
         if name != "sweep/fuzz.yaml":
-            assert password.encode() not in content, name
+            assert password.encode() not in content and written.encode() not in content, name
     # Nothing outside the test's folders, nothing in the working directory.
     assert sorted(path.name for path in tmp_path.iterdir()) == ["extra", "work"]
     assert list(work.iterdir()) == []
