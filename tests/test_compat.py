@@ -144,16 +144,3 @@ def test_pruner_warmup_steps_reads_percentile_and_median_pruners() -> None:
     assert compat.pruner_warmup_steps(optuna.pruners.MedianPruner(n_warmup_steps=13)) == 13
     assert compat.pruner_warmup_steps(optuna.pruners.PercentilePruner(25.0, n_warmup_steps=4)) == 4
     assert compat.pruner_warmup_steps(optuna.pruners.ThresholdPruner(lower=0.1)) == 0
-
-
-def test_a_value_omegaconf_cannot_parse_is_named_by_its_key_not_its_text() -> None:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import GrammarParseError
-
-    with pytest.raises(GrammarParseError) as raised:
-        OmegaConf.create({"tracking": {"uri": "http://fs:pw${secret!@h"}})
-    assert compat.unparsable(raised.value) == (
-        "tracking.uri: OmegaConf cannot parse it (GrammarParseError): `${` starts an "
-        "interpolation; write a `$` of a password as %24 in the URL (SQLAlchemy and MLflow "
-        "decode it)."
-    )

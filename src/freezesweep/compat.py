@@ -179,35 +179,43 @@ def hydra_apply_overrides(overrides: list[Any], cfg: Any) -> None:
     ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
 
 
-def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
+def hydra_check_loaded_configs(
+    check: Callable[[Any], None], explain: Callable[[Any], str | None] | None = None
+) -> None:
     """Runs `check(cfg)` on every config Hydra loads, before Hydra uses it: a `ValueError` it
-    raises becomes Hydra's one-line error (`CompactHydraException`, exit status 1), and so does
-    a value OmegaConf's grammar cannot parse (`unparsable`: its key, never its text).
+    raises becomes Hydra's one-line error (`CompactHydraException`, exit status 1); so does the
+    cause of a config Hydra could not compose, in the line `explain` gives for it.
 
     Hydra 1.3.8: wraps `ConfigLoaderImpl.load_configuration`, which `Hydra.compose_config` calls
     before it configures `hydra_logging`, and `run`/`multirun` before they instantiate
     `hydra.callbacks`, the sweeper and the launcher, or make any folder (the compose API and the
-    sweeper's job configs go through it too). Installing twice wraps once.
+    sweeper's job configs go through it too). Installing twice wraps once (the second may add
+    `explain`).
 
     Args:
         check: raises `ValueError` naming the key at fault.
+        explain: the one line for the cause of a composition error (`None`: Hydra's own
+            message stands). Defaults to `None`.
     """
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.errors import CompactHydraException, ConfigCompositionException
-    from omegaconf.errors import GrammarParseError
 
     original = ConfigLoaderImpl.load_configuration
     if getattr(original, "_freezesweep_checked", False):
+        if explain is not None:  # a later installation may bring what an earlier one lacked
+            original._freezesweep_explain = explain  # type: ignore[attr-defined]
         return
 
     def load_configuration(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             cfg = original(self, *args, **kwargs)
         except ConfigCompositionException as error:
-            if not isinstance(error.__cause__, GrammarParseError):
+            said = load_configuration._freezesweep_explain  # type: ignore[attr-defined]
+            line = said(error.__cause__) if said is not None else None
+            if line is None:
                 raise
-            # OmegaConf's three lines may quote a character of the value (a password's).
-            raise CompactHydraException(unparsable(error.__cause__)) from None
+            # Hydra would print its cause whole: OmegaConf's lines may quote a password's text.
+            raise CompactHydraException(line) from None
         try:
             check(cfg)
         except ValueError as error:
@@ -215,20 +223,8 @@ def hydra_check_loaded_configs(check: Callable[[Any], None]) -> None:
         return cfg
 
     load_configuration._freezesweep_checked = True  # type: ignore[attr-defined]
+    load_configuration._freezesweep_explain = explain  # type: ignore[attr-defined]
     ConfigLoaderImpl.load_configuration = load_configuration  # type: ignore[method-assign]
-
-
-def unparsable(error: Any) -> str:
-    """The one line for a config value OmegaConf's grammar cannot parse: its key, not its text.
-
-    Args:
-        error: OmegaConf's `GrammarParseError` (its `full_key` names the value).
-    """
-    key = getattr(error, "full_key", None) or "a config value"
-    return (
-        f"{key}: OmegaConf cannot parse it (GrammarParseError): `${{` starts an interpolation; "
-        "write a `$` of a password as %24 in the URL (SQLAlchemy and MLflow decode it)."
-    )
 
 
 def hydra_override_dirname(

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from freezesweep.errors import ConfigError
-from freezesweep.spec._urls import check_url_values
+from freezesweep.spec._urls import check_url_values, unreadable_value
 
 _ADVICE = "write a `$` of a password as %24 in the URL (SQLAlchemy and MLflow decode it)."
 
@@ -59,3 +59,15 @@ def test_what_omegaconf_reads_as_text_passes(monkeypatch: pytest.MonkeyPatch) ->
         }
     )
     check_url_values(cfg)
+
+
+def test_a_value_omegaconf_cannot_parse_is_named_by_its_key_not_its_text() -> None:
+    from omegaconf.errors import GrammarParseError
+
+    with pytest.raises(GrammarParseError) as raised:
+        OmegaConf.create({"tracking": {"uri": "http://fs:pw${secret!@h"}})
+    assert unreadable_value(raised.value) == (
+        "tracking.uri: OmegaConf cannot parse it (GrammarParseError): `${` starts an "
+        "interpolation; " + _ADVICE
+    )
+    assert unreadable_value(ValueError("another cause")) is None

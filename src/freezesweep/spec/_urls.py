@@ -51,3 +51,19 @@ def check_url_values(cfg: Any) -> None:
                 f"{key}: its value holds `${{` once resolved, which Hydra reads as an "
                 f"interpolation again when it builds the sweeper; {_ADVICE}."
             )
+
+
+def unreadable_value(error: Any) -> str | None:
+    """The one line for a config value OmegaConf's grammar cannot parse (its key, never its
+    text: OmegaConf quotes the offending character, maybe a password's), else `None`.
+
+    Args:
+        error: what made Hydra's composition fail (its cause).
+    """
+    if not isinstance(error, GrammarParseError):
+        return None
+    key = getattr(error, "full_key", None) or "a config value"
+    return (
+        f"{key}: OmegaConf cannot parse it (GrammarParseError): `${{` starts an interpolation; "
+        f"{_ADVICE}."
+    )

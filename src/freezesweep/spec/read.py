@@ -41,6 +41,9 @@ from freezesweep.spec._types import (
     TrialSpec,
 )
 
+# Re-exported: `sweep.py` hands it to `compat.hydra_check_loaded_configs` with the check below.
+from freezesweep.spec._urls import unreadable_value as unreadable_value
+
 
 def tracking_spec(cfg: Any, environment: Mapping[str, str] | None = None) -> TrackingSpec:
     """The tracking slice of a config (for the sweeper's hooks and `freezesweep report`).

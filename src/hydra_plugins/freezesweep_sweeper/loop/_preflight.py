@@ -28,6 +28,7 @@ from optuna.distributions import (
 )
 
 from freezesweep.disk import refuse_link
+from freezesweep.study.report import refuse_report_links
 from freezesweep.study.storage import check_storage
 
 from ..definition._fingerprint import reconcile, sweep_definition
@@ -91,9 +92,18 @@ def preflight(
     resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
     if resolved.settings is not settings:  # on_definition_change=new_study
         space = move_sweep(config, space, resolved.sweep_dir)
-    for name in ("multirun.yaml", "optimization_results.yaml"):  # written, never through a link
-        refuse_link(resolved.sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
+    _refuse_links(resolved.sweep_dir)
     return Prepared(resolved.settings, space, definition, resolved.sweep_dir)
+
+
+def _refuse_links(sweep_dir: Path) -> None:
+    """What the sweep writes in its folder is never written through a symbolic link: its files,
+    the report, the feature cache's folder and the trials' folders (which Hydra makes)."""
+    for name in ("multirun.yaml", "optimization_results.yaml", "cache"):
+        refuse_link(sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
+    refuse_report_links(sweep_dir / "report")
+    for folder in sorted(sweep_dir.glob("trial-*")):
+        refuse_link(folder, "a trial's folder", "hydra.sweep.dir")
 
 
 def sample_points(
