@@ -70,6 +70,8 @@ def preflight(
     Raises:
         ValueError: naming the key, for anything wrong with the sweep.
     """
+    # Before the storage is reached (a SQLite storage's folder is made then).
+    _refuse_links(Path(str(config.hydra.sweep.dir)))
     space = parse_search_space(
         settings.params, arguments, job_config=config, config_loader=config_loader
     )
@@ -92,7 +94,7 @@ def preflight(
     resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
     if resolved.settings is not settings:  # on_definition_change=new_study
         space = move_sweep(config, space, resolved.sweep_dir)
-    _refuse_links(resolved.sweep_dir)
+        _refuse_links(resolved.sweep_dir)
     return Prepared(resolved.settings, space, definition, resolved.sweep_dir)
 
 
