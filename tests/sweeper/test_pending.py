@@ -19,13 +19,8 @@ from optuna.trial import TrialState
 
 from freezesweep import compat
 from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR
-from hydra_plugins.freezesweep_sweeper.trials._outcomes import (
-    JobStorageOutage,
-    Outcome,
-    carry_outage,
-    outage_cause,
-    outcome,
-)
+from freezesweep.study.outages import JobStorageOutage, carry_outage, outage_cause
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, outcome
 from hydra_plugins.freezesweep_sweeper.trials._pending import (
     PENDING_FILE,
     StorageUnavailable,

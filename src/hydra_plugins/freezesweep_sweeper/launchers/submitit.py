@@ -26,7 +26,6 @@ from omegaconf import DictConfig
 
 from freezesweep import compat
 
-from ..trials._outcomes import carry_outage
 from ._executor import build_executor
 from ._sbatch import check, refusal
 
@@ -37,6 +36,9 @@ class _TolerantMixin(BaseSubmititLauncher):
     def __call__(self, *arguments: Any) -> JobReturn:
         """In the job's process: the job (Hydra's `run_job`), its storage outage, if any, said
         while its error still has its cause chain and traceback (`carry_outage`)."""
+        # Here, not at the top: Hydra's plugin scan imports this module, and SQLAlchemy is slow.
+        from freezesweep.study.outages import carry_outage
+
         result: JobReturn = super().__call__(*arguments)
         return carry_outage(result)
 

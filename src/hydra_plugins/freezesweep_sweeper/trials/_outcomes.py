@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import optuna
-import sqlalchemy.exc
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.attributes import FAIL_REASON_ATTR
+from freezesweep.study.outages import JobStorageOutage, describe, job_outage
 
 from ._liveness import requeue, retire
 
 # How a trial failed by a storage outage starts its `fail_reason` (its retry stands in for it).
 STORAGE_OUTAGE = "storage outage"
-
-# Where Optuna's storages live: an OSError raised there is the storage's (a journal file).
-_STORAGES = "optuna.storages"
 
 # What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
 _STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
@@ -38,16 +34,6 @@ class SearchSpaceExhausted(Exception):
         self.trial = trial
 
 
-class JobStorageOutage(RuntimeError):
-    """A job failed by a storage outage, said in its own process (`carry_outage`): a job's
-    error crosses to the sweeper pickled (submitit), which drops the cause chain and the
-    traceback that tell an outage from the job's own failure. Holds the cause's `describe`."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What the sweeper tells Optuna about one job."""
@@ -57,71 +43,6 @@ class Outcome:
     fail_reason: str | None = None
     # Enqueue the parameters again: the trial failed for no fault of its own (a storage outage).
     requeue: bool = False
-
-
-def outage_cause(error: BaseException) -> BaseException | None:
-    """The error in `error`'s chain that says the storage did not answer, else `None` (the
-    request itself was wrong, and retrying it would only delay the error).
-
-    Optuna wraps SQLAlchemy's errors in `StorageInternalError` (whose message blames "invalid
-    data", e.g. "exceeding max length"), so the cause chain is searched and the cause is what
-    gets reported.
-    """
-    seen: BaseException | None = error
-    for _ in range(8):  # a chain is short; the bound only guards against cycles
-        if seen is None:
-            return None
-        if isinstance(
-            seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | OSError
-        ):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def job_outage(error: BaseException) -> BaseException | None:
-    """`outage_cause` for a job's error: a database connection error anywhere in its chain, or
-    an `OSError` raised inside an Optuna storage (the journal file); a job's other `OSError`s
-    (a missing data file, a full disk) are its own failures, not outages."""
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and not _raised_in_storage(seen):
-            seen = seen.__cause__ or seen.__context__
-            continue
-        if outage_cause(seen) is seen:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _raised_in_storage(error: BaseException) -> bool:
-    frames = traceback.walk_tb(error.__traceback__)
-    return any(frame.f_globals.get("__name__", "").startswith(_STORAGES) for frame, _ in frames)
-
-
-def describe(error: BaseException) -> str:
-    """`OperationalError: connection failed: ...`: an error's type and first line, redacted."""
-    lines = redact(str(error)).strip().splitlines() or [""]
-    return f"{type(error).__name__}: {lines[0]}"
-
-
-def carry_outage(result: JobReturn) -> JobReturn:
-    """In the job's own process: a job failed by a storage outage carries a `JobStorageOutage`
-    (its cause described) instead of its error, so `outcome` knows it after pickling; any other
-    result is returned as it is.
-
-    Args:
-        result: the job's result, as Hydra's `run_job` returned it.
-    """
-    if result.status == JobStatus.COMPLETED:
-        return result
-    error = compat.job_error(result)
-    cause = job_outage(error) if isinstance(error, BaseException) else None
-    if cause is not None:
-        compat.set_job_error(result, JobStorageOutage(describe(cause)))
-    return result
 
 
 def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:

@@ -19,8 +19,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.outages import outage_cause
 
-from ._outcomes import Outcome, outage_cause, tell
+from ._outcomes import Outcome, tell
 
 log = logging.getLogger(__name__)
 
