@@ -23,12 +23,12 @@ from freezesweep.compat import hydra_check_loaded_configs  # noqa: E402
 from freezesweep.errors import ConfigError  # noqa: E402
 from freezesweep.hydra_files import redact_saved_configs, remove_run_dir  # noqa: E402
 from freezesweep.redaction import redact, redact_logs  # noqa: E402
-from freezesweep.spec.read import check_hydra_settings  # noqa: E402
+from freezesweep.spec.read import check_hydra_settings, unreadable_value  # noqa: E402
 from freezesweep.trial import run_trial  # noqa: E402
 
 # What Hydra itself builds from the config (callbacks, logging handlers, its launcher) is checked
 # against allow-lists before Hydra builds it: see freezesweep.hydra_guard and docs/security.md.
-hydra_check_loaded_configs(check_hydra_settings)
+hydra_check_loaded_configs(check_hydra_settings, unreadable_value)
 
 # conf/hydra/launcher/submitit_*.yaml deliberately share their names with the plugin's schemas,
 # so Hydra type-checks their keys against them; it warns that this matching is deprecated.

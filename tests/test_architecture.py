@@ -169,6 +169,7 @@ def test_only_the_config_reader_and_the_entry_points_touch_omegaconf() -> None:
         "freezesweep.spec.read",
         "freezesweep.spec._schedule",
         "freezesweep.spec._sources",
+        "freezesweep.spec._urls",
         "freezesweep.trial",
         "freezesweep.bench._common",
         "freezesweep.cli",

@@ -68,6 +68,10 @@ def test_failed_job_return_carries_the_error_without_raising() -> None:
     # The public accessor re-raises, which is why the sweeper reads the private one.
     with pytest.raises(RuntimeError):
         _ = result.return_value
+    # What it carries can be replaced, its other fields kept.
+    other = ValueError("said otherwise")
+    compat.set_job_error(result, other)
+    assert compat.job_error(result) is other and result.overrides == ["a=1"]
 
 
 def test_study_id_names_the_study_in_its_storage() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,22 @@ def disk_full(error: BaseException, what: str, path: Path) -> DiskFull:
     detail = cause.strerror if cause is not None else "No space left on device"
     # One argument: str() is the message alone, without OSError's "[Errno 28]" prefix.
     return DiskFull(f"disk full writing {what} to {path} ({detail})")
+
+
+def append_line(folder: Path, name: str, line: str) -> None:
+    """Append `line` and a newline to `folder/name`, creating the folder and the file; never
+    through a link: the folder or the file being a symbolic link raises `OSError` (ELOOP), and
+    nothing is written (a link planted there would make the project write outside its folder).
+
+    Args:
+        folder: the folder the project writes in (e.g. a sweep's `cache/`).
+        name: the file's name in it (e.g. the cache's manifest).
+        line: the text, without its newline.
+    """
+    if folder.is_symlink():
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    handle = os.open(folder / name, flags, 0o644)
+    with os.fdopen(handle, "a", encoding="utf-8") as stream:
+        stream.write(f"{line}\n")

@@ -13,6 +13,7 @@ __all__ = [
     "OutOfMemory",
     "RecompileGuardError",
     "SpoolEntryError",
+    "SweepEndError",
     "WeightFileError",
 ]
 
@@ -49,3 +50,9 @@ class SpoolEntryError(ValueError):
     """A spooled MLflow run that `freezesweep sync` will not send: a record that is not what
     freezesweep writes, an artifact path outside the entry's folder, or a run the entry did not
     create. The message names the file and line; the entry is kept, untouched, for a human."""
+
+
+class SweepEndError(RuntimeError):
+    """The end of a sweep failed after every trial was told (MLflow refused the report): the
+    message names the step and the cause, says where the report is and how the study's parent
+    run ended. The sweeper prints it as one line and exits 1."""

@@ -387,15 +387,25 @@ def test_a_storage_down_while_a_trial_trains_requeues_it_and_the_rerun_finishes(
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
 def test_a_storage_back_before_the_tell_requeues_the_trial_and_the_sweep_goes_on(
-    tmp_path: Path,
+    tmp_path: Path, launcher: str
 ) -> None:
+    # Under submitit the job's error crosses to the sweeper pickled (no cause chain): the job's
+    # process says the outage itself, so the trial gets the same reason and retry.
     tracking_uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     with throwaway_postgres() as postgres:
         # Waits of 2, 4, 8 and 16 s between tells: the server is back well within them.
         settings = ("hydra.sweeper.n_trials=3", "epochs=3", "sleep_s=0.2")
         retries = ("hydra.sweeper.tell_attempts=5", "hydra.sweeper.tell_backoff=2")
-        process = worker(tmp_path, postgres.url, *settings, *retries, "hold_on=[1]")
+        process = worker(
+            tmp_path,
+            postgres.url,
+            *settings,
+            *retries,
+            "hold_on=[1]",
+            f"hydra/launcher={launcher}",
+        )
         with killed_at_exit(process):
             wait_for(lambda: (tmp_path / "held-1").exists(), timeout=180)
             postgres.stop()

@@ -36,14 +36,23 @@ def _npz(path: Path, x_train: np.ndarray, y_train: np.ndarray) -> Path:
     ("labels", "classes", "shown"),
     [
         # A head sized by the largest label: {0, 300000} would train a 300,001-class head.
-        ([0, 300000, 0, 300000], 2, "0, 300000"),
-        ([0, 7, 7, 0], 2, "0, 7"),
-        ([1, 2, 1, 2], 2, "1, 2"),
-        ([0, 1, 3, 0], 3, "0, 1, 3"),
-        ([0, 2, 4, 6, 8, 10, 12], 7, "0, 2, 4, 6, 8, ..."),
+        ([0, 300000, 0, 300000], 2, "label 300000 above 1 and no label 1"),
+        ([0, 7, 7, 0], 2, "label 7 above 1 and no label 1"),
+        ([1, 2, 1, 2], 2, "label 2 above 1 and no label 0"),
+        ([0, 1, 3, 0], 3, "label 3 above 2 and no label 2"),
+        # A label 10 in a 10-class set is named, however many labels come before it.
+        ([*range(9), 10], 10, "label 10 above 9 and no label 9"),
+        ([0, 2, 4, 6, 8, 10, 12], 7, "labels 8, 10, 12 above 6 and no labels 1, 3, 5"),
+        # Many: the first four, the largest (what would size the head) and the count.
+        (
+            [*range(0, 40, 2)],
+            20,
+            "labels 20, 22, 24, 26, ..., 38 (10 in all) above 19 and no labels 1, 3, 5, 7, ..., "
+            "19 (10 in all)",
+        ),
     ],
 )
-def test_labels_that_are_not_the_class_ids_are_refused(
+def test_labels_that_are_not_the_class_ids_are_refused_by_name(
     tmp_path: Path, labels: list[int], classes: int, shown: str
 ) -> None:
     x = np.zeros((len(labels), 28, 28), dtype="float32")
@@ -52,7 +61,20 @@ def test_labels_that_are_not_the_class_ids_are_refused(
         load_npz(str(path))
     assert str(caught.value) == (
         f"data.path: y_train must hold the class ids 0..{classes - 1} (its {classes} classes), "
-        f"each at least once; got labels {shown} in {path}. Map them to 0..{classes - 1} first."
+        f"each at least once; got {shown} in {path}. Map them to 0..{classes - 1} first."
+    )
+
+
+def test_validation_labels_training_lacks_are_named_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "data.npz"
+    x = np.zeros((4, 28, 28), dtype="float32")
+    y_val = np.array([0, 1, 5, 6, 7, 8, 9, 300000])
+    np.savez(path, x_train=x, y_train=np.array([0, 1, 0, 1]), x_val=x[[0] * 8], y_val=y_val)
+    with pytest.raises(ConfigError) as caught:
+        load_npz(str(path))
+    assert str(caught.value) == (
+        "data.path: y_val has label(s) 5, 6, 7, 8, ..., 300000 (6 in all) that y_train lacks in "
+        f"{path}; every validation class must be trained on."
     )
 
 

@@ -97,6 +97,41 @@ def test_exceeding_the_failure_budget_stops_the_sweep_with_a_non_zero_exit(
     assert [t.state for t in load_study(tmp_path).trials] == [TrialState.FAIL] * 3
 
 
+def test_mlflow_refusing_the_report_ends_the_sweep_in_one_line_with_nothing_running(
+    tmp_path: Path,
+) -> None:
+    # The real hooks on a real store; MLflow refuses the report (not a server that is down).
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    process = run_app(
+        tmp_path,
+        "hydra.sweeper.n_trials=2",
+        "tracking.enabled=true",
+        f"tracking.uri={uri}",
+        f"tracking.artifact_root={tmp_path}/mlruns/artifacts",
+        "hydra.sweeper.preflight=freezesweep.study.hooks.check_tracking",
+        "hydra.sweeper.on_sweep_start=freezesweep.study.hooks.on_sweep_start",
+        "hydra.sweeper.on_sweep_end=app.end_refused_by_mlflow",
+        ok=False,
+    )
+    # Exit 1 and one line naming the step and MLflow's reason (then Hydra's HYDRA_FULL_ERROR
+    # hint), no traceback.
+    assert process.returncode == 1, process.stderr[-3000:]
+    assert "Traceback" not in process.stderr
+    assert [line for line in process.stderr.splitlines() if line][-2] == (
+        "the end of sweep 'toy' failed publishing the report on the study's parent run "
+        "(MlflowException: INTERNAL_ERROR: the server refused the report): the trials are all "
+        f"told and the report is in {tmp_path}/multirun/report; its parent run ended FAILED. "
+        "`freezesweep report --study toy` publishes the report once MLflow accepts it"
+    )
+    assert [t.state for t in load_study(tmp_path).trials] == [TrialState.COMPLETE] * 2
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("toy").experiment_id])
+    # Nothing RUNNING: the two trial runs FINISHED, the study's parent run FAILED.
+    assert sorted(run.info.status for run in runs) == ["FAILED", "FINISHED", "FINISHED"]
+
+
 def test_hooks_run_before_and_after_the_sweep_even_when_the_budget_stops_it(
     tmp_path: Path,
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from optuna.trial import TrialState
 
 from freezesweep import compat
 from freezesweep.study.attributes import FAIL_REASON_ATTR, REQUEUED_ATTR, RETRY_OF_ATTR
-from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, outage_cause, outcome
+from freezesweep.study.outages import JobStorageOutage, carry_outage, outage_cause
+from hydra_plugins.freezesweep_sweeper.trials._outcomes import Outcome, outcome
 from hydra_plugins.freezesweep_sweeper.trials._pending import (
     PENDING_FILE,
     StorageUnavailable,
@@ -157,6 +159,23 @@ def test_a_job_that_lost_the_storage_fails_with_the_true_reason_and_is_requeued(
         "storage outage: the study storage did not answer during the trial (OperationalError: "
         "(builtins.ConnectionRefusedError) refused); its parameters are re-queued"
     )
+
+
+def test_an_outage_said_in_the_jobs_process_survives_pickling() -> None:
+    # Under submitit a job's result crosses to the sweeper pickled, which drops the cause chain:
+    # Optuna's misleading message alone would be told and the trial not re-queued.
+    wrapped = optuna.exceptions.StorageInternalError("... e.g. exceeding max length. ")
+    wrapped.__cause__ = DOWN
+    assert not outcome(pickle.loads(pickle.dumps(failed_job(wrapped))), ["val_accuracy"]).requeue
+    # Said in the job's process (`carry_outage`), it arrives with the same reason and re-queue
+    # as a job of the basic launcher's.
+    carried = pickle.loads(pickle.dumps(carry_outage(failed_job(wrapped))))
+    assert isinstance(compat.job_error(carried), JobStorageOutage)
+    assert outcome(carried, ["val_accuracy"]) == outcome(failed_job(wrapped), ["val_accuracy"])
+    assert outcome(carried, ["val_accuracy"]).requeue
+    # A job's own failure is left as it is.
+    own = failed_job(FileNotFoundError("data/digits.npz"))
+    assert compat.job_error(carry_outage(own)) is compat.job_error(own)
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,21 @@ def test_scrub_rewrites_overrides_and_config_values() -> None:
     assert config.hydra.sweeper.storage == url  # still resolves, through the environment
 
 
+def test_scrub_hands_jobs_a_password_resolved_from_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sweep file's URL whose password is itself an interpolation: the jobs' variable holds the
+    # URL resolved (a resolver's result is never read as config syntax again).
+    monkeypatch.setenv("FS_PW", PASSWORD)
+    config = OmegaConf.create(
+        {
+            "tracking": {"uri": "http://fs:${oc.env:FS_PW}@mlflow.example"},
+            "hydra": {"sweeper": {"storage": None}, "overrides": {"hydra": [], "task": []}},
+        }
+    )
+    assert scrub(config) == ["tracking.uri"]
+    assert config.tracking.uri == f"http://fs:{PASSWORD}@mlflow.example"
+    assert PASSWORD not in OmegaConf.to_yaml(config)
+
+
 def _files_containing(root: Path, secret: bytes) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file() and secret in path.read_bytes()]
 

@@ -256,7 +256,8 @@ SWEEP_ROWS = [
     (
         ["data=npz", "data.path={extra}/label_10_train.npz"],
         "data.path: y_train must hold the class ids 0..9 (its 10 classes), each at least once; "
-        "got labels 0, 1, 2, 3, 4, ... in {extra}/label_10_train.npz. Map them to 0..9 first.",
+        "got label 10 above 9 and no label 9 in {extra}/label_10_train.npz. Map them to 0..9 "
+        "first.",
     ),
     (
         ["data=npz", "data.path={extra}/negative.npz"],

@@ -95,6 +95,24 @@ def test_the_disk_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
         _write(tmp_path / "small", max_bytes=500)
 
 
+@pytest.mark.parametrize("planted", ["manifest", "folder"])
+def test_a_link_for_the_manifest_or_the_folder_is_unwritable(tmp_path: Path, planted: str) -> None:
+    # Nothing written through it: the stage trains on features in memory (a warning line).
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("the user's")
+    folder = tmp_path / "cache"
+    if planted == "manifest":
+        folder.mkdir()
+        (folder / ".freezesweep-entries").symlink_to(outside / "notes.txt")
+    else:
+        folder.symlink_to(outside)
+    with pytest.raises(Unwritable, match=r"^Too many levels of symbolic links$"):
+        _write(folder, "k")
+    assert sorted(path.name for path in outside.iterdir()) == ["notes.txt"]
+    assert (outside / "notes.txt").read_text() == "the user's"
+
+
 @pytest.mark.timeout(60)
 def test_a_read_only_folder_is_unwritable_and_a_full_one_names_the_cache(tmp_path: Path) -> None:
     with (

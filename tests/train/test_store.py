@@ -81,6 +81,42 @@ def test_eviction_never_touches_a_file_it_did_not_write(tmp_path: Path, name: st
     assert {path.stem for path in tmp_path.glob("?.npz")} == {"b", "c"}
 
 
+@pytest.mark.parametrize("planted", ["manifest", "folder"])
+def test_a_link_for_the_manifest_or_the_folder_is_never_written_through(
+    tmp_path: Path, planted: str
+) -> None:
+    # A link planted under the manifest's name, or for the cache folder itself: the entries stay
+    # in memory, the link's target (a user's file, a user's folder) is left as it was.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("the user's")
+    folder = tmp_path / "cache"
+    if planted == "manifest":
+        folder.mkdir()
+        (folder / ".freezesweep-entries").symlink_to(outside / "notes.txt")
+    else:
+        folder.symlink_to(outside)
+    store = ArrayStore(folder, max_bytes=10_000)
+    store.put("k", _entry())
+    assert store.get("k") is not None  # from memory
+    assert sorted(path.name for path in outside.iterdir()) == ["notes.txt"]
+    assert (outside / "notes.txt").read_text() == "the user's"
+    assert not any(path.suffix in (".npz", ".partial") for path in tmp_path.rglob("*"))
+
+
+def test_using_an_entry_never_touches_a_links_target(tmp_path: Path) -> None:
+    # An entry's name taken by a link (after the manifest named it): its target's times stay.
+    store = ArrayStore(tmp_path, max_bytes=10_000)
+    store.put("k", _entry())
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    outside.write_text("the user's")
+    os.utime(outside, (0, 0))
+    (tmp_path / "k.npz").unlink()
+    (tmp_path / "k.npz").symlink_to(outside)
+    assert store.get("k") is not None  # from memory, marked used on disk
+    assert outside.stat().st_mtime == 0 and outside.read_text() == "the user's"
+
+
 def test_a_corrupt_file_it_did_not_write_is_ignored_not_deleted(tmp_path: Path) -> None:
     (tmp_path / "k.npz").write_text("the user's, not an entry")
     assert ArrayStore(tmp_path).get("k") is None

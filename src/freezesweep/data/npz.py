@@ -47,21 +47,23 @@ def load_npz(path: str) -> Dataset:
     # model never trains on.
     unseen = sorted(set(parts["y_val"].tolist()) - set(parts["y_train"].tolist()))
     if unseen:
-        shown = ", ".join(str(label) for label in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
         raise ConfigError(
-            f"data.path: y_val has label(s) {shown} that y_train lacks in {path}; every "
-            "validation class must be trained on."
+            f"data.path: y_val has label(s) {_listed(unseen)} that y_train lacks in {path}; "
+            "every validation class must be trained on."
         )
     labels = np.unique(parts["y_train"])
     if len(labels) < 2:
         raise ConfigError(f"data.path: {path} has fewer than 2 classes.")
     num_classes = len(labels)
-    if labels[-1] != num_classes - 1:  # sorted, distinct, >= 0: 0..C-1 exactly when max = C-1
-        shown = ", ".join(str(label) for label in labels[:5]) + (", ..." if num_classes > 5 else "")
+    top = num_classes - 1
+    if labels[-1] != top:  # sorted, distinct, >= 0: 0..C-1 exactly when max = C-1
+        # As many labels lie above C-1 as class ids are missing below it: name both.
+        above = [int(label) for label in labels if label > top]
+        missing = sorted(set(range(num_classes)) - {int(label) for label in labels})
         raise ConfigError(
-            f"data.path: y_train must hold the class ids 0..{num_classes - 1} (its "
-            f"{num_classes} classes), each at least once; got labels {shown} in {path}. Map "
-            f"them to 0..{num_classes - 1} first."
+            f"data.path: y_train must hold the class ids 0..{top} (its {num_classes} classes), "
+            f"each at least once; got {_labels(above)} above {top} and no {_labels(missing)} "
+            f"in {path}. Map them to 0..{top} first."
         )
     if parts["x_train"].ndim == 3:  # grayscale without a channel axis
         parts["x_train"], parts["x_val"] = parts["x_train"][..., None], parts["x_val"][..., None]
@@ -72,6 +74,20 @@ def load_npz(path: str) -> Dataset:
         y_val=parts["y_val"].astype("int64"),
         num_classes=num_classes,
     )
+
+
+def _labels(values: list[int]) -> str:
+    """`label 7` or `labels 1, 3, 5` (`_listed`)."""
+    return f"label{'s' if len(values) > 1 else ''} {_listed(values)}"
+
+
+def _listed(values: list[int], limit: int = 5) -> str:
+    """Sorted `values`, all of them up to `limit`; beyond, the first ones, `...`, the last one
+    (the largest label is what would size the head) and the count."""
+    if len(values) <= limit:
+        return ", ".join(str(value) for value in values)
+    first = ", ".join(str(value) for value in values[: limit - 1])
+    return f"{first}, ..., {values[-1]} ({len(values)} in all)"
 
 
 def _check_split(parts: dict[str, np.ndarray], split: str, path: str) -> None:

@@ -41,6 +41,9 @@ from freezesweep.spec._types import (
     TrialSpec,
 )
 
+# Re-exported: `sweep.py` hands it to `compat.hydra_check_loaded_configs` with the check below.
+from freezesweep.spec._urls import unreadable_value as unreadable_value
+
 # The sweep-level `zero_cost` section (read by the sweeper's hooks, not by a trial).
 from freezesweep.spec._zero_cost import ZeroCostSpec as ZeroCostSpec
 from freezesweep.spec._zero_cost import zero_cost_spec as zero_cost_spec
@@ -116,10 +119,13 @@ def check_hydra_settings(cfg: DictConfig) -> None:
 
     Raises:
         ConfigError: a callback, logging class, launcher target, sweeper or job variable that
-            would make Hydra build or load code outside the allow-lists.
+            would make Hydra build or load code outside the allow-lists; a URL setting that
+            OmegaConf would read as an interpolation (`freezesweep.spec._urls`).
     """
     from freezesweep.hydra_guard import check_hydra
+    from freezesweep.spec._urls import check_url_values
 
+    check_url_values(cfg)
     if "hydra" not in cfg:
         return
     hydra = OmegaConf.to_container(cfg.hydra, resolve=False)

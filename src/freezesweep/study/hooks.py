@@ -17,14 +17,19 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from freezesweep import stopping
 from freezesweep.errors import ConfigError
-from freezesweep.redaction import redact
 from freezesweep.spec import TrialSpec
-from freezesweep.spec.read import job_spec, log_model_mode, tracking_spec, zero_cost_spec
+from freezesweep.spec.read import job_spec, tracking_spec, zero_cost_spec
 from freezesweep.study import summary, zero_cost
 from freezesweep.study.own_trials import own_trials
 from freezesweep.study.report import publish, trials_frame
+from freezesweep.study.sweep_end import (
+    finished_states,
+    hurried,
+    promote_models,
+    publishing_failed,
+    then_promote,
+)
 
 log = logging.getLogger(__name__)
 # This process's claim on each study's parent run (`tracking.claim_study_run`): its id and the
@@ -94,7 +99,7 @@ def on_sweep_start(study: optuna.Study, config: Any) -> None:
         _CLAIMS[study.study_name] = tracking.claim_study_run(spec, study.study_name)
         # Before the orphans: a spooled run is RUNNING on the server until its replay ends it.
         waiting = _replay(spec, config)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
+        tracking.end_orphan_runs(spec, study.study_name, finished_states(study, waiting))
     zero_cost.at_sweep_start(study, config, spec if spec.enabled else None, trials_frame)
 
 
@@ -156,113 +161,71 @@ def on_sweep_end(study: optuna.Study, config: Any) -> None:
     the parent run, then log the chosen trials' models and point the study's registered model's
     aliases (`freezesweep.study.promote`, under `trainer.log_model`). After a second Ctrl-C
     (`freezesweep.stopping.hurried`), only the dead workers' runs and the parent run are ended
-    (KILLED)."""
+    (KILLED).
+
+    Raises:
+        SweepEndError: MLflow failed otherwise than by not answering (then the end is
+            spooled): the report is on disk, the parent run ended FAILED; one line says which
+            step failed (`freezesweep.study.sweep_end.publishing_failed`).
+    """
     directory = Path(str(config.hydra.sweep.dir)) / "report"
     spec = tracking_spec(config)
-    if _hurried(study, spec):
+    if hurried(study, spec):
         return
     if not spec.enabled:
         publish(study, directory, None)
         return
     from freezesweep import tracking
 
+    step = "reaching the tracking server"
     try:
         # A server that is down fails this at once instead of after MLflow's retries.
         tracking.check_reachable(spec)
+        step = "replaying the spooled runs"
         waiting = _replay(spec, config)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study, waiting))
+        step = "ending the runs of dead workers"
+        tracking.end_orphan_runs(spec, study.study_name, finished_states(study, waiting))
         # A second Ctrl-C may come while this runs: asked again before each slow step.
-        if _hurried(study, spec):
+        if hurried(study, spec):
             return
+        step = "publishing the report on the study's parent run"
         address = publish(study, directory, spec)
-        if _hurried(
+        if hurried(
             study,
             spec,
             skipped=f"models skipped: `freezesweep promote --study {study.study_name}` logs them",
         ):
             return
-        _promote(study, config, spec)
+        promote_models(study, config, spec)
         # The console's last lines: the one address that shows the study's comparison.
         print(summary.comparison_lines(address, spec.uri), flush=True)
     except Exception as error:
         if not (isinstance(error, ConfigError) or tracking.is_connection_error(error)):
-            raise
-        # The trials are told and their runs spooled: the sweep itself succeeded. The report
-        # and the parent run's end wait in the spool with the trial runs.
-        publish(study, directory, None)
-        files = sorted(path for path in directory.iterdir() if path.is_file())
-        claim = _CLAIMS.get(study.study_name)
-        if claim is None:  # the study's parent run was not opened by this process
-            log.warning(
-                f"MLflow tracking server unreachable at the end of the sweep; the report is in "
-                f"{directory}: publish it with `freezesweep report --study {study.study_name}`"
-            )
-            return
-        tracking.spool_study_end(_spool(config), study.study_name, files, claim)
-        log.warning(
-            f"MLflow tracking server unreachable at the end of the sweep; the report is in "
-            f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
-            f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
-            + _then_promote(study, config)
-        )
+            raise publishing_failed(study, spec, directory, step, error) from error
+        _spool_the_end(study, config, directory)
 
 
-def _hurried(study: optuna.Study, spec: Any, skipped: str = "") -> bool:
-    """After a second Ctrl-C (`freezesweep.stopping.hurried`): end what keeps a run RUNNING and
-    say what was `skipped` (default: the report); the caller skips the rest."""
-    if not stopping.hurried():
-        return False
-    if spec.enabled:
-        name = study.study_name
-        _end_in_a_hurry(
-            study, spec, skipped or f"report skipped: `freezesweep report --study {name}` writes it"
-        )
-    return True
-
-
-def _end_in_a_hurry(study: optuna.Study, spec: Any, skipped: str) -> None:
-    """The dead workers' runs and the parent run ended (KILLED), nothing else; a server that
-    does not answer leaves them to the next invocation (its `on_sweep_start` ends orphans)."""
+def _spool_the_end(study: optuna.Study, config: Any, directory: Path) -> None:
+    """The server is down: the trials are told and their runs spooled, so the sweep itself
+    succeeded. The report and the parent run's end wait in the spool with the trial runs."""
     from freezesweep import tracking
 
-    try:
-        tracking.check_reachable(spec)
-        tracking.end_orphan_runs(spec, study.study_name, _finished_states(study))
-        tracking.end_study_run(spec, study.study_name)
-    except Exception as error:
-        if not tracking.is_connection_error(error):
-            raise
-        log.warning("MLflow tracking server unreachable; its runs are ended by the next run")
-        return
-    log.warning(skipped)
-
-
-def _then_promote(study: optuna.Study, config: Any) -> str:
-    if log_model_mode(config) == "none":
-        return ""
-    return f" (it also logs the models and points {study.study_name}@champion and @knee)"
-
-
-def _promote(study: optuna.Study, config: Any, spec: Any) -> None:
-    """Models and aliases after the report; a failure here is reported and never fails a
-    sweep whose trials are all told (`freezesweep promote` does it again later)."""
-    mode = log_model_mode(config)
-    if mode == "none":
-        return
-    from freezesweep.study.promote import describe, promote
-
-    folder = Path(str(config.hydra.sweep.dir))
-    try:
-        promoted = promote(study, spec, mode=mode, sweep_dir=folder)
-    except Exception as error:
-        reason = redact(f"{type(error).__name__}: {error}")
+    publish(study, directory, None)
+    files = sorted(path for path in directory.iterdir() if path.is_file())
+    claim = _CLAIMS.get(study.study_name)
+    if claim is None:  # the study's parent run was not opened by this process
         log.warning(
-            f"MLflow models not logged or registered ({reason}); run "
-            f"`freezesweep promote --study {study.study_name}` once that is fixed"
+            f"MLflow tracking server unreachable at the end of the sweep; the report is in "
+            f"{directory}: publish it with `freezesweep report --study {study.study_name}`"
         )
         return
-    for line in describe(promoted, study.study_name, trials_frame(study)):
-        print(line, flush=True)
+    tracking.spool_study_end(_spool(config), study.study_name, files, claim)
+    log.warning(
+        f"MLflow tracking server unreachable at the end of the sweep; the report is in "
+        f"{directory}, and it and the spooled runs wait in {_spool(config)}: run "
+        f"`freezesweep sync {config.hydra.sweep.dir}` once the server answers"
+        + then_promote(study, config)
+    )
 
 
 def _spool(config: Any) -> Path:
@@ -286,12 +249,3 @@ def _replay(spec: Any, config: Any) -> set[int]:
     # Entries are named after their runs: trial-NNNN (with a suffix when the name was taken).
     names = [name.split(".")[0].removeprefix("trial-") for name in done.busy + done.left]
     return {int(name) for name in names if name.isdigit()}
-
-
-def _finished_states(study: optuna.Study, spooled: set[int] | None = None) -> dict[int, str]:
-    """Finished trials by number (but those whose runs wait in the spool: not orphans)."""
-    return {
-        trial.number: trial.state.name
-        for trial in own_trials(study)
-        if trial.state.is_finished() and trial.number not in (spooled or set())
-    }

@@ -16,6 +16,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from freezesweep import objectives
+from freezesweep.disk import refuse_link
 from freezesweep.study import constraints, zero_cost
 from freezesweep.study.attributes import (
     FAIL_REASON_ATTR,
@@ -31,6 +32,8 @@ from freezesweep.study.pareto_plot import plot_front
 from freezesweep.study.summary import best_trial, depth_table, search_space
 from freezesweep.study.warm_start import warm_start_params
 
+# Every file a report writes, in its folder.
+REPORT_FILES = ("trials.csv", "pareto.csv", "depths.csv", "pareto.png", "comparison.html")
 ACCURACY = objectives.ACCURACY
 PARAMS = objectives.TRAINABLE_PARAMS
 METHOD = objectives.METHOD
@@ -105,6 +108,19 @@ def pareto_table(table: pd.DataFrame) -> pd.DataFrame:
     return done[mask].sort_values([PARAMS, ACCURACY], ascending=[True, False])
 
 
+def refuse_report_links(directory: Path) -> None:
+    """The report's folder and files are never written through a symbolic link: one planted
+    there (`report/trials.csv` pointing at a user's file) is refused, and left as it is.
+
+    Raises:
+        ConfigError: naming the link (`freezesweep.disk.refuse_link`).
+    """
+    key = "hydra.sweep.dir (or `freezesweep report --output`)"
+    refuse_link(directory, "the report's folder", key)
+    for name in REPORT_FILES:
+        refuse_link(directory / name, f"the report's {name}", key)
+
+
 def write_report(study: optuna.Study, directory: Path) -> dict[str, Path]:
     """Write `trials.csv`, `pareto.csv`, `depths.csv`, `pareto.png` and `comparison.html`.
 
@@ -131,6 +147,7 @@ def _write(
     pages: Any | None = None,
 ) -> dict[str, Path]:
     """The report files; `pages` (a `tracking.StudyPages`) gives the comparison its run links."""
+    refuse_report_links(directory)
     directory.mkdir(parents=True, exist_ok=True)
     names = ("trials.csv", "pareto.csv", "depths.csv")
     files = {name: directory / name for name in names}

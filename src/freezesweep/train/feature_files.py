@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from freezesweep.disk import disk_full, is_disk_full
+from freezesweep.disk import append_line, disk_full, is_disk_full
 from freezesweep.train.store import MANIFEST_NAME
 
 SUFFIX = ".mapped"
@@ -92,7 +92,7 @@ class FeatureFiles:
             return None
         now = time.time_ns()  # least recently *used* is what eviction drops
         with contextlib.suppress(OSError):
-            os.utime(self.file(key, "json"), ns=(now, now))
+            os.utime(self.file(key, "json"), ns=(now, now), follow_symlinks=False)
         return MappedFeatures(*arrays)
 
     def _mapped(self, key: str, split: str, meta: dict[str, object]) -> np.ndarray:
@@ -133,9 +133,8 @@ class FeatureFiles:
         if needed > self.max_bytes:
             raise Unwritable(f"{needed} bytes in {first.name} exceed trainer.feature_disk_gb")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
-                manifest.write(f"{key}{SUFFIX}\n")  # named before any file exists
+            # Named before any file exists; never through a link (folder or manifest).
+            append_line(self.directory, MANIFEST_NAME, f"{key}{SUFFIX}")
             self._evict(needed)
             meta = self._write_splits(key, chunks, shapes, first)
             if meta is None:  # a value beyond float16's range: the exact dtype instead

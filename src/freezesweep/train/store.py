@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from freezesweep.disk import disk_full, is_disk_full
+from freezesweep.disk import append_line, disk_full, is_disk_full
 
 Entry = dict[str, np.ndarray]
 _DIGEST = "__sha256__"
@@ -103,6 +103,8 @@ class ArrayStore:
 
     def _write(self, key: str, entry: Entry) -> None:
         assert self.directory is not None
+        if self.directory.is_symlink():
+            return  # a link for the folder: never written through (memory only)
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".partial")
         try:
@@ -112,8 +114,7 @@ class ArrayStore:
                 np.savez(stream, **arrays)
             # Named before it exists, so no entry of ours is ever missing from the manifest. One
             # short line in append mode: writers of several processes never interleave.
-            with open(self.directory / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
-                manifest.write(f"{key}\n")
+            append_line(self.directory, MANIFEST_NAME, key)  # never through a link
             # A rename within one folder is atomic: readers see the old state or the whole entry.
             os.replace(temporary, self.path(key))
             self._touch(key)
@@ -151,7 +152,7 @@ class ArrayStore:
             # Nanoseconds from the clock: file times come from a coarse (jiffy) clock.
             now = time.time_ns()
             with contextlib.suppress(OSError):
-                os.utime(self.path(key), ns=(now, now))
+                os.utime(self.path(key), ns=(now, now), follow_symlinks=False)
 
     def _owned(self) -> list[Path]:
         """The entry files the manifest names that are plain files (not links) today."""

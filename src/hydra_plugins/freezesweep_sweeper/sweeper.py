@@ -15,11 +15,18 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from freezesweep.errors import SweepEndError
+
 from .config import FreezesweepSweeperConf
 
 
 class SweepConfigError(CompactHydraException, ValueError):
     """A bad `hydra.sweeper.*` setting: Hydra prints compact exceptions as one line."""
+
+
+class SweepEndFailed(CompactHydraException, RuntimeError):
+    """The end of the sweep failed after every trial was told (`SweepEndError`): one line,
+    exit status 1."""
 
 
 class FreezesweepSweeper(Sweeper):
@@ -47,6 +54,8 @@ class FreezesweepSweeper(Sweeper):
             # Job errors never get here (Hydra keeps them in each JobReturn): this is the search
             # space, the enqueued sets or the composed sample job, all checked before the study.
             raise SweepConfigError(_redacted(error)) from None
+        except SweepEndError as error:
+            raise SweepEndFailed(_redacted(error)) from None
         return returns
 
 
@@ -57,4 +66,4 @@ def _redacted(error: BaseException) -> str:
     return redact(str(error))
 
 
-__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf", "SweepConfigError"]
+__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf", "SweepConfigError", "SweepEndFailed"]

@@ -102,5 +102,20 @@ def record_trial_hook(
         print(json.dumps({"number": trial.number, "state": trial.state.name}), file=file)
 
 
+def end_refused_by_mlflow(study: optuna.Study, config: DictConfig) -> None:
+    """on_sweep_end hook for the tests: the project's own, with MLflow refusing the report (an
+    error of the server's, not a server that is down)."""
+    from mlflow.exceptions import MlflowException
+
+    from freezesweep import tracking
+    from freezesweep.study.hooks import on_sweep_end
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise MlflowException("INTERNAL_ERROR: the server refused the report")
+
+    tracking.publish_study_report = refuse  # type: ignore[assignment]
+    on_sweep_end(study, config)
+
+
 if __name__ == "__main__":
     main()

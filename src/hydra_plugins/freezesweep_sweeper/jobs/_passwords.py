@@ -92,7 +92,10 @@ def scrub(config: DictConfig) -> list[str]:
             found = None if key in hidden else _raw(config, key)
             # An `${oc.env:...}` reference is already safe: files keep the reference.
             if isinstance(found, str) and has_password(found):
-                safe = hide(found)
+                # The value as resolved: an interpolation inside the password (`${oc.env:PW}`)
+                # would reach jobs unresolved through the variable (a resolver's result is
+                # not read as config syntax again).
+                safe = hide(str(OmegaConf.select(config, key)))
                 OmegaConf.update(config, key, safe)
                 config.hydra.overrides[kind].append(f"{key}={safe}")
                 hidden.append(key)

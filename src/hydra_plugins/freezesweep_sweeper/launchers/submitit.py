@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 
 
 class _TolerantMixin(BaseSubmititLauncher):
+    def __call__(self, *arguments: Any) -> JobReturn:
+        """In the job's process: the job (Hydra's `run_job`), its storage outage, if any, said
+        while its error still has its cause chain and traceback (`carry_outage`)."""
+        # Here, not at the top: Hydra's plugin scan imports this module, and SQLAlchemy is slow.
+        from freezesweep.study.outages import carry_outage
+
+        result: JobReturn = super().__call__(*arguments)
+        return carry_outage(result)
+
     def _submit(self, executor: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
         """Submits one job (array task) per argument tuple; returns submitit's jobs."""
         return list(executor.map_array(self, *zip(*arguments, strict=True)))

@@ -29,6 +29,7 @@ from optuna.distributions import (
 )
 
 from freezesweep.disk import refuse_link
+from freezesweep.study.report import refuse_report_links
 from freezesweep.study.storage import check_storage
 from freezesweep.study.warm_start import WarmSource, WarmStart, read_sources
 
@@ -72,6 +73,8 @@ def preflight(
     Raises:
         ValueError: naming the key, for anything wrong with the sweep.
     """
+    # Before the storage is reached (a SQLite storage's folder is made then).
+    _refuse_links(Path(str(config.hydra.sweep.dir)))
     space = parse_search_space(
         settings.params, arguments, job_config=config, config_loader=config_loader
     )
@@ -94,8 +97,7 @@ def preflight(
     resolved = reconcile(settings, definition, Path(str(config.hydra.sweep.dir)))
     if resolved.settings is not settings:  # on_definition_change=new_study
         space = move_sweep(config, space, resolved.sweep_dir)
-    for name in ("multirun.yaml", "optimization_results.yaml"):  # written, never through a link
-        refuse_link(resolved.sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
+        _refuse_links(resolved.sweep_dir)
     final = resolved.settings
     warm = read_sources(
         final.warm_start,
@@ -106,6 +108,16 @@ def preflight(
         own=WarmSource(final.study_name, final.storage),
     )
     return Prepared(final, space, definition, resolved.sweep_dir, tuple(warm))
+
+
+def _refuse_links(sweep_dir: Path) -> None:
+    """What the sweep writes in its folder is never written through a symbolic link: its files,
+    the report, the feature cache's folder and the trials' folders (which Hydra makes)."""
+    for name in ("multirun.yaml", "optimization_results.yaml", "cache"):
+        refuse_link(sweep_dir / name, f"the sweep's {name}", "hydra.sweep.dir")
+    refuse_report_links(sweep_dir / "report")
+    for folder in sorted(sweep_dir.glob("trial-*")):
+        refuse_link(folder, "a trial's folder", "hydra.sweep.dir")
 
 
 def sample_points(

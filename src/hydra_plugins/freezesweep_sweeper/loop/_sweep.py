@@ -17,6 +17,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import hydra_files, targets
+from freezesweep.errors import SweepEndError
 from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.warm_start import add_warm_start, warm_start_text
 
@@ -100,8 +101,9 @@ class SweepLoop(Sweeper):
                     batches.run(beat)
             except Interrupted as stop:
                 log.warning(f"{stop}: the current trial(s) failed and re-queued; exiting")
-                if settings.on_sweep_end is not None:
-                    settings.on_sweep_end(study=study, config=config)
+                failed = self._end(study)
+                if failed is not None:  # the exit status stays the signal's (75: requeue)
+                    log.error(redact(str(failed)))
                 raise SystemExit(stop.exit_code) from None
         self._finish(study, ready.sweep_dir, batches.tally)
         return batches.returns
@@ -145,8 +147,9 @@ class SweepLoop(Sweeper):
             )
 
     def _finish(self, study: optuna.Study, sweep_dir: Path, tally: Tally) -> None:
-        """The summary, `optimization_results.yaml`, `on_sweep_end`, then the failure budget."""
-        settings, config = self._ready()
+        """The summary, `optimization_results.yaml`, `on_sweep_end`, then the failure budget;
+        a `SweepEndError` of `on_sweep_end` is raised last (one line, exit status 1)."""
+        settings = self._ready()[0]
         counts = count_trials(study)
         if counts.finished < settings.n_trials and counts.running:
             log.info(
@@ -158,14 +161,29 @@ class SweepLoop(Sweeper):
         results = optimization_results(study)
         if results is not None:  # Read by tools written for Hydra's Optuna sweeper.
             OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
-        if settings.on_sweep_end is not None:
-            settings.on_sweep_end(study=study, config=config)
+        failed = self._end(study)
         if tally.over(settings.max_failure_rate):
+            if failed is not None:
+                log.error(redact(str(failed)))
             raise FailureBudgetExceeded(
                 f"{tally.failed} of the {tally.finished} trials of this invocation failed, more "
                 f"than hydra.sweeper.max_failure_rate={settings.max_failure_rate} allows; "
                 f"stopped. Last reason: {tally.last_reason}"
             )
+        if failed is not None:
+            raise failed
+
+    def _end(self, study: optuna.Study) -> SweepEndError | None:
+        """Runs `on_sweep_end`; returns the `SweepEndError` it raised (the trials are all told:
+        the caller decides the exit status), lets anything else through."""
+        settings, config = self._ready()
+        if settings.on_sweep_end is None:
+            return None
+        try:
+            settings.on_sweep_end(study=study, config=config)
+        except SweepEndError as error:
+            return error
+        return None
 
     def _ready(self) -> tuple[Settings, DictConfig]:
         assert self.settings is not None and self.config is not None, "setup() was not called"

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import optuna
-import sqlalchemy.exc
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
 from freezesweep.study.attributes import FAIL_REASON_ATTR
+from freezesweep.study.outages import JobStorageOutage, describe, job_outage
 
 from ._liveness import requeue, retire
 
 # How a trial failed by a storage outage starts its `fail_reason` (its retry stands in for it).
 STORAGE_OUTAGE = "storage outage"
-
-# Where Optuna's storages live: an OSError raised there is the storage's (a journal file).
-_STORAGES = "optuna.storages"
 
 # What Study.stop raises outside `optimize`, where GridSampler and BruteForceSampler call it.
 _STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked"
@@ -49,54 +45,6 @@ class Outcome:
     requeue: bool = False
 
 
-def outage_cause(error: BaseException) -> BaseException | None:
-    """The error in `error`'s chain that says the storage did not answer, else `None` (the
-    request itself was wrong, and retrying it would only delay the error).
-
-    Optuna wraps SQLAlchemy's errors in `StorageInternalError` (whose message blames "invalid
-    data", e.g. "exceeding max length"), so the cause chain is searched and the cause is what
-    gets reported.
-    """
-    seen: BaseException | None = error
-    for _ in range(8):  # a chain is short; the bound only guards against cycles
-        if seen is None:
-            return None
-        if isinstance(
-            seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | OSError
-        ):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def job_outage(error: BaseException) -> BaseException | None:
-    """`outage_cause` for a job's error: a database connection error anywhere in its chain, or
-    an `OSError` raised inside an Optuna storage (the journal file); a job's other `OSError`s
-    (a missing data file, a full disk) are its own failures, not outages."""
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and not _raised_in_storage(seen):
-            seen = seen.__cause__ or seen.__context__
-            continue
-        if outage_cause(seen) is seen:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _raised_in_storage(error: BaseException) -> bool:
-    frames = traceback.walk_tb(error.__traceback__)
-    return any(frame.f_globals.get("__name__", "").startswith(_STORAGES) for frame, _ in frames)
-
-
-def describe(error: BaseException) -> str:
-    """`OperationalError: connection failed: ...`: an error's type and first line, redacted."""
-    lines = redact(str(error)).strip().splitlines() or [""]
-    return f"{type(error).__name__}: {lines[0]}"
-
-
 def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
     """COMPLETE with finite values, PRUNED for `optuna.TrialPruned`, FAIL (with a reason) else.
 
@@ -109,14 +57,19 @@ def outcome(result: JobReturn, objectives: Sequence[str]) -> Outcome:
         error = compat.job_error(result)
         if isinstance(error, optuna.TrialPruned):
             return Outcome(TrialState.PRUNED)
-        cause = job_outage(error) if isinstance(error, BaseException) else None
+        cause: str | None
+        if isinstance(error, JobStorageOutage):  # said by the job's process (submitit)
+            cause = error.cause
+        else:
+            found = job_outage(error) if isinstance(error, BaseException) else None
+            cause = None if found is None else describe(found)
         if cause is not None:
             # The job could not reach the study storage (reporting, pruning): not the trial's
             # fault, and Optuna's own message for it ("invalid data ... exceeding max length")
             # would mislead. Failed with the true cause and re-queued.
             reason = (
                 f"{STORAGE_OUTAGE}: the study storage did not answer during the trial "
-                f"({describe(cause)}); its parameters are re-queued"
+                f"({cause}); its parameters are re-queued"
             )
             return Outcome(TrialState.FAIL, fail_reason=reason, requeue=True)
         return Outcome(TrialState.FAIL, fail_reason=f"{type(error).__name__}: {error}")

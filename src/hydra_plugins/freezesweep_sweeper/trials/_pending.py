@@ -19,9 +19,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from freezesweep import compat
 from freezesweep.redaction import redact
+from freezesweep.study.outages import outage_cause
 from freezesweep.study.own_trials import own_trials
 
-from ._outcomes import Outcome, outage_cause, tell
+from ._outcomes import Outcome, tell
 
 log = logging.getLogger(__name__)
 
