@@ -31,6 +31,7 @@ class Clocks:
     """Seconds per trial (in `run_trial` order) and a running total per framework category."""
 
     spans: list[tuple[float, float]] = field(default_factory=list)
+    numbers: list[int | None] = field(default_factory=list)  # each span's trial number
     inside: list[dict[str, float]] = field(default_factory=list)
     composes: list[tuple[float, float]] = field(default_factory=list)
     # Per trial, the seconds of `run_schedule` (its fits) less the framework calls inside it.
@@ -139,6 +140,7 @@ def _clock_trial(clocks: Clocks) -> None:
     @functools.wraps(run_trial)
     def clocked_trial(*args: Any, **kwargs: Any) -> Any:
         clocks.inside.append({})
+        clocks.numbers.append(args[0].trial.number if args else None)
         clocks.running = True
         started = time.perf_counter()
         try:
@@ -223,6 +225,7 @@ def main(argv: list[str]) -> None:
     finally:
         record = {
             "spans": clocks.spans,
+            "numbers": clocks.numbers,
             "inside": clocks.inside,
             "composes": clocks.composes,
             "train": clocks.train,
