@@ -15,6 +15,8 @@ from freezesweep.study.attributes import RUN_ID_ATTR, STAGE_EPOCHS_ATTR, TRAINAB
 from tests.helpers.app_inprocess import run_app
 from tests.helpers.shrink import ROOT
 
+TRIAL = "freezesweep.trial"
+
 
 @pytest.mark.timeout(300)
 def test_a_simulated_sweep_reaches_its_total_with_one_run_per_trial(tmp_path: Path) -> None:
@@ -39,16 +41,16 @@ def test_a_simulated_sweep_reaches_its_total_with_one_run_per_trial(tmp_path: Pa
     experiment = client.get_experiment_by_name("dry")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    children = [run for run in runs if "freezesweep.trial" in run.data.tags]
+    children = [run for run in runs if TRIAL in run.data.tags]
     # One run per trial, each the trial's own, marked simulated, ended as Optuna ended it.
-    assert sorted(int(r.data.tags["freezesweep.trial"]) for r in children) == list(range(9))
+    assert sorted(int(r.data.tags[TRIAL]) for r in children) == list(range(9))
     assert {r.info.run_id for r in children} == {t.user_attrs[RUN_ID_ATTR] for t in trials}
     assert all(r.data.tags[SIMULATED_TAG] == "surface" for r in children)
-    states = {int(r.data.tags["freezesweep.trial"]): r.info.status for r in children}
+    states = {int(r.data.tags[TRIAL]): r.info.status for r in children}
     expected = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}
     assert states == {t.number: expected[t.state.name] for t in trials}
     # Its values are the study's: the final val_accuracy of each completed trial.
-    values = {int(r.data.tags["freezesweep.trial"]): r.data.metrics["val_accuracy"] for r in children}
+    values = {int(r.data.tags[TRIAL]): r.data.metrics["val_accuracy"] for r in children}
     assert all(values[t.number] == pytest.approx(t.value) for t in trials if t.value is not None)
     assert all(run.info.status != "RUNNING" for run in runs)
 

@@ -35,8 +35,11 @@ def test_surface_and_a_table_path_are_read(tmp_path: Path) -> None:
             "trainer.simulate must be null, surface or the path of a recorded grid table "
             "(.csv); got 'cloud'.",
         ),
-        (["trainer.simulate=3"], "trainer.simulate must be null, surface or the path of a "
-         "recorded grid table (.csv); got 3."),
+        (
+            ["trainer.simulate=3"],
+            "trainer.simulate must be null, surface or the path of a "
+            "recorded grid table (.csv); got 3.",
+        ),
         (
             ["trainer.simulate=surface", "trainer.simulate_seconds=-1"],
             "trainer.simulate_seconds must be >= 0; got -1.",

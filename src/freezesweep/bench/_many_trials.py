@@ -172,3 +172,19 @@ def _dashboard_read(url: str) -> float:
     if b'"trials"' not in body:
         raise RuntimeError(f"optuna-dashboard answered without trials: {body[:200]!r}")
     return seconds
+
+
+def plot_costs(costs: dict[int, TrialCost], path: Path, title: str) -> Path:
+    """Per-trial framework time and the sampler's part against the trial number (PNG)."""
+    from freezesweep.plotting import new_figure, save_figure
+
+    figure, axes = new_figure((7.0, 3.6))
+    numbers = sorted(costs)
+    axes.scatter(numbers, [costs[n].framework for n in numbers], s=4, label="framework, per trial")
+    axes.scatter(numbers, [costs[n].sampler for n in numbers], s=4, label="the sampler's own part")
+    axes.set_yscale("log")
+    axes.set_xlabel("trial number")
+    axes.set_ylabel("seconds")
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=8)
+    return save_figure(figure, path)

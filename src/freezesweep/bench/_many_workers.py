@@ -78,9 +78,13 @@ def run_workers(
     environment = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     processes = [
         subprocess.Popen(
-            [sys.executable, *arguments], cwd=folder, env=environment, text=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [sys.executable, *arguments],
+            cwd=folder,
+            env=environment,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(workers)
     ]
     failures = [
@@ -97,6 +101,19 @@ def run_workers(
     ends = sorted(t.datetime_complete.timestamp() for t in study.trials if t.datetime_complete)
     span = ends[-1] - ends[workers - 1]
     return Side(workers, n_trials, 60 * (len(ends) - workers) / span)
+
+
+def _start(
+    arguments: list[str], folder: Path, environment: dict[str, str]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, *arguments],
+        cwd=folder,
+        env=environment,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:

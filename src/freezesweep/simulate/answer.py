@@ -104,9 +104,7 @@ def nearest(table: GridTable, params: Mapping[str, Any]) -> Any:
     ranges = {key: _scale(table.values(key)) for key in table.keys}
 
     def distance(point: Any) -> float:
-        return sum(
-            _gap(point.params[key], params[key], ranges[key]) for key in table.keys
-        )
+        return sum(_gap(point.params[key], params[key], ranges[key]) for key in table.keys)
 
     return min(table.points, key=distance)
 

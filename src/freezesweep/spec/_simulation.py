@@ -48,12 +48,11 @@ def read_simulation(trainer: Any) -> SimulationSpec | None:
     if value is None:
         return None
     allowed = f"null, {SURFACE} or the path of a recorded grid table (.csv)"
-    require(
-        isinstance(value, str) and value != "", f"trainer.simulate must be {allowed}; got {value!r}."
-    )
+    message = f"trainer.simulate must be {allowed}; got {value!r}."
+    require(isinstance(value, str) and value != "", message)
     if value == SURFACE:
         return SimulationSpec(None, seconds)
     path = Path(value).expanduser().resolve()
-    require(path.suffix == ".csv", f"trainer.simulate must be {allowed}; got {value!r}.")
+    require(path.suffix == ".csv", message)
     require(path.is_file(), f"trainer.simulate: no such grid table: {path}.")
     return SimulationSpec(path, seconds)
