@@ -9,21 +9,18 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from freezesweep import compat, disk, runtime
+from freezesweep import compat, disk, runtime, trial_context
 from freezesweep import trial_records as records
 from freezesweep.errors import OutOfMemory
 from freezesweep.freeze import write_audit
 from freezesweep.logged_model import EXAMPLE_FILE, MODEL_FILE, log_model_file, save_example
 from freezesweep.model.export import save_merged
-from freezesweep.objectives import ACCURACY, TRAINABLE_PARAMS
 from freezesweep.prepare import PreparedTrial, prepare_trial
 from freezesweep.redaction import redact_mapping
 from freezesweep.spec import TrialSpec
@@ -71,6 +68,10 @@ def run_trial(cfg: DictConfig, *, output_dir: Path | None = None) -> float | tup
         # A store that cannot be written fails now, not after the model and data are built; in a
         # sweep, a tracking server that is down is spooled through (see `_tracked_run`).
         tracking.check_store(spec.tracking, require_server=sweep_folder is None)
+    if spec.simulation is not None:  # a dry run of the sweep's machinery: nothing trains
+        from freezesweep.simulate import run_simulated
+
+        return run_simulated(spec, sweep_folder)
     runtime.seed_everything(spec.seed)
     try:
         # The policy is read by layers when they are built; restored to float32 after the trial.
@@ -106,16 +107,10 @@ def _run(
     store = _cache_store(spec, sweep_folder)
     trial = prepare_trial(spec, store)
     trainable_params, total_params = trial.trainable_params, trial.total_params
-    pruning = _pruning_callback(spec, trainable_params)
+    pruning = trial_context.pruning_callback(spec, trainable_params)
     audit_path = _audit_file(output_dir)  # links refused before anything trains
-    with _tracked_run(spec, sweep_folder) as run:
-        if run is not None and pruning is not None and run.run_id is not None:
-            from freezesweep import tracking
-            from freezesweep.study.pruning import record_run_id
-
-            # The address too: optuna-dashboard shows user attrs, not MLflow's run ids.
-            address = tracking.run_address(spec.tracking, run.client, run.run_id)
-            record_run_id(pruning.trial, run.run_id, address)
+    with trial_context.tracked_run(spec, sweep_folder) as run:
+        trial_context.link_run(spec, run, pruning)
         result = _train(trial, run, pruning, store)
         if pruning is not None:
             _record_costs(pruning.trial, result)
@@ -131,10 +126,8 @@ def _run(
         _keep_model(trial, run, audit_path.parent, pruning, result)
         _say(spec, summary)
         # Inside the run's context, so the run ends KILLED or FAILED as Optuna will record it.
-        _raise_if_stopped(pruning, result)
-    values = {ACCURACY: result.val_accuracy, TRAINABLE_PARAMS: float(trainable_params)}
-    chosen = tuple(values[name] for name in spec.objectives)
-    return chosen[0] if len(chosen) == 1 else chosen
+        trial_context.raise_if_stopped(pruning, result.val_accuracy)
+    return trial_context.objective_values(spec, result.val_accuracy, trainable_params)
 
 
 def _keep_model(
@@ -235,49 +228,6 @@ def _record_costs(optuna_trial: Any, result: ScheduleResult) -> None:
     record_costs(optuna_trial, [s.epochs for s in stages], [s.cost_seconds for s in stages])
 
 
-def _pruning_callback(spec: TrialSpec, trainable_params: int) -> Any:
-    """The Optuna pruning callback of a sweep job (re-attached to its trial), else `None`.
-
-    Raises:
-        optuna.TrialPruned: the trial trains more parameters than the sweep's budget.
-    """
-    ref = spec.trial
-    if ref.number is None or not ref.study_name or not ref.storage:
-        return None
-    from freezesweep.study import constraints, pruning
-
-    optuna_trial = pruning.attach_trial(ref.study_name, ref.storage, ref.number)
-    pruning.record_trainable_params(optuna_trial, trainable_params, spec.schedule.method.name)
-    # Before the MLflow run and the first step: an over-budget trial ends PRUNED, untrained.
-    constraints.enforce_budgets(optuna_trial, {TRAINABLE_PARAMS: trainable_params})
-    return pruning.PruningCallback(optuna_trial)
-
-
-@contextmanager
-def _tracked_run(spec: TrialSpec, sweep_folder: Path | None) -> Iterator[Any]:
-    """The trial's MLflow run (`trial-NNNN` under the study's parent in a sweep), or `None`.
-
-    In a sweep, the run is spooled to `<sweep dir>/mlflow_spool/` while the tracking server is
-    down, and runs spooled there are replayed when a trial starts.
-    """
-    if not spec.tracking.enabled:
-        yield None
-        return
-    from freezesweep import tracking
-
-    number = spec.trial.number
-    numbered = sweep_folder is not None and number is not None
-    with tracking.trial_run(
-        spec.tracking,
-        run_name=f"trial-{number:04d}" if numbered else "trial",
-        experiment=spec.trial.study_name or spec.tracking.experiment,
-        study_name=spec.trial.study_name if sweep_folder is not None else None,
-        tags={tracking.TRIAL_TAG: str(number)} if numbered else None,
-        spool=sweep_folder / tracking.SPOOL_FOLDER if sweep_folder is not None else None,
-    ) as run:
-        yield run
-
-
 def _audit_file(output_dir: Path | None) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -285,15 +235,3 @@ def _audit_file(output_dir: Path | None) -> Path:
     disk.refuse_link(folder / EXAMPLE_FILE, "the model's input example")
     disk.refuse_link(folder / "freeze_audit.json", "the freeze audit")
     return folder / "freeze_audit.json"
-
-
-def _raise_if_stopped(pruning: Any, result: ScheduleResult) -> None:
-    """Pruned: `optuna.TrialPruned`; a non-finite accuracy: `FloatingPointError` (a FAIL)."""
-    if pruning is not None:
-        pruning.flush()  # a restored last stage replays its epochs without a fit to end
-    if pruning is not None and pruning.pruned:
-        import optuna
-
-        raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at_epoch}")
-    if not math.isfinite(result.val_accuracy):
-        raise FloatingPointError(f"val_accuracy is {result.val_accuracy}")

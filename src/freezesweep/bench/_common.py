@@ -24,12 +24,13 @@ class PairResult:
     ratios: tuple[float, ...]
     note: str = ""
     digits: int = 2  # 3 where the target sits within a percent of 1 (P5: 1.03)
+    unit: str = "repeats"  # what the ratios are taken over (P9: slices of one long sweep)
 
     def line(self) -> str:
         """`P1 ...: median 3.10x (2.90x-3.30x over 3 repeats)`, then the note."""
         median = statistics.median(self.ratios)
         low, high, d = min(self.ratios), max(self.ratios), self.digits
-        spread = f"{low:.{d}f}x-{high:.{d}f}x over {len(self.ratios)} repeats"
+        spread = f"{low:.{d}f}x-{high:.{d}f}x over {len(self.ratios)} {self.unit}"
         note = f"; {self.note}" if self.note else ""
         return f"{self.name} {self.description}: median {median:.{d}f}x ({spread}){note}"
 

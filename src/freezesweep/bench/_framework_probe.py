@@ -31,14 +31,20 @@ class Clocks:
     """Seconds per trial (in `run_trial` order) and a running total per framework category."""
 
     spans: list[tuple[float, float]] = field(default_factory=list)
+    numbers: list[int | None] = field(default_factory=list)  # each span's trial number
     inside: list[dict[str, float]] = field(default_factory=list)
     composes: list[tuple[float, float]] = field(default_factory=list)
     # Per trial, the seconds of `run_schedule` (its fits) less the framework calls inside it.
     train: list[float] = field(default_factory=list)
     # Outermost framework calls inside trials by name: [count, seconds] (for finding costs).
     calls: dict[str, list[float]] = field(default_factory=dict)
+    # The sampler's own calls (suggesting a trial's values): (start, seconds) of each outermost.
+    sampler: list[tuple[float, float]] = field(default_factory=list)
+    # Whole sweeper hooks and report steps by name: their seconds, each call (`_clock_hooks`).
+    hooks: dict[str, list[float]] = field(default_factory=dict)
     running: bool = False  # inside `run_trial` (the sweeper's hooks between trials are not)
     _depth: int = 0
+    _sampling: bool = False
 
     def timed(self, category: str, function: Callable[..., Any]) -> Callable[..., Any]:
         """`function`, its outermost calls inside a trial added to the trial's `category`."""
@@ -68,6 +74,61 @@ def install(clocks: Clocks) -> None:
     _clock_trial(clocks)
     _clock_tools(clocks)
     _clock_compose(clocks)
+    _clock_sampler(clocks)
+    _clock_hooks(clocks)
+
+
+def _clock_sampler(clocks: Clocks) -> None:
+    """Every sampler's suggesting calls (outermost only: TPE asks its own fallback sampler)."""
+    import optuna
+
+    names = ("infer_relative_search_space", "sample_relative", "sample_independent")
+    for sampler in vars(optuna.samplers).values():
+        if not (isinstance(sampler, type) and issubclass(sampler, optuna.samplers.BaseSampler)):
+            continue
+        for name in names:
+            if name in vars(sampler):
+                setattr(sampler, name, _sampling(clocks, vars(sampler)[name]))
+
+
+def _sampling(clocks: Clocks, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if clocks._sampling:
+            return function(*args, **kwargs)
+        clocks._sampling = True
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            clocks._sampling = False
+            clocks.sampler.append((started, time.perf_counter() - started))
+
+    return wrapper
+
+
+def _clock_hooks(clocks: Clocks) -> None:
+    """The sweeper's hooks, and the report's and the parent run's parts of the sweep's end."""
+    from freezesweep import tracking
+    from freezesweep.study import hooks, report
+
+    def clocked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds = time.perf_counter() - started
+                clocks.hooks.setdefault(name, []).append(seconds)
+
+        return wrapper
+
+    for name in ("on_sweep_start", "on_sweep_end", "preflight", "on_trial_end"):
+        setattr(hooks, name, clocked(name, getattr(hooks, name)))
+    report.trials_frame = clocked("trials_frame", report.trials_frame)
+    tracking.summarize_study_run = clocked("parent_summary", tracking.summarize_study_run)
+    tracking.publish_study_report = clocked("parent_report", tracking.publish_study_report)
 
 
 def _clock_trial(clocks: Clocks) -> None:
@@ -79,6 +140,7 @@ def _clock_trial(clocks: Clocks) -> None:
     @functools.wraps(run_trial)
     def clocked_trial(*args: Any, **kwargs: Any) -> Any:
         clocks.inside.append({})
+        clocks.numbers.append(args[0].trial.number if args else None)
         clocks.running = True
         started = time.perf_counter()
         try:
@@ -105,8 +167,7 @@ def _clock_trial(clocks: Clocks) -> None:
 
 def _clock_tools(clocks: Clocks) -> None:
     """MLflow's and Optuna's calls inside a trial."""
-    import freezesweep.trial as trial_module
-    from freezesweep import tracking, trial_records
+    from freezesweep import tracking, trial_context, trial_records
     from freezesweep.study import pruning
     from freezesweep.tracking import _trial_run
 
@@ -131,7 +192,7 @@ def _clock_tools(clocks: Clocks) -> None:
     for name in ("client_for", "_start", "_start_or_spool"):
         setattr(_trial_run, name, clocks.timed("mlflow", getattr(_trial_run, name)))
     tracking.check_store = clocks.timed("mlflow", tracking.check_store)
-    trial_module._pruning_callback = clocks.timed("optuna", trial_module._pruning_callback)
+    trial_context.pruning_callback = clocks.timed("optuna", trial_context.pruning_callback)
     logic = pruning._PruningLogic
     logic.on_epoch_end = clocks.timed("optuna", logic.on_epoch_end)  # type: ignore[method-assign]
 
@@ -164,10 +225,13 @@ def main(argv: list[str]) -> None:
     finally:
         record = {
             "spans": clocks.spans,
+            "numbers": clocks.numbers,
             "inside": clocks.inside,
             "composes": clocks.composes,
             "train": clocks.train,
             "calls": clocks.calls,
+            "sampler": clocks.sampler,
+            "hooks": clocks.hooks,
         }
         with open(out, "w", encoding="utf-8") as file:
             json.dump(record, file)

@@ -4,6 +4,7 @@ Importing this package is light (no Hydra, no OmegaConf), so the Keras-side modu
 their slice's type. `freezesweep.spec.read` is the one reader of a Hydra config.
 """
 
+from freezesweep.spec._simulation import SimulationSpec
 from freezesweep.spec._types import (
     BN_POLICIES,
     DEFAULT_OPTIMIZER,
@@ -32,6 +33,7 @@ __all__ = [
     "EarlyStoppingSpec",
     "MethodSpec",
     "ScheduleSpec",
+    "SimulationSpec",
     "StageSpec",
     "TrackingSpec",
     "TrainerSpec",

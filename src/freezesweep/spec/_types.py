@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from freezesweep.spec._simulation import SimulationSpec
+
 UNIT_KINDS = ("layer", "block")
 BN_POLICIES = ("frozen", "train")
 # How a stage's window of units trains (`finetune.method`).
@@ -48,8 +50,7 @@ class StageSpec:
         name: the stage's name, unique in the schedule (`head`, `finetune`, `finetune_3`).
         unfreeze: a count of top units, `"all"`, `"none"`, or a shell pattern over layer names.
         epochs: epochs the stage trains.
-        learning_rate: the stage's absolute learning rate (`lr`, or `lr_multiplier` times
-            `finetune.lr`, resolved).
+        learning_rate: the stage's absolute rate (`lr`, or `lr_multiplier` x `finetune.lr`).
         optimizer: the optimizer class, a dotted path checked against the allow-list.
             Defaults to `"keras.optimizers.Adam"`.
         optimizer_kwargs: further arguments of the optimizer. Defaults to `{}`.
@@ -59,9 +60,7 @@ class StageSpec:
         offset: top units kept frozen above the window of `unfreeze` units (0: the classic
             top-k). Defaults to `0`.
         offset_key: the config key of `offset` (e.g. `finetune.offset`). Defaults to `""`.
-        lr_decay: layer-wise decay: the top trainable unit (and the head) train at
-            `learning_rate`, each unit below at `lr_decay` times the one above it.
-            Defaults to `1.0` (one rate for all).
+        lr_decay: layer-wise decay (`unit_learning_rates`). Defaults to `1.0` (one rate).
     """
 
     name: str
@@ -268,8 +267,7 @@ class TrialRef:
 class TrialSpec:
     """Everything one trial runs from: the validated, frozen reading of a composed config.
 
-    Built by `freezesweep.spec.read.trial_spec`; `freezesweep.prepare.prepare_trial` builds
-    the trial from it, and each module below takes only its slice.
+    Built by `freezesweep.spec.read.trial_spec`; each module below takes only its slice.
 
     Args:
         seed: seed of weights init, shuffling and dropout (`seed`).
@@ -284,6 +282,7 @@ class TrialSpec:
         tracking: where the trial is recorded.
         trial: the Optuna trial of a sweep's job.
         resolved: the fully resolved config, exactly what gets logged.
+        simulation: answer the trial without training (`trainer.simulate`). Defaults to `None`.
     """
 
     seed: int
@@ -298,3 +297,4 @@ class TrialSpec:
     tracking: TrackingSpec
     trial: TrialRef
     resolved: Mapping[str, Any]
+    simulation: SimulationSpec | None = None

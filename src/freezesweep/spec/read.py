@@ -30,6 +30,7 @@ from freezesweep.spec._checks import (
     str_keys,
 )
 from freezesweep.spec._schedule import read_schedule
+from freezesweep.spec._simulation import read_simulation
 from freezesweep.spec._sources import read_backbone, read_data
 from freezesweep.spec._types import (
     LOG_MODEL,
@@ -214,6 +215,7 @@ def trial_spec(cfg: DictConfig, environment: Mapping[str, str] | None = None) ->
             storage=trial.get("storage"),
         ),
         resolved=str_keys(resolved),
+        simulation=read_simulation(cfg.trainer),
     )
 
 

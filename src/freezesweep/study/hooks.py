@@ -44,7 +44,8 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
     all with the fixed overrides) must read as a valid trial spec, the MLflow store must be
     writable (a tracking server must answer), each stage's optimizer must build, each depth
     must fit its backbone, and the user's data must train (a `.npz` file or an image folder,
-    read and checked once per data setting; `freezesweep.prepare.check_trial`).
+    read and checked once per data setting; `freezesweep.prepare.check_trial`). A simulated job
+    (`trainer.simulate`) builds nothing: its grid table must read and answer it.
 
     Args:
         config: the sweep's config.
@@ -56,7 +57,12 @@ def preflight(config: Any, jobs: Sequence[Any] = ()) -> None:
     specs = [job_spec(job) for job in jobs]
     zero_cost_spec(config)
     check_tracking(config)
-    _check_with_keras(specs)
+    if any(spec.simulation is not None for spec in specs):
+        from freezesweep import simulate
+
+        for spec in specs:  # a simulated job builds nothing: its table must answer it
+            simulate.check(spec)
+    _check_with_keras([spec for spec in specs if spec.simulation is None])
 
 
 def check_tracking(config: Any, jobs: Sequence[Any] = ()) -> None:

@@ -48,6 +48,7 @@ from freezesweep.tracking._study_runs import (
     study_parent_run,
     study_run_id,
     trial_run_ids,
+    trial_run_statuses,
 )
 from freezesweep.tracking._study_summary import (
     COMPARISON_FILE,
@@ -117,5 +118,6 @@ __all__ = [
     "summarize_study_run",
     "trial_run",
     "trial_run_ids",
+    "trial_run_statuses",
     "ui_base",
 ]

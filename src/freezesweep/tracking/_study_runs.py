@@ -52,6 +52,31 @@ def end_orphan_runs(spec: TrackingSpec, study_name: str, finished: Mapping[int, 
     return ended
 
 
+def trial_run_statuses(spec: TrackingSpec, study_name: str) -> dict[int, list[str]]:
+    """Every run of each trial number (its `freezesweep.trial` tag), as MLflow statuses in
+    start order: a check that each trial has one run, ended (`freezesweep bench` P10).
+
+    Args:
+        spec: tracking settings.
+        study_name: the study (= experiment).
+    """
+    client = client_for(spec)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return {}
+    found: dict[int, list[str]] = {}
+    for run in client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study_name}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=50000,
+    ):
+        number = run.data.tags.get(TRIAL_TAG)
+        if number is not None and number.isdigit():
+            found.setdefault(int(number), []).append(str(run.info.status))
+    return found
+
+
 def trial_run_ids(spec: TrackingSpec, study_name: str) -> dict[int, str]:
     """Each trial's run id by trial number, read from the runs' `freezesweep.trial` tags (the
     newest run of a number wins): how a report finds a run that was spooled, then replayed.
