@@ -71,3 +71,17 @@ def test_a_value_omegaconf_cannot_parse_is_named_by_its_key_not_its_text() -> No
         "interpolation; " + _ADVICE
     )
     assert unreadable_value(ValueError("another cause")) is None
+
+
+@pytest.mark.parametrize("password", ["se/cret", "se?cret", "se#cret", "s:e/cret"])
+def test_an_http_address_that_does_not_parse_is_refused_without_quoting_it(password: str) -> None:
+    # urllib's own error quotes the text after the first `:` as a port: `'se'` of the password.
+    cfg = OmegaConf.create({"tracking": {"uri": f"http://fs:{password}@mlflow.example:5000"}})
+    with pytest.raises(ConfigError) as raised:
+        check_url_values(cfg)
+    assert str(raised.value) == (
+        "tracking.uri: its host and port do not parse as a URL's; in a password, "
+        "percent-encode `/`, `?`, `#` and `@` (%2F, %3F, %23, %40)."
+    )
+    encoded = OmegaConf.create({"tracking": {"uri": "http://fs:se%2Fcret@mlflow.example:5000"}})
+    check_url_values(encoded)

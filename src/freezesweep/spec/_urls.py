@@ -11,6 +11,7 @@ the key, never the value.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -46,11 +47,27 @@ def check_url_values(cfg: Any) -> None:
             ) from None
         except OmegaConfBaseException:
             continue  # resolvable only later (a run-time value): not a password's doing
+        if isinstance(value, str):
+            _check_http_address(key, value)
         if key in _READ_TWICE and isinstance(value, str) and "${" in value:
             raise ConfigError(
                 f"{key}: its value holds `${{` once resolved, which Hydra reads as an "
                 f"interpolation again when it builds the sweeper; {_ADVICE}."
             )
+
+
+def _check_http_address(key: str, value: str) -> None:
+    """An `http(s)://` URL whose host and port parse; else one line without the value: urllib's
+    own error quotes the text after the first `:`, a password's start when it holds a `/`."""
+    if not value.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.parse.urlsplit(value).port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        raise ConfigError(
+            f"{key}: its host and port do not parse as a URL's; in a password, percent-encode "
+            "`/`, `?`, `#` and `@` (%2F, %3F, %23, %40)."
+        ) from None
 
 
 def unreadable_value(error: Any) -> str | None:
