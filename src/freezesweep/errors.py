@@ -56,3 +56,9 @@ class SweepEndError(RuntimeError):
     """The end of a sweep failed after every trial was told (MLflow refused the report): the
     message names the step and the cause, says where the report is and how the study's parent
     run ended. The sweeper prints it as one line and exits 1."""
+
+
+class FailureBudgetExceeded(RuntimeError):
+    """More trials of a sweep invocation failed than `hydra.sweeper.max_failure_rate` allows:
+    the message gives the counts and the last reason. The sweeper prints it as one line and
+    exits 1."""

@@ -185,6 +185,7 @@ def test_failure_rate_example(tmp_path: Path, max_failure_rate: float) -> None:
     if max_failure_rate < 1.0:
         assert process.returncode != 0
         assert "Last reason: RuntimeError: cfg.error is True" in process.stderr
+        assert "Traceback" not in process.stderr  # one line (Hydra's compact form)
         assert states == [TrialState.FAIL] * 4  # judged after the first batches of 2
     else:
         assert process.returncode == 0, process.stderr

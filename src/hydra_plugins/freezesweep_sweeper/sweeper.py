@@ -15,7 +15,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from freezesweep.errors import SweepEndError
+from freezesweep.errors import FailureBudgetExceeded, SweepEndError
 
 from .config import FreezesweepSweeperConf
 
@@ -27,6 +27,11 @@ class SweepConfigError(CompactHydraException, ValueError):
 class SweepEndFailed(CompactHydraException, RuntimeError):
     """The end of the sweep failed after every trial was told (`SweepEndError`): one line,
     exit status 1."""
+
+
+class FailureBudgetSpent(CompactHydraException, RuntimeError):
+    """More trials failed than `hydra.sweeper.max_failure_rate` allows (`FailureBudgetExceeded`):
+    one line, exit status 1."""
 
 
 class FreezesweepSweeper(Sweeper):
@@ -56,6 +61,8 @@ class FreezesweepSweeper(Sweeper):
             raise SweepConfigError(_redacted(error)) from None
         except SweepEndError as error:
             raise SweepEndFailed(_redacted(error)) from None
+        except FailureBudgetExceeded as error:
+            raise FailureBudgetSpent(_redacted(error)) from None
         return returns
 
 
@@ -66,4 +73,10 @@ def _redacted(error: BaseException) -> str:
     return redact(str(error))
 
 
-__all__ = ["FreezesweepSweeper", "FreezesweepSweeperConf", "SweepConfigError", "SweepEndFailed"]
+__all__ = [
+    "FailureBudgetSpent",
+    "FreezesweepSweeper",
+    "FreezesweepSweeperConf",
+    "SweepConfigError",
+    "SweepEndFailed",
+]

@@ -42,10 +42,6 @@ log = logging.getLogger(__name__)
 _BUDGET_MIN_TRIALS = 3
 
 
-class FailureBudgetExceeded(RuntimeError):
-    """More trials of this invocation failed than `max_failure_rate` allows."""
-
-
 @dataclass
 class Tally:
     """This invocation's finished trials, for the failure budget."""

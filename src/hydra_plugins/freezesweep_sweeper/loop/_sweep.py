@@ -17,7 +17,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from freezesweep import hydra_files, targets
-from freezesweep.errors import SweepEndError
+from freezesweep.errors import FailureBudgetExceeded, SweepEndError
 from freezesweep.redaction import redact, redact_logs
 from freezesweep.study.warm_start import add_warm_start, warm_start_text
 
@@ -29,7 +29,7 @@ from ..jobs._passwords import scrub
 from ..trials._liveness import Heartbeat, fail_stale
 from ..trials._pending import tell_saved
 from ..trials._shared_study import count_trials, enqueue_once, open_study
-from ._batches import Batches, FailureBudgetExceeded, Tally
+from ._batches import Batches, Tally
 from ._preflight import Prepared, preflight
 from ._progress import optimization_results, summary
 from ._signals import Interrupted, signals_raise
