@@ -55,18 +55,15 @@ def storage_url(storage: str | None, config_dir: str, config: Any) -> str | None
 
 
 def load_study(name: str, url: str) -> Any:
-    """The study `name` in storage `url` (an `optuna.Study`); `None` after an error was printed."""
-    import optuna
-
-    from freezesweep.redaction import redact
-    from freezesweep.study.storage import open_storage
+    """The study `name` in storage `url` (an `optuna.Study`); `None` after one line was printed:
+    no such file or study (nothing is created), or a storage that cannot be read (a file that is
+    no Optuna storage, a path that cannot be opened, a server that is down)."""
+    from freezesweep.study.storage import load_existing_study
 
     try:
-        return optuna.load_study(study_name=name, storage=open_storage(url))
+        return load_existing_study(url, name, "--storage")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-    except KeyError:
-        print(f"error: no study {name!r} in {redact(url)}", file=sys.stderr)
     return None
 
 

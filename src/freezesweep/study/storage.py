@@ -193,6 +193,10 @@ def load_existing_study(url: str, study_name: str, key: str) -> optuna.Study:
         )
         names = [study.study_name for study in storage.get_all_studies()]
     except Exception as error:
+        # Optuna wraps SQLAlchemy's error in its own ("invalid data in the commit"): the root
+        # cause says what is wrong with the file or the server.
+        while error.__cause__ is not None or error.__context__ is not None:
+            error = error.__cause__ or error.__context__  # type: ignore[assignment]
         cause = str(error).strip().splitlines() or [type(error).__name__]
         raise ConfigError(f"{where} in {redact(url)} cannot be read: {redact(cause[0])}") from None
     if study_name not in names:
