@@ -108,7 +108,9 @@ def _run(
     trial = prepare_trial(spec, store)
     trainable_params, total_params = trial.trainable_params, trial.total_params
     pruning = trial_context.pruning_callback(spec, trainable_params)
-    audit_path = _audit_file(output_dir)  # links refused before anything trains
+    # Links refused before anything trains; a sweep's job folder is under hydra.sweep.dir.
+    key = "hydra.run.dir" if spec.trial.number is None else "hydra.sweep.dir"
+    audit_path = _audit_file(output_dir, key)
     with trial_context.tracked_run(spec, sweep_folder) as run:
         trial_context.link_run(spec, run, pruning)
         result = _train(trial, run, pruning, store)
@@ -228,10 +230,10 @@ def _record_costs(optuna_trial: Any, result: ScheduleResult) -> None:
     record_costs(optuna_trial, [s.epochs for s in stages], [s.cost_seconds for s in stages])
 
 
-def _audit_file(output_dir: Path | None) -> Path:
+def _audit_file(output_dir: Path | None, key: str) -> Path:
     folder = output_dir or Path(tempfile.mkdtemp(prefix="freezesweep-"))
     folder.mkdir(parents=True, exist_ok=True)
-    disk.refuse_link(folder / MODEL_FILE, "the model")
-    disk.refuse_link(folder / EXAMPLE_FILE, "the model's input example")
-    disk.refuse_link(folder / "freeze_audit.json", "the freeze audit")
+    disk.refuse_link(folder / MODEL_FILE, "the model", key)
+    disk.refuse_link(folder / EXAMPLE_FILE, "the model's input example", key)
+    disk.refuse_link(folder / "freeze_audit.json", "the freeze audit", key)
     return folder / "freeze_audit.json"

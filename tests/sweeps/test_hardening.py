@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from tests.helpers.app_inprocess import Finished, run_app
@@ -94,7 +95,7 @@ def run(
     extra = tmp_path / "extra"
     _files(extra)
     if link is not None:
-        (extra / "linked").mkdir()
+        (extra / "linked" / link[0]).parent.mkdir(parents=True)
         (extra / "linked" / link[0]).symlink_to(link[1])
     work = tmp_path / "work"
     work.mkdir()
@@ -466,6 +467,29 @@ def test_a_link_among_the_outputs_is_refused_before_training(
         tmp_path / "extra",
     )
     assert outside.read_text() == "the user's" and (run_dir / name).is_symlink()
+
+
+def test_a_link_among_a_sweep_jobs_outputs_fails_its_trial_naming_the_sweep_folder(
+    tmp_path: Path,
+) -> None:
+    # A link inside a trial's folder left from before: that trial FAILs before training, its
+    # reason naming the setting that chose the folder (hydra.sweep.dir), the target untouched.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's")
+    sweep_dir = tmp_path / "extra" / "linked"
+    process, work = run(
+        tmp_path, "-m", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.max_failure_rate=1.0", link=("trial-0000/freeze_audit.json", outside),
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-3000:]
+    study = optuna.load_study(study_name="top_k_lr", storage=f"sqlite:///{work}/sweeps/optuna.db")
+    (trial,) = [t for t in study.trials if t.state.is_finished()]  # the baselines still wait
+    assert trial.number == 0 and trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["fail_reason"].endswith(
+        "freezesweep never writes through a link: remove it, or set hydra.sweep.dir to a folder "
+        "of its own."
+    )
+    assert outside.read_text() == "the user's"
 
 
 @pytest.mark.parametrize("name", ["multirun.yaml", "optimization_results.yaml"])
