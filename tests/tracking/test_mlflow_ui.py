@@ -108,6 +108,8 @@ def _group_by_state(page: sync_api.Page, url: str) -> None:
 
 def _choose(page: sync_api.Page, select: sync_api.Locator, option: str) -> None:
     """Pick a metric in one of the dialog's searchable selects (its list is virtualized)."""
+    # The dialog slides in: a forced click skips Playwright's own wait for a settled element.
+    sync_api.expect(select).to_be_in_viewport()
     select.click(force=True)  # the shown value sits on top of the input
     page.keyboard.type(option)
     page.locator(f".du-bois-light-select-item-option[title='{option}']:visible").click()
