@@ -11,7 +11,6 @@ be read, `trainer.feature_cache_gb` alone is the bound.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def available_memory() -> int | None:
                 number, unit = value.split()
                 return int(number) * 1024 if unit == "kB" else int(number)
     try:
-        psutil = importlib.import_module("psutil")
+        import psutil  # optional: not a dependency of freezesweep
     except ImportError:
         return None
     return int(psutil.virtual_memory().available)
